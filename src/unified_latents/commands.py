@@ -1,0 +1,93 @@
+"""What each `ul` subcommand does, with typed arguments (parsing lives in cli.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from unified_latents.data.datasets import DataError, load_split
+from unified_latents.presets import AUTOENCODER_PRESETS
+from unified_latents.runs import RunError, config_record, load_run, prepare_run_dir, resolve_preset
+from unified_latents.sampling.samplers import SamplerKind
+from unified_latents.stages.autoencoder import (
+    AutoencoderRunConfig,
+    AutoencoderTask,
+    build_autoencoder,
+    heldout_images,
+    reconstruction_statistics,
+)
+from unified_latents.training.checkpoint import CheckpointError
+from unified_latents.training.distributed import init_distributed, resolve_device
+from unified_latents.training.loop import NonFiniteLossError, train
+from unified_latents.visualize import interleave, save_image_grid
+
+USER_ERRORS = (RunError, DataError, CheckpointError, NonFiniteLossError)
+
+
+def train_autoencoder(
+    preset: str, assignments: list[str], run_dir: Path | None, *, dry_run: bool = False
+) -> int:
+    config = resolve_preset(AUTOENCODER_PRESETS, preset, assignments)
+    if dry_run:
+        print(json.dumps(config_record("autoencoder", config), indent=2))
+        return 0
+    run_dir = run_dir or Path("runs") / f"autoencoder-{preset}"
+    device_kind = resolve_device(config.train.device).type
+    context = init_distributed(device_kind)
+    device = resolve_device(config.train.device, context)
+    if context.is_main:
+        prepare_run_dir(run_dir, "autoencoder", config, AutoencoderRunConfig)
+    context.barrier()
+    task = AutoencoderTask(config)
+    result = train(task, run_dir=run_dir, train_config=config.train, optim_config=config.optim,
+                   config_dict=config_record("autoencoder", config), device=device,
+                   context=context)
+    if context.is_main:
+        summary = ", ".join(f"{k}={v:.4g}" for k, v in result.last_eval.items())
+        print(f"stopped at step {result.step} ({result.stopped_by}); {summary}")
+        print(f"run directory: {run_dir}")
+    return 0
+
+
+def load_autoencoder(run_dir: Path, device: torch.device):  # type: ignore[no-untyped-def]
+    """The EMA autoencoder of a run, rebuilt from the config stored in its checkpoint."""
+    config, loaded = load_run(run_dir, "autoencoder", AutoencoderRunConfig)
+    model = build_autoencoder(config)
+    model.load_state_dict(loaded.ema)
+    return model.to(device).eval(), config, loaded
+
+
+def reconstruct(
+    run_dir: Path,
+    *,
+    num: int,
+    steps: int | None,
+    sampler: SamplerKind | None,
+    seed: int,
+    device_name: str,
+    out: Path | None,
+) -> int:
+    device = resolve_device(device_name)
+    model, config, loaded = load_autoencoder(run_dir, device)
+    steps = steps or config.eval.decoder_steps
+    sampler = sampler or config.eval.sampler
+    images, _ = heldout_images(load_split(config.data, "test"), num)
+    start = time.perf_counter()
+    stats, reconstructions = reconstruction_statistics(
+        model, images, num_steps=steps, sampler=sampler, batch_size=config.eval.batch_size,
+        seed=seed)
+    seconds = time.perf_counter() - start
+    out = out or run_dir / "reconstruct"
+    grid = save_image_grid(interleave(images[:64], reconstructions[:64]), out / "grid.png", 8,
+                           scale=2)
+    result = {**stats, "num_images": int(images.shape[0]), "decoder_steps": steps,
+              "sampler": sampler, "seed": seed, "checkpoint": str(loaded.path),
+              "seconds": seconds}
+    (out / "reconstruct.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"PSNR {stats['psnr_db']:.2f} dB, SSIM {stats['ssim']:.4f} over {images.shape[0]} "
+          f"held-out images ({steps} {sampler} decoder steps, {seconds:.1f}s)")
+    print(f"grid: {grid}\nresults: {out / 'reconstruct.json'}")
+    return 0

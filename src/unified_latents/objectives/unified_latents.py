@@ -1,0 +1,213 @@
+"""Stage 1 of Unified Latents: encoder + diffusion prior + diffusion decoder (UL-SPEC §4–§7).
+
+    z_clean = E(x)                          deterministic encoder (§4)
+    z_0     = α_0 z_clean + σ_0 ε,  λ_0 = 5  fixed encoder noise (§4)
+    L_z     = unweighted prior ELBO + terminal KL on z_clean, λ ∈ [λ_min, λ_0]   "rate" (§5)
+    L_x     = sigmoid(b − λ)-weighted decoder ELBO on x given z_0           "distortion" (§6)
+    L       = L_z + c_lf · L_x,  one optimizer, no stop-gradients (§7)
+
+`UnifiedLatents.forward(x, generator)` returns the per-example terms, so the module can be wrapped
+in DistributedDataParallel and driven by the shared training loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import torch
+from torch import Tensor, nn
+
+from unified_latents.diffusion.elbo import diffusion_loss, terminal_kl
+from unified_latents.diffusion.process import Prediction, diffuse
+from unified_latents.diffusion.schedules import LogSNRSchedule, ScheduleKind
+from unified_latents.diffusion.weighting import elbo_weight, sigmoid_weight, stratified_uniform
+from unified_latents.networks.conditioning import ConditionConfig
+from unified_latents.networks.denoiser import Denoiser, Parameterization
+from unified_latents.networks.encoder import EncoderConfig
+from unified_latents.networks.registry import build_decoder, build_encoder, build_prior
+from unified_latents.networks.uvit import UViTConfig
+from unified_latents.networks.vit import ViTConfig
+from unified_latents.objectives.terms import LossTerms
+from unified_latents.sampling.samplers import SamplerKind, sample
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnifiedLatentsConfig:
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    prior: ViTConfig = field(default_factory=ViTConfig)
+    decoder: UViTConfig = field(default_factory=UViTConfig)
+    encoder_network: str = "conv"
+    prior_network: str = "vit"
+    decoder_network: str = "uvit"
+    parameterization: Parameterization = "v"
+    # λ_0: ONE field for the encoder noise and the prior's λ_max (spec §4).
+    logsnr_0: float = 5.0
+    latent_logsnr_min: float = -15.0  # λ_z(1) (spec §3) [C]
+    latent_schedule: ScheduleKind = "cosine"
+    pixel_logsnr_min: float = -15.0
+    pixel_logsnr_max: float = 15.0
+    pixel_schedule: ScheduleKind = "cosine"
+    pixel_schedule_shift: float = 0.0  # e.g. 2·log(d_ref/d_img) with "shifted-cosine" [C]
+    loss_factor: float = 1.5  # c_lf (spec §7)
+    decoder_bias: float = 0.0  # b in sigmoid(b − λ) (spec §6) [C]
+
+    def __post_init__(self) -> None:
+        if self.loss_factor <= 0:
+            raise ValueError(f"loss_factor must be positive, got {self.loss_factor}")
+        if not self.latent_logsnr_min < self.logsnr_0:
+            raise ValueError("latent_logsnr_min must be below logsnr_0")
+
+    def latent_noise_schedule(self) -> LogSNRSchedule:
+        return LogSNRSchedule(
+            kind=self.latent_schedule, logsnr_min=self.latent_logsnr_min, logsnr_max=self.logsnr_0
+        )
+
+    def pixel_noise_schedule(self) -> LogSNRSchedule:
+        return LogSNRSchedule(
+            kind=self.pixel_schedule,
+            logsnr_min=self.pixel_logsnr_min,
+            logsnr_max=self.pixel_logsnr_max,
+            shift=self.pixel_schedule_shift,
+        )
+
+
+@dataclass(frozen=True)
+class Stage1Terms(LossTerms):
+    """Per-example [B] terms of the stage-1 loss, all in nats."""
+
+    rate_nats: Tensor  # L_z = prior diffusion ELBO + terminal KL ≥ KL(q(z_0|x) ‖ p(z_0))
+    prior_diffusion_nats: Tensor
+    prior_terminal_nats: Tensor
+    distortion_nats: Tensor  # L_x, sigmoid-weighted decoder loss (before c_lf)
+
+
+def randn(like: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Standard normal noise with an explicit generator (DESIGN: RNG is explicit)."""
+    return torch.randn(like.shape, generator=generator, device=like.device, dtype=torch.float32)
+
+
+class UnifiedLatents(nn.Module):
+    """Encoder, prior and decoder of a UL autoencoder, with the stage-1 loss as `forward`."""
+
+    def __init__(self, config: UnifiedLatentsConfig, image_channels: int, image_size: int) -> None:
+        super().__init__()
+        self.config = config
+        self.image_channels, self.image_size = image_channels, image_size
+        self.encoder = build_encoder(config.encoder_network, config.encoder, image_channels)
+        factor = self.encoder.downsample_factor
+        if image_size % factor:
+            raise ValueError(
+                f"image size {image_size} is not divisible by the encoder's downsampling "
+                f"factor {factor}; change data.image_size or model.encoder.channels/patch_size"
+            )
+        self.latent_size = image_size // factor
+        self.latent_channels = config.encoder.latent_channels
+        prior_net = build_prior(
+            config.prior_network,
+            config.prior,
+            channels=self.latent_channels,
+            size=self.latent_size,
+            condition=ConditionConfig(),
+        )
+        decoder_net = build_decoder(
+            config.decoder_network,
+            config.decoder,
+            image_channels=image_channels,
+            image_size=image_size,
+            latent_channels=self.latent_channels,
+            latent_size=self.latent_size,
+            default_z_logsnr=config.logsnr_0,
+        )
+        self.prior = Denoiser(prior_net, config.parameterization)
+        self.decoder = Denoiser(decoder_net, config.parameterization)
+        self.latent_schedule = config.latent_noise_schedule()
+        self.pixel_schedule = config.pixel_noise_schedule()
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        return (self.latent_channels, self.latent_size, self.latent_size)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """z_clean = E(x), fp32 [B, c, h, w]; no rescaling (spec §4)."""
+        return self.encoder(x).float()
+
+    def add_encoder_noise(self, z_clean: Tensor, generator: torch.Generator | None) -> Tensor:
+        """z_0 = α_0 z_clean + σ_0 ε with fresh ε (spec §4)."""
+        logsnr_0 = torch.full((z_clean.shape[0],), self.config.logsnr_0, device=z_clean.device)
+        return diffuse(z_clean, logsnr_0, randn(z_clean, generator))
+
+    def rate(self, z_clean: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """Prior ELBO terms (spec §5): (L_diff [B], L_T [B]) in nats; the weighting is 1."""
+        schedule = self.latent_schedule
+        t = stratified_uniform(z_clean.shape[0], generator=generator, device=z_clean.device)
+        logsnr = schedule.logsnr(t)
+        eps = randn(z_clean, generator)
+        prediction = self.prior(diffuse(z_clean, logsnr, eps), logsnr)
+        diffusion = diffusion_loss(
+            eps, prediction.eps_hat, schedule.dlogsnr_dt(t), elbo_weight(logsnr)
+        )
+        return diffusion, terminal_kl(z_clean, schedule.logsnr_min)
+
+    def distortion(self, x: Tensor, z_0: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Decoder loss (spec §6): ½(−λ')·sigmoid(b−λ)·Σ(ε − ε̂)², per example [B] in nats."""
+        schedule = self.pixel_schedule
+        t = stratified_uniform(x.shape[0], generator=generator, device=x.device)
+        logsnr = schedule.logsnr(t)
+        eps = randn(x, generator)
+        prediction = self.decoder(diffuse(x, logsnr, eps), logsnr, z_0)
+        weight = sigmoid_weight(logsnr, self.config.decoder_bias)
+        return diffusion_loss(eps, prediction.eps_hat, schedule.dlogsnr_dt(t), weight)
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Stage1Terms:
+        """L = L_z + c_lf · L_x per example (spec §7); gradients reach the encoder from both."""
+        z_clean = self.encode(x)
+        prior_diffusion, prior_terminal = self.rate(z_clean, generator)
+        rate = prior_diffusion + prior_terminal
+        distortion = self.distortion(x, self.add_encoder_noise(z_clean, generator), generator)
+        return Stage1Terms(
+            loss=rate + self.config.loss_factor * distortion,
+            rate_nats=rate,
+            prior_diffusion_nats=prior_diffusion,
+            prior_terminal_nats=prior_terminal,
+            distortion_nats=distortion,
+        )
+
+    @torch.no_grad()
+    def decode(
+        self,
+        z: Tensor,
+        *,
+        num_steps: int,
+        sampler: SamplerKind = "ancestral",
+        generator: torch.Generator | None = None,
+        progress: bool = False,
+    ) -> Tensor:
+        """Sample x ~ p(x | z) with the diffusion decoder from x_1 ~ N(0, I) (spec §8)."""
+        shape = (z.shape[0], self.image_channels, self.image_size, self.image_size)
+        noise = torch.randn(shape, generator=generator, device=z.device)
+
+        def denoise(x_t: Tensor, logsnr: Tensor) -> Prediction:
+            return self.decoder(x_t, logsnr, z)
+
+        return sample(
+            denoise,
+            noise,
+            schedule=self.pixel_schedule,
+            num_steps=num_steps,
+            sampler=sampler,
+            generator=generator,
+            progress=progress,
+        )
+
+    @torch.no_grad()
+    def reconstruct(
+        self,
+        x: Tensor,
+        *,
+        num_steps: int,
+        sampler: SamplerKind = "ancestral",
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Encode, add the λ_0 noise the decoder was trained with, and decode."""
+        z_0 = self.add_encoder_noise(self.encode(x), generator)
+        return self.decode(z_0, num_steps=num_steps, sampler=sampler, generator=generator)
+

@@ -1,0 +1,255 @@
+"""The one training loop shared by every stage (stage 1, stage 2, end-to-end).
+
+It owns the optimizer, warm-up, gradient clipping and accumulation, EMA, bf16 autocast, DDP,
+periodic evaluation, metrics, plots, atomic checkpoints and exact resumption; a `TrainingTask`
+supplies the model, the data and the loss. Re-running on a run directory resumes from its newest
+readable checkpoint with the same weights, optimizer moments, data position and RNG state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from unified_latents.training.checkpoint import list_checkpoints, read_latest_checkpoint
+from unified_latents.training.distributed import DistributedContext
+from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
+from unified_latents.training.metrics_log import MetricsLog, read_metrics
+from unified_latents.training.optim import (
+    OptimConfig,
+    build_optimizer,
+    learning_rate,
+    set_learning_rate,
+)
+from unified_latents.training.state import TrainingState, restore_state, save_state
+from unified_latents.training.task import TrainingTask
+from unified_latents.visualize import plot_metrics
+
+
+class NonFiniteLossError(RuntimeError):
+    """Too many consecutive steps had a NaN/inf loss or gradient."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    batch_size: int = 64  # GLOBAL batch: constant whatever the number of ranks or accumulation
+    grad_accumulation: int = 1
+    max_steps: int = 20_000
+    time_budget_minutes: float = 0.0  # stop after this much training time (0 = no limit)
+    log_every: int = 25
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    checkpoint_minutes: float = 10.0  # also checkpoint after this much wall time
+    keep_checkpoints: int = 3
+    seed: int = 0
+    device: str = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    compile: bool = False
+    ema_decay: float = 0.999
+    max_nonfinite_steps: int = 20
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch_size <= 0 or self.grad_accumulation <= 0 or self.max_steps < 0:
+            raise ValueError("batch_size and grad_accumulation must be positive")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+
+    def micro_batch_size(self, world_size: int) -> int:
+        per_step = world_size * self.grad_accumulation
+        if self.batch_size % per_step:
+            raise ValueError(
+                f"train.batch_size={self.batch_size} must be divisible by world size × "
+                f"grad_accumulation = {world_size} × {self.grad_accumulation}"
+            )
+        return self.batch_size // per_step
+
+
+@dataclass
+class TrainResult:
+    step: int
+    stopped_by: str  # "max_steps", "time_budget" or "signal"
+    last_eval: dict[str, float]
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast for network bodies; λ, weights and reductions stay fp32 (DESIGN)."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[dict[str, bool]]:
+    """SIGTERM / first Ctrl-C request a clean stop (checkpoint, exit); a second Ctrl-C aborts."""
+    flag = {"stop": False}
+
+    def request_stop(signum: int, frame: Any) -> None:
+        if flag["stop"] and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        flag["stop"] = True
+        tqdm.write(f"received {signal.Signals(signum).name}: saving a checkpoint, then stopping")
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for sig in previous:
+            signal.signal(sig, request_stop)
+    except ValueError:  # not the main thread (e.g. inside some notebook runners)
+        previous = {}
+    try:
+        yield flag
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def train(
+    task: TrainingTask,
+    *,
+    run_dir: Path,
+    train_config: TrainConfig,
+    optim_config: OptimConfig,
+    config_dict: Mapping[str, Any],
+    device: torch.device,
+    context: DistributedContext | None = None,
+) -> TrainResult:
+    context = context or DistributedContext()
+    config = train_config
+    model = task.model.to(device)
+    ema = make_ema(model)
+    optimizer = build_optimizer(model, optim_config)
+    generator = torch.Generator(device=device).manual_seed(config.seed * 1000 + context.rank)
+    stream = task.batches(config.micro_batch_size(context.world_size), config.seed,
+                          context.rank, context.world_size)
+    state = TrainingState()
+    checkpoints = run_dir / "checkpoints"
+    if list_checkpoints(checkpoints):
+        loaded = read_latest_checkpoint(checkpoints)
+        state = restore_state(loaded, model=model, ema=ema, optimizer=optimizer,
+                              generator=generator, stream=stream, rank=context.rank)
+        if context.is_main:
+            tqdm.write(f"resuming from {loaded.path} (step {state.step})")
+    trainable: nn.Module = model
+    if context.enabled:
+        trainable = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if config.compile:
+        trainable = torch.compile(trainable)  # type: ignore[assignment]
+    log = MetricsLog(run_dir, state.step) if context.is_main else None
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    budget_seconds = config.time_budget_minutes * 60.0
+    last_eval: dict[str, float] = {}
+    window: dict[str, float] = {}
+    window_steps, window_images, window_start = 0, 0, time.perf_counter()
+    last_save_time, last_saved_step = time.perf_counter(), state.step
+    stopped_by = "max_steps"
+
+    def checkpoint() -> None:
+        nonlocal last_save_time, last_saved_step
+        save_state(checkpoints, state, model=model, ema=ema, optimizer=optimizer,
+                   generator=generator, stream=stream, config_dict=config_dict,
+                   keep=config.keep_checkpoints, context=context)
+        last_save_time, last_saved_step = time.perf_counter(), state.step
+
+    def evaluate() -> None:
+        nonlocal last_eval
+        if context.is_main:
+            ema.eval()
+            last_eval = task.evaluate(ema, state.step, run_dir)
+            assert log is not None
+            log.log(state.step, "eval", last_eval)
+            records = read_metrics(run_dir)
+            for stem, keys in task.plots.items():
+                plot_metrics(records, keys, run_dir / "plots" / f"{stem}.png", stem)
+            summary = ", ".join(f"{k}={v:.4g}" for k, v in last_eval.items())
+            tqdm.write(f"[eval step {state.step}] {summary}")
+        context.barrier()
+
+    bar = tqdm(total=config.max_steps, initial=state.step, disable=not (config.progress and
+               context.is_main), dynamic_ncols=True, desc="train")
+    with stop_on_signals() as signals:
+        while state.step < config.max_steps:
+            if context.any(signals["stop"]):
+                stopped_by = "signal"
+                break
+            if budget_seconds and state.elapsed_seconds >= budget_seconds:
+                stopped_by = "time_budget"
+                break
+            step_start = time.perf_counter()
+            set_learning_rate(optimizer, learning_rate(state.step, optim_config, config.max_steps))
+            optimizer.zero_grad(set_to_none=True)
+            sums: dict[str, float] = {}
+            for _ in range(config.grad_accumulation):
+                batch = next(stream)
+                with autocast(device, config.precision):
+                    terms = task.loss(trainable, batch, generator)
+                (terms.loss.float().mean() / config.grad_accumulation).backward()
+                for key, value in terms.means().items():
+                    sums[key] = sums.get(key, 0.0) + value / config.grad_accumulation
+            clip = optim_config.grad_clip or math.inf
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, clip))
+            if not (math.isfinite(sums["loss"]) and math.isfinite(grad_norm)):
+                state.skipped_steps += 1
+                state.consecutive_nonfinite += 1
+                tqdm.write(f"non-finite loss or gradient at step {state.step}: step skipped "
+                           f"({state.consecutive_nonfinite} in a row)")
+                if state.consecutive_nonfinite >= config.max_nonfinite_steps:
+                    if log is not None:
+                        log.close()
+                    good = list_checkpoints(checkpoints)
+                    where = good[-1].path if good else "none written yet"
+                    raise NonFiniteLossError(
+                        f"{state.consecutive_nonfinite} consecutive steps had a non-finite loss "
+                        f"or gradient; stopping. Last good checkpoint: {where}. Try a lower "
+                        "optim.lr, train.precision=fp32 or a smaller optim.grad_clip."
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                continue
+            optimizer.step()
+            update_ema(ema, model, ema_decay_at(state.step, config.ema_decay))
+            state.step += 1
+            state.consecutive_nonfinite = 0
+            state.elapsed_seconds += time.perf_counter() - step_start
+            for key, value in sums.items():
+                window[key] = window.get(key, 0.0) + value
+            window_steps += 1
+            window_images += config.batch_size
+            bar.update(1)
+            if state.step % config.log_every == 0 or state.step == config.max_steps:
+                means = {key: value / window_steps for key, value in window.items()}
+                values = task.summarize(means)
+                seconds = time.perf_counter() - window_start
+                values |= {"lr": optimizer.param_groups[0]["lr"], "grad_norm": grad_norm,
+                           "images_per_second": window_images / max(seconds, 1e-9),
+                           "skipped_steps": float(state.skipped_steps)}
+                if log is not None:
+                    log.log(state.step, "train", values)
+                bar.set_postfix({k: f"{values[k]:.4g}" for k in task.progress_keys if k in values})
+                window, window_steps, window_images = {}, 0, 0
+                window_start = time.perf_counter()
+            if config.eval_every and state.step % config.eval_every == 0:
+                evaluate()
+            minutes = (time.perf_counter() - last_save_time) / 60.0
+            if (config.checkpoint_every and state.step % config.checkpoint_every == 0) or (
+                config.checkpoint_minutes and minutes >= config.checkpoint_minutes
+            ):
+                checkpoint()
+    bar.close()
+    if stopped_by != "signal" and (not last_eval or state.step % max(config.eval_every, 1)):
+        evaluate()
+    if state.step != last_saved_step or not list_checkpoints(checkpoints):
+        checkpoint()
+    if log is not None:
+        log.close()
+    return TrainResult(step=state.step, stopped_by=stopped_by, last_eval=last_eval)

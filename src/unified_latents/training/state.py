@@ -1,0 +1,110 @@
+"""The training state beyond the weights, and how it goes into and out of a checkpoint.
+
+Resuming must continue exactly: besides weights, EMA and optimizer moments we keep the step, the
+training time used, the data stream position and every RNG (the explicit noise generator of each
+rank and torch's global generator, which dropout uses).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import unified_latents
+from unified_latents.training.checkpoint import (
+    LoadedCheckpoint,
+    optimizer_from_flat,
+    save_checkpoint,
+)
+from unified_latents.training.distributed import DistributedContext
+from unified_latents.training.task import BatchSource
+
+
+@dataclass
+class TrainingState:
+    step: int = 0
+    elapsed_seconds: float = 0.0
+    skipped_steps: int = 0
+    consecutive_nonfinite: int = 0
+
+
+def git_revision() -> str:
+    """The source tree's git revision, or 'unknown' outside a checkout."""
+    try:
+        root = Path(unified_latents.__file__).resolve().parent
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+        )
+        return result.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(config_dict: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "config": dict(config_dict),
+        "version": unified_latents.__version__,
+        "git_revision": git_revision(),
+    }
+
+
+def save_state(
+    directory: Path,
+    state: TrainingState,
+    *,
+    model: nn.Module,
+    ema: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    stream: BatchSource,
+    config_dict: Mapping[str, Any],
+    keep: int,
+    context: DistributedContext,
+) -> None:
+    """Gather every rank's RNG and stream state, then rank 0 writes the checkpoint."""
+    per_rank = context.all_gather_objects(
+        {"generator": generator.get_state().tolist(), "stream": stream.state_dict()}
+    )
+    if context.is_main:
+        tensors = {
+            f"rng.rank{rank}": torch.tensor(item["generator"], dtype=torch.uint8)
+            for rank, item in enumerate(per_rank)
+        }
+        tensors["rng.torch_global"] = torch.random.get_rng_state()
+        payload = {
+            "training": asdict(state),
+            "streams": [item["stream"] for item in per_rank],
+            **provenance(config_dict),
+        }
+        save_checkpoint(
+            directory, state.step, model=model, ema=ema, optimizer=optimizer,
+            tensors=tensors, state=payload, keep=keep,
+        )
+    context.barrier()
+
+
+def restore_state(
+    loaded: LoadedCheckpoint,
+    *,
+    model: nn.Module,
+    ema: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    stream: BatchSource,
+    rank: int,
+) -> TrainingState:
+    model.load_state_dict(loaded.model)
+    ema.load_state_dict(loaded.ema)
+    optimizer_from_flat(optimizer, loaded.optimizer, loaded.state["optimizer"])
+    streams = loaded.state.get("streams", [])
+    if rank < len(streams):
+        stream.load_state_dict(streams[rank])
+        generator.set_state(loaded.tensors[f"rng.rank{rank}"])
+    torch.random.set_rng_state(loaded.tensors["rng.torch_global"])
+    return TrainingState(**loaded.state["training"])

@@ -1,0 +1,48 @@
+"""What a training stage hands to the shared loop (`training/loop.py`).
+
+Stage 1 (autoencoder), stage 2 (base model) and the end-to-end variant each implement this
+protocol; the loop owns everything else (optimizer, EMA, precision, checkpoints, logging).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from unified_latents.objectives.terms import LossTerms
+
+
+class BatchSource(Protocol):
+    """An infinite, resumable iterator of training batches (see `data/stream.py`)."""
+
+    def __next__(self) -> Any: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+
+class TrainingTask(Protocol):
+    model: nn.Module  # every trainable module; `loss` receives it (possibly DDP-wrapped)
+    plots: Mapping[str, Sequence[str]]  # plot file stem → metric keys drawn in it
+    progress_keys: Sequence[str]  # metric keys shown on the progress bar
+
+    def batches(self, micro_batch_size: int, seed: int, rank: int, world_size: int) -> BatchSource:
+        """The training stream for this rank, with `micro_batch_size` examples per batch."""
+        ...
+
+    def loss(self, module: nn.Module, batch: Any, generator: torch.Generator) -> LossTerms:
+        """Per-example loss terms for one micro-batch (the loop averages `loss`)."""
+        ...
+
+    def summarize(self, means: Mapping[str, float]) -> dict[str, float]:
+        """Training log values from averaged terms (e.g. nats → bits/pixel)."""
+        ...
+
+    def evaluate(self, ema: nn.Module, step: int, run_dir: Path) -> dict[str, float]:
+        """Held-out metrics with the EMA weights; may also write pictures under `run_dir`."""
+        ...

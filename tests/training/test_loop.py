@@ -1,0 +1,86 @@
+"""The shared loop: exact resumption, non-finite steps, signals, logs and plots."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.training.toy import ToyTask
+from unified_latents.training.checkpoint import list_checkpoints, read_latest_checkpoint
+from unified_latents.training.loop import NonFiniteLossError, TrainConfig, train
+from unified_latents.training.optim import OptimConfig
+
+CONFIG = TrainConfig(batch_size=8, max_steps=12, log_every=1, eval_every=6, checkpoint_every=6,
+                     keep_checkpoints=5, progress=False, ema_decay=0.9)
+OPTIM = OptimConfig(lr=1e-2, warmup_steps=3)
+
+
+def run(task: ToyTask, run_dir: Path, config: TrainConfig = CONFIG) -> list[float]:
+    train(task, run_dir=run_dir, train_config=config, optim_config=OPTIM,
+          config_dict={"kind": "toy"}, device=torch.device("cpu"))
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in records if r["split"] == "train"]
+
+
+def test_resume_continues_exactly(tmp_path: Path) -> None:
+    straight = run(ToyTask(), tmp_path / "straight")
+    first_half = run(ToyTask(), tmp_path / "resumed", replace(CONFIG, max_steps=6))
+    resumed = run(ToyTask(), tmp_path / "resumed")  # fresh process state, same run dir
+    assert first_half == straight[:6]
+    assert resumed == straight  # the log holds steps 1..12 with identical losses
+    a = read_latest_checkpoint(tmp_path / "straight" / "checkpoints")
+    b = read_latest_checkpoint(tmp_path / "resumed" / "checkpoints")
+    assert a.state["training"]["step"] == b.state["training"]["step"] == 12
+    for key in a.model:
+        assert torch.equal(a.model[key], b.model[key]), key
+        assert torch.equal(a.ema[key], b.ema[key]), key
+
+
+def test_outputs_config_logs_and_plots(tmp_path: Path) -> None:
+    task = ToyTask()
+    run(task, tmp_path)
+    assert task.evaluations == [6, 12]
+    assert (tmp_path / "plots" / "loss.png").stat().st_size > 0
+    assert list((tmp_path / "tensorboard").iterdir())
+    steps = [c.step for c in list_checkpoints(tmp_path / "checkpoints")]
+    assert steps == [6, 12]
+    state = read_latest_checkpoint(tmp_path / "checkpoints").state
+    assert state["config"] == {"kind": "toy"} and state["version"]
+
+
+def test_nonfinite_steps_are_skipped_then_abort(tmp_path: Path) -> None:
+    task = ToyTask(nan_at_steps=frozenset({3, 4}))
+    run(task, tmp_path / "skip")
+    state = read_latest_checkpoint(tmp_path / "skip" / "checkpoints").state
+    assert state["training"]["skipped_steps"] == 2 and state["training"]["step"] == 12
+
+    always = ToyTask(nan_at_steps=frozenset(range(9, 100)))
+    config = replace(CONFIG, max_nonfinite_steps=4)
+    with pytest.raises(NonFiniteLossError, match="Last good checkpoint: .*step_00000006"):
+        run(always, tmp_path / "abort", config)
+    # the last good checkpoint is intact and loadable
+    assert read_latest_checkpoint(tmp_path / "abort" / "checkpoints").state["training"]["step"] == 6
+
+
+def test_sigterm_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
+    task = ToyTask()
+    original = task.loss
+
+    def loss_then_signal(module, batch, generator):  # type: ignore[no-untyped-def]
+        if task.calls == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(module, batch, generator)
+
+    task.loss = loss_then_signal  # type: ignore[method-assign]
+    result = train(task, run_dir=tmp_path, train_config=CONFIG, optim_config=OPTIM,
+                   config_dict={"kind": "toy"}, device=torch.device("cpu"))
+    assert result.stopped_by == "signal"
+    loaded = read_latest_checkpoint(tmp_path / "checkpoints")
+    assert loaded.state["training"]["step"] == result.step == 5
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
