@@ -31,11 +31,19 @@ class Outer:
 def test_override_parses_each_type() -> None:
     config = override(
         Outer(),
-        ["inner.lr=2e-4", "inner.steps=30", "inner.betas=0.8,0.95", "inner.kind=b",
-         "inner.flag=true", "inner.name=hello", "seed=7"],
+        [
+            "inner.lr=2e-4",
+            "inner.steps=30",
+            "inner.betas=0.8,0.95",
+            "inner.kind=b",
+            "inner.flag=true",
+            "inner.name=hello",
+            "seed=7",
+        ],
     )
-    assert config.inner == Inner(lr=2e-4, steps=30, betas=(0.8, 0.95), kind="b", flag=True,
-                                 name="hello")
+    assert config.inner == Inner(
+        lr=2e-4, steps=30, betas=(0.8, 0.95), kind="b", flag=True, name="hello"
+    )
     assert config.seed == 7
     assert override(config, ["inner.name=none"]).inner.name is None
 
@@ -63,6 +71,6 @@ def test_dict_round_trip_and_unknown_keys() -> None:
     assert from_dict(Outer, to_dict(config)) == config
     data = to_dict(config)
     data["inner"]["extra"] = 1
-    with pytest.raises(ConfigError, match="inner.'extra'|extra"):
+    with pytest.raises(ConfigError, match="extra"):
         from_dict(Outer, data)
     assert flatten(config)["inner.betas"] == (0.5, 0.6)

@@ -42,9 +42,15 @@ def train_autoencoder(
         prepare_run_dir(run_dir, "autoencoder", config, AutoencoderRunConfig)
     context.barrier()
     task = AutoencoderTask(config)
-    result = train(task, run_dir=run_dir, train_config=config.train, optim_config=config.optim,
-                   config_dict=config_record("autoencoder", config), device=device,
-                   context=context)
+    result = train(
+        task,
+        run_dir=run_dir,
+        train_config=config.train,
+        optim_config=config.optim,
+        config_dict=config_record("autoencoder", config),
+        device=device,
+        context=context,
+    )
     if context.is_main:
         summary = ", ".join(f"{k}={v:.4g}" for k, v in result.last_eval.items())
         print(f"stopped at step {result.step} ({result.stopped_by}); {summary}")
@@ -77,17 +83,31 @@ def reconstruct(
     images, _ = heldout_images(load_split(config.data, "test"), num)
     start = time.perf_counter()
     stats, reconstructions = reconstruction_statistics(
-        model, images, num_steps=steps, sampler=sampler, batch_size=config.eval.batch_size,
-        seed=seed)
+        model,
+        images,
+        num_steps=steps,
+        sampler=sampler,
+        batch_size=config.eval.batch_size,
+        seed=seed,
+    )
     seconds = time.perf_counter() - start
     out = out or run_dir / "reconstruct"
-    grid = save_image_grid(interleave(images[:64], reconstructions[:64]), out / "grid.png", 8,
-                           scale=2)
-    result = {**stats, "num_images": int(images.shape[0]), "decoder_steps": steps,
-              "sampler": sampler, "seed": seed, "checkpoint": str(loaded.path),
-              "seconds": seconds}
+    grid = save_image_grid(
+        interleave(images[:64], reconstructions[:64]), out / "grid.png", 8, scale=2
+    )
+    result = {
+        **stats,
+        "num_images": int(images.shape[0]),
+        "decoder_steps": steps,
+        "sampler": sampler,
+        "seed": seed,
+        "checkpoint": str(loaded.path),
+        "seconds": seconds,
+    }
     (out / "reconstruct.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"PSNR {stats['psnr_db']:.2f} dB, SSIM {stats['ssim']:.4f} over {images.shape[0]} "
-          f"held-out images ({steps} {sampler} decoder steps, {seconds:.1f}s)")
+    print(
+        f"PSNR {stats['psnr_db']:.2f} dB, SSIM {stats['ssim']:.4f} over {images.shape[0]} "
+        f"held-out images ({steps} {sampler} decoder steps, {seconds:.1f}s)"
+    )
     print(f"grid: {grid}\nresults: {out / 'reconstruct.json'}")
     return 0

@@ -30,9 +30,9 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     """Convert `value` (a string from the command line or a JSON value) to `annotation`."""
     origin, args = get_origin(annotation), get_args(annotation)
     if origin in (Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            if type(None) in args:
-                return None
+        is_none = value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
+        if is_none and type(None) in args:
+            return None
         errors = []
         for arg in args:
             if arg is type(None):
@@ -56,11 +56,12 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         else:
             raise ConfigError(f"{key}: expected a comma-separated list, got {value!r}")
         inner = args[0] if args else str
-        return tuple(_coerce(item.strip() if isinstance(item, str) else item, inner, key)
-                     for item in items)
+        return tuple(
+            _coerce(item.strip() if isinstance(item, str) else item, inner, key) for item in items
+        )
     if dataclasses.is_dataclass(annotation):
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{key}: expected a mapping for {annotation.__name__}")
+            raise ConfigError(f"{key}: expected a group of settings, got {value!r}")
         return from_dict(annotation, value, prefix=f"{key}.")  # type: ignore[arg-type]
     if annotation is bool:
         if isinstance(value, bool):

@@ -23,12 +23,18 @@ def autoencoder_fashion_mnist() -> AutoencoderRunConfig:
         model=UnifiedLatentsConfig(
             encoder=EncoderConfig(channels=(32, 64, 128), blocks_per_stage=1, latent_channels=4),
             prior=ViTConfig(width=128, depth=4, heads=4),
-            decoder=UViTConfig(channels=(32, 64, 128), blocks_per_stage=1,
-                               transformer_width=128, transformer_depth=4, heads=4),
+            decoder=UViTConfig(
+                channels=(32, 64, 128),
+                blocks_per_stage=1,
+                transformer_width=128,
+                transformer_depth=4,
+                heads=4,
+            ),
         ),
         optim=OptimConfig(lr=3e-4, warmup_steps=200),
-        train=TrainConfig(batch_size=64, max_steps=20_000, eval_every=1000,
-                          checkpoint_every=1000, ema_decay=0.999),
+        train=TrainConfig(
+            batch_size=64, max_steps=20_000, eval_every=1000, checkpoint_every=1000, ema_decay=0.999
+        ),
         eval=AutoencoderEvalConfig(num_images=256, num_reconstructions=64, decoder_steps=32),
     )
 
@@ -45,14 +51,27 @@ def autoencoder_tiny() -> AutoencoderRunConfig:
         model=UnifiedLatentsConfig(
             encoder=EncoderConfig(channels=(16, 32), blocks_per_stage=1, latent_channels=2),
             prior=ViTConfig(width=32, depth=1, heads=2),
-            decoder=UViTConfig(channels=(16, 32), blocks_per_stage=1, transformer_width=32,
-                               transformer_depth=1, heads=2),
+            decoder=UViTConfig(
+                channels=(16, 32),
+                blocks_per_stage=1,
+                transformer_width=32,
+                transformer_depth=1,
+                heads=2,
+            ),
         ),
         optim=OptimConfig(lr=1e-3, warmup_steps=5),
-        train=TrainConfig(batch_size=32, max_steps=40, log_every=10, eval_every=20,
-                          checkpoint_every=20, ema_decay=0.9, progress=False),
-        eval=AutoencoderEvalConfig(num_images=64, rate_passes=1, num_reconstructions=16,
-                                   decoder_steps=8),
+        train=TrainConfig(
+            batch_size=32,
+            max_steps=40,
+            log_every=10,
+            eval_every=20,
+            checkpoint_every=20,
+            ema_decay=0.9,
+            progress=False,
+        ),
+        eval=AutoencoderEvalConfig(
+            num_images=64, rate_passes=1, num_reconstructions=16, decoder_steps=8
+        ),
     )
 
 

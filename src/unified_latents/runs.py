@@ -17,9 +17,19 @@ CONFIG_FILE = "config.json"
 
 # Fields a user may change when resuming a run (they do not change what is being trained).
 RESUMABLE_PREFIXES = (
-    "train.max_steps", "train.time_budget_minutes", "train.log_every", "train.eval_every",
-    "train.checkpoint_every", "train.checkpoint_minutes", "train.keep_checkpoints",
-    "train.progress", "train.device", "train.compile", "eval.", "data.num_workers", "data.root",
+    "train.max_steps",
+    "train.time_budget_minutes",
+    "train.log_every",
+    "train.eval_every",
+    "train.checkpoint_every",
+    "train.checkpoint_minutes",
+    "train.keep_checkpoints",
+    "train.progress",
+    "train.device",
+    "train.compile",
+    "eval.",
+    "data.num_workers",
+    "data.root",
 )
 
 
@@ -46,8 +56,9 @@ def prepare_run_dir(run_dir: Path, kind: str, config: T, config_type: type[T]) -
     if path.exists():
         saved = read_run_record(run_dir)
         if saved["kind"] != kind:
-            raise RunError(f"{run_dir} holds a {saved['kind']} run, not {kind}; "
-                           "choose another --run-dir")
+            raise RunError(
+                f"{run_dir} holds a {saved['kind']} run, not {kind}; choose another --run-dir"
+            )
         saved_config = from_dict(config_type, saved["run"])
         before, after = flatten(saved_config), flatten(config)
         changed = [key for key in after if before.get(key) != after[key]]
@@ -63,9 +74,7 @@ def prepare_run_dir(run_dir: Path, kind: str, config: T, config_type: type[T]) -
     return config
 
 
-def load_run(
-    run_dir: Path, kind: str, config_type: type[T]
-) -> tuple[T, LoadedCheckpoint]:
+def load_run(run_dir: Path, kind: str, config_type: type[T]) -> tuple[T, LoadedCheckpoint]:
     """The run's config (as stored in its newest readable checkpoint) and that checkpoint."""
     loaded = read_latest_checkpoint(run_dir / "checkpoints", with_optimizer=False)
     record = loaded.state["config"]
@@ -74,9 +83,7 @@ def load_run(
     return from_dict(config_type, record["run"]), loaded
 
 
-def resolve_preset(
-    presets: Mapping[str, Callable[[], T]], name: str, assignments: list[str]
-) -> T:
+def resolve_preset(presets: Mapping[str, Callable[[], T]], name: str, assignments: list[str]) -> T:
     from unified_latents.config import override
 
     if name not in presets:

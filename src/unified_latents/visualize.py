@@ -40,7 +40,9 @@ def save_image_grid(
     grid = image_grid(images, num_columns)
     picture = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
     if scale > 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+        picture = picture.resize(
+            (picture.width * scale, picture.height * scale), Image.Resampling.NEAREST
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     picture.save(path)
     return path
@@ -50,7 +52,10 @@ def interleave(originals: Tensor, reconstructions: Tensor, num_columns: int = 8)
     """Rows alternate originals / reconstructions so each column compares one image."""
     rows = []
     for start in range(0, originals.shape[0], num_columns):
-        rows += [originals[start : start + num_columns], reconstructions[start : start + num_columns]]
+        rows += [
+            originals[start : start + num_columns],
+            reconstructions[start : start + num_columns],
+        ]
     return torch.cat(rows)
 
 
@@ -71,7 +76,9 @@ def plot_metrics(
             points = [(s, v) for s, v in points if v is not None and math.isfinite(v)]
             if points:
                 steps, values = zip(*points, strict=True)
-                axis.plot(steps, values, label=f"{split} {key}", marker="." if split == "eval" else "")
+                axis.plot(
+                    steps, values, label=f"{split} {key}", marker="." if split == "eval" else ""
+                )
                 plotted = True
     if not plotted:
         plt.close(figure)

@@ -31,9 +31,16 @@ def trained_pieces() -> tuple[nn.Module, torch.optim.Optimizer]:
 
 def save(directory: Path, step: int, keep: int = 2) -> Path:
     model, optimizer = trained_pieces()
-    return save_checkpoint(directory, step, model=model, ema=model, optimizer=optimizer,
-                           tensors={"rng": torch.arange(4, dtype=torch.uint8)},
-                           state={"note": "x"}, keep=keep)
+    return save_checkpoint(
+        directory,
+        step,
+        model=model,
+        ema=model,
+        optimizer=optimizer,
+        tensors={"rng": torch.arange(4, dtype=torch.uint8)},
+        state={"note": "x"},
+        keep=keep,
+    )
 
 
 def test_keeps_last_k_and_leaves_no_temporaries(tmp_path: Path) -> None:

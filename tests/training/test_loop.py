@@ -16,14 +16,28 @@ from unified_latents.training.checkpoint import list_checkpoints, read_latest_ch
 from unified_latents.training.loop import NonFiniteLossError, TrainConfig, train
 from unified_latents.training.optim import OptimConfig
 
-CONFIG = TrainConfig(batch_size=8, max_steps=12, log_every=1, eval_every=6, checkpoint_every=6,
-                     keep_checkpoints=5, progress=False, ema_decay=0.9)
+CONFIG = TrainConfig(
+    batch_size=8,
+    max_steps=12,
+    log_every=1,
+    eval_every=6,
+    checkpoint_every=6,
+    keep_checkpoints=5,
+    progress=False,
+    ema_decay=0.9,
+)
 OPTIM = OptimConfig(lr=1e-2, warmup_steps=3)
 
 
 def run(task: ToyTask, run_dir: Path, config: TrainConfig = CONFIG) -> list[float]:
-    train(task, run_dir=run_dir, train_config=config, optim_config=OPTIM,
-          config_dict={"kind": "toy"}, device=torch.device("cpu"))
+    train(
+        task,
+        run_dir=run_dir,
+        train_config=config,
+        optim_config=OPTIM,
+        config_dict={"kind": "toy"},
+        device=torch.device("cpu"),
+    )
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return [r["loss"] for r in records if r["split"] == "train"]
 
@@ -62,7 +76,7 @@ def test_nonfinite_steps_are_skipped_then_abort(tmp_path: Path) -> None:
 
     always = ToyTask(nan_at_steps=frozenset(range(9, 100)))
     config = replace(CONFIG, max_nonfinite_steps=4)
-    with pytest.raises(NonFiniteLossError, match="Last good checkpoint: .*step_00000006"):
+    with pytest.raises(NonFiniteLossError, match=r"Last good checkpoint: .*step_00000006"):
         run(always, tmp_path / "abort", config)
     # the last good checkpoint is intact and loadable
     assert read_latest_checkpoint(tmp_path / "abort" / "checkpoints").state["training"]["step"] == 6
@@ -78,8 +92,14 @@ def test_sigterm_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
         return original(module, batch, generator)
 
     task.loss = loss_then_signal  # type: ignore[method-assign]
-    result = train(task, run_dir=tmp_path, train_config=CONFIG, optim_config=OPTIM,
-                   config_dict={"kind": "toy"}, device=torch.device("cpu"))
+    result = train(
+        task,
+        run_dir=tmp_path,
+        train_config=CONFIG,
+        optim_config=OPTIM,
+        config_dict={"kind": "toy"},
+        device=torch.device("cpu"),
+    )
     assert result.stopped_by == "signal"
     loaded = read_latest_checkpoint(tmp_path / "checkpoints")
     assert loaded.state["training"]["step"] == result.step == 5

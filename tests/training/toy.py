@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -57,7 +57,7 @@ class ToyModel(nn.Module):
 
 
 class ToyTask:
-    plots = {"loss": ("loss",)}
+    plots: ClassVar[dict[str, tuple[str, ...]]] = {"loss": ("loss",)}
     progress_keys = ("loss",)
 
     def __init__(self, nan_at_steps: frozenset[int] = frozenset()) -> None:

@@ -42,4 +42,3 @@ def gaussian_kl(mean_q: Tensor, var_q: Tensor, mean_p: Tensor, var_p: Tensor) ->
 def nats_to_bits(nats: Tensor | float) -> Tensor | float:
     """The one place nats become bits: divide by ln 2."""
     return nats / math.log(2.0)
-

@@ -69,14 +69,15 @@ def posterior_mean_var(
 ) -> tuple[Tensor, Tensor]:
     """q(y_s | y_t, y = ŷ) for a less noisy λ_s > λ_t (spec §8):
 
-        mean = e^{λt−λs} (α_s/α_t) y_t + (1 − e^{λt−λs}) α_s ŷ,   var = (1 − e^{λt−λs}) σ_s².
+    mean = e^{λt−λs} (α_s/α_t) y_t + (1 − e^{λt−λs}) α_s ŷ,   var = (1 − e^{λt−λs}) σ_s².
     """
     alpha_t, _ = alpha_sigma(logsnr_t)
     alpha_s, sigma_s = alpha_sigma(logsnr_s)
     ratio = torch.exp(logsnr_t.float() - logsnr_s.float())  # e^{λt−λs} ∈ (0, 1)
     one_minus = -torch.expm1(logsnr_t.float() - logsnr_s.float())
-    mean = broadcast_to(ratio * alpha_s / alpha_t, y_t) * y_t + broadcast_to(
-        one_minus * alpha_s, y_t
-    ) * y_hat
+    mean = (
+        broadcast_to(ratio * alpha_s / alpha_t, y_t) * y_t
+        + broadcast_to(one_minus * alpha_s, y_t) * y_hat
+    )
     var = broadcast_to(one_minus * sigma_s**2, y_t)
     return mean, var

@@ -34,7 +34,7 @@ class LogSNRSchedule:
     def __post_init__(self) -> None:
         if not self.logsnr_min < self.logsnr_max:
             raise ValueError(
-                f"schedule needs logsnr_min < logsnr_max, got {self.logsnr_min} >= {self.logsnr_max}"
+                f"schedule needs logsnr_min < logsnr_max, got {self.logsnr_min}, {self.logsnr_max}"
             )
         if self.kind not in ("cosine", "shifted-cosine", "linear"):
             raise ValueError(f"unknown schedule kind {self.kind!r}")

@@ -1,4 +1,4 @@
-"""Loss weightings w(λ) and the noise-level samplers used by the objectives (spec §3, §5, §6, §9)."""
+"""Loss weightings w(λ) and noise-level samplers used by the objectives (spec §3, §5, §6, §9)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,6 @@ def sigmoid_weight(logsnr: Tensor, bias: float) -> Tensor:
 def stratified_uniform(
     batch_size: int, *, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
 ) -> Tensor:
-    """Antithetic/stratified t_i = (u + i/B) mod 1 with one shared u ~ U(0, 1) (spec §3, as in VDM)."""
+    """Stratified t_i = (u + i/B) mod 1 with one shared u ~ U(0, 1) (spec §3, as in VDM)."""
     u = torch.rand((), generator=generator, device=device)
     return torch.remainder(u + torch.arange(batch_size, device=device) / batch_size, 1.0)

@@ -13,6 +13,7 @@ in DistributedDataParallel and driven by the shared training loop.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import torch
 from torch import Tensor, nn
 
@@ -93,14 +94,14 @@ class UnifiedLatents(nn.Module):
         self.config = config
         self.image_channels, self.image_size = image_channels, image_size
         self.encoder = build_encoder(config.encoder_network, config.encoder, image_channels)
-        factor = self.encoder.downsample_factor
+        factor: int = self.encoder.downsample_factor  # type: ignore[assignment]
         if image_size % factor:
             raise ValueError(
                 f"image size {image_size} is not divisible by the encoder's downsampling "
                 f"factor {factor}; change data.image_size or model.encoder.channels/patch_size"
             )
-        self.latent_size = image_size // factor
-        self.latent_channels = config.encoder.latent_channels
+        self.latent_size: int = image_size // factor
+        self.latent_channels: int = config.encoder.latent_channels
         prior_net = build_prior(
             config.prior_network,
             config.prior,
@@ -210,4 +211,3 @@ class UnifiedLatents(nn.Module):
         """Encode, add the λ_0 noise the decoder was trained with, and decode."""
         z_0 = self.add_encoder_noise(self.encode(x), generator)
         return self.decode(z_0, num_steps=num_steps, sampler=sampler, generator=generator)
-

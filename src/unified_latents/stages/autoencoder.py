@@ -12,13 +12,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from unified_latents.data.datasets import DataConfig, ImageDataset, load_split, to_model_range
-from unified_latents.data.datasets import to_uint8
+from unified_latents.data.datasets import (
+    DataConfig,
+    ImageDataset,
+    load_split,
+    to_model_range,
+    to_uint8,
+)
 from unified_latents.data.stream import BatchStream
 from unified_latents.diffusion.elbo import nats_to_bits
 from unified_latents.metrics.image_quality import psnr, ssim
@@ -105,8 +110,9 @@ def reconstruction_statistics(
     outputs = []
     for start in range(0, images.shape[0], batch_size):
         x = to_model_range(images[start : start + batch_size]).to(device)
-        outputs.append(model.reconstruct(x, num_steps=num_steps, sampler=sampler,
-                                         generator=generator).cpu())
+        outputs.append(
+            model.reconstruct(x, num_steps=num_steps, sampler=sampler, generator=generator).cpu()
+        )
     reconstructions = to_uint8(torch.cat(outputs))
     originals = to_model_range(images)
     quantised = to_model_range(reconstructions)
@@ -120,7 +126,7 @@ def reconstruction_statistics(
 class AutoencoderTask:
     """Stage 1 for the shared loop."""
 
-    plots = {
+    plots: ClassVar[dict[str, tuple[str, ...]]] = {
         "loss": ("loss", "rate_nats", "distortion_nats"),
         "bits_per_pixel": ("bits_per_pixel",),
         "psnr": ("psnr_db",),
@@ -131,13 +137,20 @@ class AutoencoderTask:
         self.config = config
         self.model: UnifiedLatents = build_autoencoder(config)
         self.train_data = load_split(config.data, "train")
-        self.test_images, _ = heldout_images(load_split(config.data, "test"),
-                                             config.eval.num_images)
+        self.test_images, _ = heldout_images(
+            load_split(config.data, "test"), config.eval.num_images
+        )
         self.device = torch.device("cpu")
 
     def batches(self, micro_batch_size: int, seed: int, rank: int, world_size: int) -> BatchStream:
-        return BatchStream(self.train_data, batch_size=micro_batch_size, seed=seed, rank=rank,
-                           world_size=world_size, num_workers=self.config.data.num_workers)
+        return BatchStream(
+            self.train_data,
+            batch_size=micro_batch_size,
+            seed=seed,
+            rank=rank,
+            world_size=world_size,
+            num_workers=self.config.data.num_workers,
+        )
 
     def loss(self, module: nn.Module, batch: Any, generator: torch.Generator) -> LossTerms:
         images, _ = batch
@@ -153,12 +166,18 @@ class AutoencoderTask:
         assert isinstance(ema, UnifiedLatents)
         start = time.perf_counter()
         settings = self.config.eval
-        results = rate_statistics(ema, self.test_images, settings.rate_passes,
-                                  settings.batch_size, settings.seed)
+        results = rate_statistics(
+            ema, self.test_images, settings.rate_passes, settings.batch_size, settings.seed
+        )
         subset = self.test_images[: settings.num_reconstructions]
         stats, reconstructions = reconstruction_statistics(
-            ema, subset, num_steps=settings.decoder_steps, sampler=settings.sampler,
-            batch_size=settings.batch_size, seed=settings.seed)
+            ema,
+            subset,
+            num_steps=settings.decoder_steps,
+            sampler=settings.sampler,
+            batch_size=settings.batch_size,
+            seed=settings.seed,
+        )
         results |= stats
         grid = interleave(subset[:32], reconstructions[:32])
         save_image_grid(grid, run_dir / "reconstructions" / f"step_{step:08d}.png", 8, scale=2)

@@ -129,14 +129,22 @@ def train(
     ema = make_ema(model)
     optimizer = build_optimizer(model, optim_config)
     generator = torch.Generator(device=device).manual_seed(config.seed * 1000 + context.rank)
-    stream = task.batches(config.micro_batch_size(context.world_size), config.seed,
-                          context.rank, context.world_size)
+    stream = task.batches(
+        config.micro_batch_size(context.world_size), config.seed, context.rank, context.world_size
+    )
     state = TrainingState()
     checkpoints = run_dir / "checkpoints"
     if list_checkpoints(checkpoints):
         loaded = read_latest_checkpoint(checkpoints)
-        state = restore_state(loaded, model=model, ema=ema, optimizer=optimizer,
-                              generator=generator, stream=stream, rank=context.rank)
+        state = restore_state(
+            loaded,
+            model=model,
+            ema=ema,
+            optimizer=optimizer,
+            generator=generator,
+            stream=stream,
+            rank=context.rank,
+        )
         if context.is_main:
             tqdm.write(f"resuming from {loaded.path} (step {state.step})")
     trainable: nn.Module = model
@@ -157,9 +165,18 @@ def train(
 
     def checkpoint() -> None:
         nonlocal last_save_time, last_saved_step
-        save_state(checkpoints, state, model=model, ema=ema, optimizer=optimizer,
-                   generator=generator, stream=stream, config_dict=config_dict,
-                   keep=config.keep_checkpoints, context=context)
+        save_state(
+            checkpoints,
+            state,
+            model=model,
+            ema=ema,
+            optimizer=optimizer,
+            generator=generator,
+            stream=stream,
+            config_dict=config_dict,
+            keep=config.keep_checkpoints,
+            context=context,
+        )
         last_save_time, last_saved_step = time.perf_counter(), state.step
 
     def evaluate() -> None:
@@ -176,8 +193,13 @@ def train(
             tqdm.write(f"[eval step {state.step}] {summary}")
         context.barrier()
 
-    bar = tqdm(total=config.max_steps, initial=state.step, disable=not (config.progress and
-               context.is_main), dynamic_ncols=True, desc="train")
+    bar = tqdm(
+        total=config.max_steps,
+        initial=state.step,
+        disable=not (config.progress and context.is_main),
+        dynamic_ncols=True,
+        desc="train",
+    )
     with stop_on_signals() as signals:
         while state.step < config.max_steps:
             if context.any(signals["stop"]):
@@ -202,8 +224,10 @@ def train(
             if not (math.isfinite(sums["loss"]) and math.isfinite(grad_norm)):
                 state.skipped_steps += 1
                 state.consecutive_nonfinite += 1
-                tqdm.write(f"non-finite loss or gradient at step {state.step}: step skipped "
-                           f"({state.consecutive_nonfinite} in a row)")
+                tqdm.write(
+                    f"non-finite loss or gradient at step {state.step}: step skipped "
+                    f"({state.consecutive_nonfinite} in a row)"
+                )
                 if state.consecutive_nonfinite >= config.max_nonfinite_steps:
                     if log is not None:
                         log.close()
@@ -230,9 +254,12 @@ def train(
                 means = {key: value / window_steps for key, value in window.items()}
                 values = task.summarize(means)
                 seconds = time.perf_counter() - window_start
-                values |= {"lr": optimizer.param_groups[0]["lr"], "grad_norm": grad_norm,
-                           "images_per_second": window_images / max(seconds, 1e-9),
-                           "skipped_steps": float(state.skipped_steps)}
+                values |= {
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "grad_norm": grad_norm,
+                    "images_per_second": window_images / max(seconds, 1e-9),
+                    "skipped_steps": float(state.skipped_steps),
+                }
                 if log is not None:
                     log.log(state.step, "train", values)
                 bar.set_postfix({k: f"{values[k]:.4g}" for k in task.progress_keys if k in values})

@@ -31,7 +31,8 @@ class OptimConfig:
 
 def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
     """Weight decay only on matrices/kernels (ndim ≥ 2), not on biases, norms or embeddings' 1-D."""
-    decayed, plain = [], []
+    decayed: list[nn.Parameter] = []
+    plain: list[nn.Parameter] = []
     for parameter in model.parameters():
         if parameter.requires_grad:
             (decayed if parameter.ndim >= 2 else plain).append(parameter)

@@ -83,8 +83,14 @@ def save_state(
             **provenance(config_dict),
         }
         save_checkpoint(
-            directory, state.step, model=model, ema=ema, optimizer=optimizer,
-            tensors=tensors, state=payload, keep=keep,
+            directory,
+            state.step,
+            model=model,
+            ema=ema,
+            optimizer=optimizer,
+            tensors=tensors,
+            state=payload,
+            keep=keep,
         )
     context.barrier()
 

@@ -27,9 +27,20 @@ class BatchSource(Protocol):
 
 
 class TrainingTask(Protocol):
-    model: nn.Module  # every trainable module; `loss` receives it (possibly DDP-wrapped)
-    plots: Mapping[str, Sequence[str]]  # plot file stem → metric keys drawn in it
-    progress_keys: Sequence[str]  # metric keys shown on the progress bar
+    @property
+    def model(self) -> nn.Module:
+        """Every trainable module; `loss` receives it (possibly DDP-wrapped)."""
+        ...
+
+    @property
+    def plots(self) -> Mapping[str, Sequence[str]]:
+        """Plot file stem → metric keys drawn in it."""
+        ...
+
+    @property
+    def progress_keys(self) -> Sequence[str]:
+        """Metric keys shown on the progress bar."""
+        ...
 
     def batches(self, micro_batch_size: int, seed: int, rank: int, world_size: int) -> BatchSource:
         """The training stream for this rank, with `micro_batch_size` examples per batch."""

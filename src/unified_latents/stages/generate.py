@@ -1,0 +1,68 @@
+"""Sampling images from a trained base model and its autoencoder (UL-SPEC §8)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from unified_latents.objectives.latent_diffusion import LatentDiffusion
+from unified_latents.objectives.unified_latents import UnifiedLatents
+from unified_latents.sampling.pipeline import sample_latents
+from unified_latents.sampling.samplers import SamplerKind
+from unified_latents.stages.conditions import ConditionSource
+
+
+class SamplingSettings(Protocol):
+    @property
+    def base_steps(self) -> int: ...
+    @property
+    def decoder_steps(self) -> int: ...
+    @property
+    def sampler(self) -> SamplerKind: ...
+    @property
+    def guidance(self) -> float: ...
+    @property
+    def guidance_interval(self) -> tuple[float, float] | None: ...
+    @property
+    def batch_size(self) -> int: ...
+
+
+@torch.no_grad()
+def generate_images(
+    base: LatentDiffusion,
+    autoencoder: UnifiedLatents,
+    cond: Tensor | None,
+    conditions: ConditionSource,
+    settings: SamplingSettings,
+    *,
+    num: int,
+    generator: torch.Generator,
+) -> Tensor:
+    """`num` images in [−1, 1]: base model (with guidance) → ẑ → decoder. `cond` has `num`
+    rows, or is None for an unconditional model."""
+    device = next(base.parameters()).device
+    outputs = []
+    for start in range(0, num, settings.batch_size):
+        count = min(settings.batch_size, num - start)
+        batch_cond = None if cond is None else cond[start : start + count].to(device)
+        z_hat = sample_latents(
+            base.denoise,
+            latent_shape=base.latent_shape,
+            schedule=base.schedule,
+            cond=batch_cond,
+            null_cond=conditions.null(count, device),
+            num=count,
+            guidance=settings.guidance,
+            guidance_interval=settings.guidance_interval,
+            num_steps=settings.base_steps,
+            sampler=settings.sampler,
+            generator=generator,
+            device=device,
+        )
+        images = autoencoder.decode(
+            z_hat, num_steps=settings.decoder_steps, sampler=settings.sampler, generator=generator
+        )
+        outputs.append(images.cpu())
+    return torch.cat(outputs)
