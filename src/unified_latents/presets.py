@@ -7,11 +7,14 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from unified_latents.data.datasets import DataConfig
+from unified_latents.networks.conditioning import ConditionConfig
 from unified_latents.networks.encoder import EncoderConfig
 from unified_latents.networks.uvit import UViTConfig
 from unified_latents.networks.vit import ViTConfig
+from unified_latents.objectives.latent_diffusion import BaseModelConfig
 from unified_latents.objectives.unified_latents import UnifiedLatentsConfig
 from unified_latents.stages.autoencoder import AutoencoderEvalConfig, AutoencoderRunConfig
+from unified_latents.stages.base import BaseEvalConfig, BaseRunConfig
 from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
 
@@ -79,4 +82,72 @@ AUTOENCODER_PRESETS: dict[str, Callable[[], AutoencoderRunConfig]] = {
     "fashion-mnist": autoencoder_fashion_mnist,
     "mnist-5k": autoencoder_mnist_5k,
     "tiny": autoencoder_tiny,
+}
+
+
+def base_fashion_mnist() -> BaseRunConfig:
+    """Class-conditional base model (10% label dropout, CFG) on Fashion-MNIST UL latents."""
+    return BaseRunConfig(
+        model=BaseModelConfig(
+            network=ViTConfig(width=192, depth=6, heads=6),
+            condition=ConditionConfig(kind="class", num_classes=10),
+        ),
+        optim=OptimConfig(lr=3e-4, warmup_steps=200),
+        train=TrainConfig(
+            batch_size=128,
+            max_steps=20_000,
+            eval_every=1000,
+            checkpoint_every=1000,
+            ema_decay=0.999,
+        ),
+        eval=BaseEvalConfig(
+            num_latents=1000, samples_per_class=8, base_steps=64, decoder_steps=32, guidance=2.0
+        ),
+    )
+
+
+def base_fashion_mnist_text() -> BaseRunConfig:
+    """Text-conditional: MiniLM embeddings of captions built from the labels."""
+    base = base_fashion_mnist()
+    return replace(base, model=replace(base.model, condition=ConditionConfig(kind="text")))
+
+
+def base_fashion_mnist_unconditional() -> BaseRunConfig:
+    base = base_fashion_mnist()
+    return replace(base, model=replace(base.model, condition=ConditionConfig(kind="none")))
+
+
+def base_tiny() -> BaseRunConfig:
+    """For tests and smoke checks on a `--preset tiny` autoencoder."""
+    return BaseRunConfig(
+        model=BaseModelConfig(
+            network=ViTConfig(width=32, depth=1, heads=2),
+            condition=ConditionConfig(kind="class", num_classes=10),
+        ),
+        optim=OptimConfig(lr=1e-3, warmup_steps=5),
+        train=TrainConfig(
+            batch_size=32,
+            max_steps=20,
+            log_every=10,
+            eval_every=10,
+            checkpoint_every=10,
+            ema_decay=0.9,
+            progress=False,
+        ),
+        eval=BaseEvalConfig(
+            num_latents=64,
+            elbo_passes=1,
+            samples_per_class=2,
+            base_steps=8,
+            decoder_steps=8,
+            batch_size=64,
+        ),
+    )
+
+
+BASE_PRESETS: dict[str, Callable[[], BaseRunConfig]] = {
+    "fashion-mnist": base_fashion_mnist,
+    "fashion-mnist-text": base_fashion_mnist_text,
+    "fashion-mnist-unconditional": base_fashion_mnist_unconditional,
+    "tiny": base_tiny,
 }

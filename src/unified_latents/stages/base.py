@@ -24,7 +24,7 @@ from unified_latents.objectives.latent_diffusion import BaseModelConfig, LatentD
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.objectives.unified_latents import UnifiedLatents
 from unified_latents.sampling.samplers import SamplerKind
-from unified_latents.stages.conditions import ConditionSource
+from unified_latents.stages.conditions import ConditionError, ConditionSource
 from unified_latents.stages.generate import generate_images
 from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
@@ -188,10 +188,11 @@ class BaseTask:
         return results
 
 
-def condition_for_cache(condition: ConditionConfig, cache: LatentCache) -> ConditionConfig:
-    """Fill `num_classes` from the cached labels when class conditioning leaves it at 0."""
-    if condition.kind == "class" and condition.num_classes == 0:
-        from dataclasses import replace
-
-        return replace(condition, num_classes=len(cache.info.get("class_names", [])))
-    return condition
+def check_condition(condition: ConditionConfig, cache: LatentCache) -> None:
+    """The class count of a class-conditional model must match the cached dataset's labels."""
+    classes = len(cache.info.get("class_names", []))
+    if condition.kind == "class" and condition.num_classes != classes:
+        raise ConditionError(
+            f"the dataset has {classes} classes but model.condition.num_classes is "
+            f"{condition.num_classes}; pass --set model.condition.num_classes={classes}"
+        )

@@ -1,4 +1,4 @@
-"""What each `ul` subcommand does, with typed arguments (parsing lives in cli.py)."""
+"""`ul train-autoencoder` and `ul reconstruct`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from unified_latents.data.datasets import DataError, load_split
+from unified_latents.data.datasets import load_split
 from unified_latents.presets import AUTOENCODER_PRESETS
-from unified_latents.runs import RunError, config_record, load_run, prepare_run_dir, resolve_preset
+from unified_latents.runs import config_record, load_run, prepare_run_dir, resolve_preset
 from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.stages.autoencoder import (
     AutoencoderRunConfig,
@@ -19,12 +19,9 @@ from unified_latents.stages.autoencoder import (
     heldout_images,
     reconstruction_statistics,
 )
-from unified_latents.training.checkpoint import CheckpointError
 from unified_latents.training.distributed import init_distributed, resolve_device
-from unified_latents.training.loop import NonFiniteLossError, train
+from unified_latents.training.loop import train
 from unified_latents.visualize import interleave, save_image_grid
-
-USER_ERRORS = (RunError, DataError, CheckpointError, NonFiniteLossError)
 
 
 def train_autoencoder(

@@ -1,0 +1,18 @@
+"""What each `ul` subcommand does, with typed arguments (argument parsing lives in cli.py)."""
+
+from unified_latents.data.datasets import DataError
+from unified_latents.data.latent_cache import LatentCacheError
+from unified_latents.runs import RunError
+from unified_latents.stages.conditions import ConditionError
+from unified_latents.training.checkpoint import CheckpointError
+from unified_latents.training.loop import NonFiniteLossError
+
+# Errors a user can act on: printed as one clear line, never as a traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    RunError,
+    DataError,
+    CheckpointError,
+    NonFiniteLossError,
+    LatentCacheError,
+    ConditionError,
+)

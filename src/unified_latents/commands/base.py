@@ -1,0 +1,227 @@
+"""`ul encode`, `ul train-base` and `ul sample`: stage 2 and generation (UL-SPEC §8)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from unified_latents.commands.autoencoder import load_autoencoder
+from unified_latents.data.datasets import load_split, to_uint8
+from unified_latents.data.latent_cache import INDEX_FILE, LatentCache, write_index
+from unified_latents.objectives.latent_diffusion import LatentDiffusion
+from unified_latents.objectives.unified_latents import UnifiedLatents
+from unified_latents.presets import BASE_PRESETS
+from unified_latents.runs import RunError, config_record, load_run, prepare_run_dir, resolve_preset
+from unified_latents.stages.base import (
+    BaseRunConfig,
+    BaseTask,
+    build_base_model,
+    check_condition,
+    latent_cache_dir,
+)
+from unified_latents.stages.conditions import ConditionError, ConditionSource
+from unified_latents.stages.encode import encode_split
+from unified_latents.stages.generate import generate_images
+from unified_latents.training.distributed import (
+    DistributedContext,
+    init_distributed,
+    resolve_device,
+)
+from unified_latents.training.loop import train
+from unified_latents.visualize import save_image_grid
+
+
+def encode(
+    autoencoder_run: Path,
+    *,
+    shard_size: int = 10_000,
+    batch_size: int = 256,
+    device_name: str = "auto",
+    overwrite: bool = False,
+    context: DistributedContext | None = None,
+) -> Path:
+    """Cache z_clean (EMA encoder) for the train and test splits; finished shards are kept."""
+    context = context or init_distributed(resolve_device(device_name).type)
+    device = resolve_device(device_name, context)
+    model, config, loaded = load_autoencoder(autoencoder_run, device)
+    cache = latent_cache_dir(autoencoder_run)
+    source = {"autoencoder_checkpoint": loaded.path.name, "shard_size": shard_size}
+    marker = cache / "source.json"
+    if context.is_main:
+        if overwrite:
+            shutil.rmtree(cache, ignore_errors=True)
+        if marker.exists() and json.loads(marker.read_text()) != source:
+            raise RunError(
+                f"{cache} was encoded from {marker.read_text().strip()}, not "
+                f"{source}; pass --overwrite to re-encode"
+            )
+        cache.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps(source) + "\n")
+    context.barrier()
+    for split in ("train", "test"):
+        dataset = load_split(config.data, split)
+        sizes = encode_split(
+            model,
+            dataset,
+            cache / split,
+            shard_size=shard_size,
+            batch_size=batch_size,
+            device=device,
+            rank=context.rank,
+            world_size=context.world_size,
+            progress=context.is_main,
+        )
+        context.barrier()
+        if context.is_main:
+            write_index(
+                cache / split,
+                sizes,
+                model.latent_shape,
+                {
+                    "class_names": list(dataset.class_names),
+                    **source,
+                    "logsnr_0": model.config.logsnr_0,
+                },
+            )
+    if context.is_main:
+        print(f"latents cached in {cache}")
+    return cache
+
+
+def ensure_encoded(autoencoder_run: Path, device_name: str, context: DistributedContext) -> Path:
+    cache = latent_cache_dir(autoencoder_run)
+    if not all((cache / split / INDEX_FILE).exists() for split in ("train", "test")):
+        if context.is_main:
+            print(f"no latent cache in {cache} yet: encoding the dataset first")
+        encode(autoencoder_run, device_name=device_name, context=context)
+    return cache
+
+
+def train_base(
+    autoencoder_run: Path | None,
+    preset: str,
+    assignments: list[str],
+    run_dir: Path | None,
+    *,
+    dry_run: bool = False,
+) -> int:
+    config = resolve_preset(BASE_PRESETS, preset, assignments)
+    if autoencoder_run is not None:
+        config = replace(config, autoencoder_run=str(autoencoder_run))
+    if not config.autoencoder_run:
+        raise RunError("train-base needs --autoencoder AUTOENCODER_RUN_DIR")
+    if dry_run:
+        print(json.dumps(config_record("base", config), indent=2))
+        return 0
+    ae_dir = Path(config.autoencoder_run)
+    context = init_distributed(resolve_device(config.train.device).type)
+    device = resolve_device(config.train.device, context)
+    cache = ensure_encoded(ae_dir, config.train.device, context)
+    check_condition(config.model.condition, LatentCache(cache / "train"))
+    run_dir = run_dir or Path("runs") / f"base-{preset}"
+    if context.is_main:
+        prepare_run_dir(run_dir, "base", config, BaseRunConfig)
+    context.barrier()
+    autoencoder, _, _ = load_autoencoder(ae_dir, device)
+    task = BaseTask(config, autoencoder, cache, device)
+    result = train(
+        task,
+        run_dir=run_dir,
+        train_config=config.train,
+        optim_config=config.optim,
+        config_dict=config_record("base", config),
+        device=device,
+        context=context,
+    )
+    if context.is_main:
+        summary = ", ".join(f"{k}={v:.4g}" for k, v in result.last_eval.items())
+        print(f"stopped at step {result.step} ({result.stopped_by}); {summary}")
+        print(f"run directory: {run_dir}")
+    return 0
+
+
+def load_generator_models(
+    run_dir: Path, device: torch.device
+) -> tuple[LatentDiffusion, UnifiedLatents, BaseRunConfig, ConditionSource]:
+    """The EMA base model of a run, its autoencoder, config and condition source."""
+    config, loaded = load_run(run_dir, "base", BaseRunConfig)
+    ae_dir = Path(config.autoencoder_run)
+    autoencoder, _, _ = load_autoencoder(ae_dir, device)
+    base = build_base_model(config, autoencoder)
+    base.load_state_dict(loaded.ema)
+    info = LatentCache(latent_cache_dir(ae_dir) / "train").info
+    conditions = ConditionSource(config.model.condition, info.get("class_names", []))
+    return base.to(device).eval(), autoencoder, config, conditions
+
+
+def sampling_conditions(
+    conditions: ConditionSource, num: int, class_label: int | None, prompt: str | None
+) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """Conditions for `num` samples and the class index each one is meant to show (−1 if none):
+    one class, one prompt, or (by default) every class in turn."""
+    if prompt is not None:
+        return conditions.encode_prompts([prompt] * num), torch.full((num,), -1)
+    if conditions.kind == "none":
+        if class_label is not None:
+            raise ConditionError("this base model is unconditional; drop --class")
+        return None, torch.full((num,), -1)
+    classes = len(conditions.class_names)
+    if class_label is not None and not 0 <= class_label < classes:
+        raise ConditionError(f"--class must be in [0, {classes}), got {class_label}")
+    labels = (
+        torch.full((num,), class_label) if class_label is not None else torch.arange(num) % classes
+    )
+    return conditions.for_classes(labels), labels
+
+
+def sample(
+    run_dir: Path,
+    *,
+    num: int,
+    class_label: int | None,
+    prompt: str | None,
+    overrides: dict[str, object],
+    seed: int,
+    device_name: str,
+    out: Path | None,
+) -> int:
+    device = resolve_device(device_name)
+    base, autoencoder, config, conditions = load_generator_models(run_dir, device)
+    settings = replace(config.eval, **overrides)  # type: ignore[arg-type]
+    cond, labels = sampling_conditions(conditions, num, class_label, prompt)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    start = time.perf_counter()
+    images = to_uint8(
+        generate_images(base, autoencoder, cond, conditions, settings, num=num, generator=generator)
+    )
+    seconds = time.perf_counter() - start
+    out = out or run_dir / "samples" / f"sample_seed{seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    columns = 10 if class_label is None and prompt is None and conditions.kind != "none" else 8
+    grid = save_image_grid(images, out / "grid.png", columns, scale=2)
+    np.savez_compressed(out / "samples.npz", images=images.numpy(), labels=labels.numpy())
+    meta = {
+        "num": num,
+        "class": class_label,
+        "prompt": prompt,
+        "seed": seed,
+        "seconds": seconds,
+        "seconds_per_image": seconds / num,
+        "base_steps": settings.base_steps,
+        "decoder_steps": settings.decoder_steps,
+        "sampler": settings.sampler,
+        "guidance": settings.guidance,
+        "guidance_interval": settings.guidance_interval,
+    }
+    (out / "sample.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(
+        f"{num} samples in {seconds:.1f}s ({seconds / num:.3f} s/image); grid: {grid}; "
+        f"arrays: {out / 'samples.npz'}"
+    )
+    return 0

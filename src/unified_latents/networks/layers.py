@@ -1,0 +1,208 @@
+"""Building blocks shared by the encoder, the prior/base ViT and the UViT decoder.
+
+Conditioning enters through adaptive normalisation: a vector `cond` [B, cond_dim] (the λ embedding,
+plus a class/text embedding where used) produces per-channel scale/shift (and gates for transformer
+blocks) from zero-initialised linear maps, so every conditioned block starts as its unconditioned
+(or identity) version. Norms run in fp32 so they stay accurate under bf16 autocast.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# λ Fourier features: the lowest frequency has a period of 160, so over λ ∈ [−20, 20] its sine
+# sweeps a quarter period (monotone, no aliasing); the highest has period 1 to resolve small Δλ.
+LOGSNR_PERIOD_MAX = 160.0
+LOGSNR_PERIOD_MIN = 1.0
+
+
+def group_count(channels: int, max_groups: int = 32, min_group_size: int = 4) -> int:
+    """The largest divisor of `channels` up to `max_groups` leaving ≥ `min_group_size` per group;
+    small layers (e.g. 16 channels → 4 groups) keep statistics over several channels."""
+    upper = max(1, min(max_groups, channels // min_group_size))
+    return next(g for g in range(upper, 0, -1) if channels % g == 0)
+
+
+def zero_init(module: nn.Linear | nn.Conv2d) -> nn.Linear | nn.Conv2d:
+    """Zero weights and bias: the layer's output starts at exactly 0."""
+    nn.init.zeros_(module.weight)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
+    return module
+
+
+def group_norm(x: Tensor, num_groups: int) -> Tensor:
+    """Affine-free GroupNorm computed in fp32, returned in the input dtype."""
+    return F.group_norm(x.float(), num_groups, eps=1e-6).to(x.dtype)
+
+
+def layer_norm(x: Tensor) -> Tensor:
+    """Affine-free LayerNorm over the last dim, computed in fp32, returned in the input dtype."""
+    return F.layer_norm(x.float(), x.shape[-1:], eps=1e-6).to(x.dtype)
+
+
+class LogSNREmbedding(nn.Module):
+    """λ [B] → fixed log-spaced Fourier features (sin, cos) → MLP → [B, dim], all in fp32."""
+
+    frequencies: Tensor  # [F] angular frequencies
+
+    def __init__(self, dim: int, num_frequencies: int = 32) -> None:
+        super().__init__()
+        periods = torch.logspace(
+            math.log10(LOGSNR_PERIOD_MAX), math.log10(LOGSNR_PERIOD_MIN), num_frequencies
+        )
+        # Not persistent: a fixed function of the constructor arguments, not a learned state.
+        self.register_buffer("frequencies", 2 * math.pi / periods, persistent=False)
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * num_frequencies, dim), nn.SiLU(), nn.Linear(dim, dim)
+        )
+
+    def forward(self, logsnr: Tensor) -> Tensor:
+        # The embedding must distinguish nearby λ, which bf16 (8 mantissa bits) cannot.
+        with torch.autocast(device_type=logsnr.device.type, enabled=False):
+            angles = logsnr.float()[:, None] * self.frequencies.float()[None]  # [B, F]
+            features = torch.cat([angles.sin(), angles.cos()], dim=1)  # [B, 2F]
+            return self.mlp(features)  # [B, dim] fp32
+
+
+class AdaptiveGroupNorm(nn.Module):
+    """GroupNorm without affine, then x·(1 + scale) + shift with (scale, shift) from `cond`."""
+
+    def __init__(self, channels: int, cond_dim: int) -> None:
+        super().__init__()
+        self.num_groups = group_count(channels)
+        self.to_scale_shift = zero_init(nn.Linear(cond_dim, 2 * channels))
+
+    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+        scale, shift = self.to_scale_shift(F.silu(cond))[:, :, None, None].chunk(2, dim=1)
+        h = group_norm(x, self.num_groups) * (1 + scale) + shift  # [B, C, H, W]
+        return h.to(x.dtype)
+
+
+class GroupNorm(nn.GroupNorm):
+    """A GroupNorm with a robust group count that computes in fp32 under autocast."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(group_count(channels), channels, eps=1e-6)
+
+    def forward(self, x: Tensor) -> Tensor:
+        weight, bias = self.weight.float(), self.bias.float()
+        return F.group_norm(x.float(), self.num_groups, weight, bias, self.eps).to(x.dtype)
+
+
+class ResBlock(nn.Module):
+    """norm → SiLU → conv3×3 → norm (adaptive if conditioned) → SiLU → dropout → conv3×3 (zero
+    init), plus a 1×1 skip when the channel count changes. At init it is its skip path."""
+
+    def __init__(self, in_ch: int, out_ch: int, cond_dim: int | None, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.conditioned = cond_dim is not None
+        self.norm_in = GroupNorm(in_ch)
+        self.conv_in = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.norm_mid: nn.Module = (
+            AdaptiveGroupNorm(out_ch, cond_dim) if cond_dim is not None else GroupNorm(out_ch)
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.conv_out = zero_init(nn.Conv2d(out_ch, out_ch, 3, padding=1))
+        self.skip: nn.Module = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        h = self.conv_in(F.silu(self.norm_in(x)))  # [B, out, H, W]
+        h = self.norm_mid(h, cond) if self.conditioned else self.norm_mid(h)
+        h = self.conv_out(self.dropout(F.silu(h)))
+        return self.skip(x) + h
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over tokens [B, N, D] with PyTorch's fused SDPA kernel."""
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"attention width {dim} is not divisible by heads={heads}")
+        self.heads, self.dropout = heads, dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        batch, tokens, dim = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.heads, dim // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [B, heads, N, D/heads]
+        dropout = self.dropout if self.training else 0.0
+        h = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)  # [B, heads, N, D/heads]
+        return self.out(h.transpose(1, 2).reshape(batch, tokens, dim))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm attention + MLP with adaptive LayerNorm: (shift, scale, gate) per branch come from
+    `cond` through a zero-initialised Linear, so the gates start at 0 and the block at identity."""
+
+    def __init__(
+        self, dim: int, heads: int, cond_dim: int, mlp_ratio: float = 4.0, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        hidden = int(dim * mlp_ratio)
+        self.attention = Attention(dim, heads, dropout)
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Dropout(dropout),
+            nn.Linear(hidden, dim),
+        )  # fmt: skip
+        self.modulation = zero_init(nn.Linear(cond_dim, 6 * dim))
+
+    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+        params = self.modulation(F.silu(cond))[:, None].chunk(6, dim=2)  # 6 × [B, 1, D]
+        shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = params
+        x = x + gate_a * self.attention(layer_norm(x) * (1 + scale_a) + shift_a)
+        return x + gate_m * self.mlp(layer_norm(x) * (1 + scale_m) + shift_m)  # [B, N, D]
+
+
+class AdaptiveLayerNormOut(nn.Module):
+    """The final norm of a transformer: LayerNorm modulated by `cond` (zero-init shift/scale)."""
+
+    def __init__(self, dim: int, cond_dim: int) -> None:
+        super().__init__()
+        self.to_shift_scale = zero_init(nn.Linear(cond_dim, 2 * dim))
+
+    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+        shift, scale = self.to_shift_scale(F.silu(cond))[:, None].chunk(2, dim=2)  # [B, 1, D]
+        return layer_norm(x) * (1 + scale) + shift  # [B, N, D]
+
+
+class Downsample(nn.Module):
+    """Halve the resolution with a stride-2 3×3 convolution."""
+
+    def __init__(self, in_ch: int, out_ch: int | None = None) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, out_ch or in_ch, 3, stride=2, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)  # [B, out, H/2, W/2]
+
+
+class Upsample(nn.Module):
+    """Double the resolution: nearest-neighbour (no checkerboard artefacts) then a 3×3 conv."""
+
+    def __init__(self, in_ch: int, out_ch: int | None = None) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, out_ch or in_ch, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))  # [B, out, 2H, 2W]
+
+
+def to_tokens(x: Tensor, patch_size: int = 1) -> Tensor:
+    """[B, C, H, W] → [B, (H/p)·(W/p), C·p²]: non-overlapping p×p patches, row-major."""
+    if patch_size > 1:
+        x = F.pixel_unshuffle(x, patch_size)  # [B, C·p², H/p, W/p]
+    return x.flatten(2).transpose(1, 2)
+
+
+def from_tokens(tokens: Tensor, height: int, width: int, patch_size: int = 1) -> Tensor:
+    """Inverse of `to_tokens`: [B, (H/p)·(W/p), C·p²] → [B, C, H, W]."""
+    grid_h, grid_w = height // patch_size, width // patch_size
+    x = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, grid_h, grid_w)
+    return F.pixel_shuffle(x, patch_size) if patch_size > 1 else x
