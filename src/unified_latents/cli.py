@@ -13,8 +13,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from unified_latents.config import ConfigError
-
 
 def add_config_arguments(parser: argparse.ArgumentParser, default_preset: str) -> None:
     parser.add_argument("--preset", default=default_preset, help="named starting configuration")
@@ -160,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 device_name=args.device,
                 out=args.out,
             )
-    except (ConfigError, *USER_ERRORS) as error:
+    except USER_ERRORS as error:
         print(f"ul {args.command}: error: {error}", file=sys.stderr)
         return 2
     raise AssertionError(f"unhandled command {args.command}")

@@ -59,6 +59,7 @@ class ToyModel(nn.Module):
 class ToyTask:
     plots: ClassVar[dict[str, tuple[str, ...]]] = {"loss": ("loss",)}
     progress_keys = ("loss",)
+    loss_normalizer = 1.0
 
     def __init__(self, nan_at_steps: frozenset[int] = frozenset()) -> None:
         torch.manual_seed(0)

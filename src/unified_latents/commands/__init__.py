@@ -1,5 +1,6 @@
 """What each `ul` subcommand does, with typed arguments (argument parsing lives in cli.py)."""
 
+from unified_latents.config import ConfigError
 from unified_latents.data.datasets import DataError
 from unified_latents.data.latent_cache import LatentCacheError
 from unified_latents.runs import RunError
@@ -9,6 +10,7 @@ from unified_latents.training.loop import NonFiniteLossError
 
 # Errors a user can act on: printed as one clear line, never as a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
     RunError,
     DataError,
     CheckpointError,

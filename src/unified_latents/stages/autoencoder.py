@@ -140,7 +140,7 @@ class AutoencoderTask:
         self.test_images, _ = heldout_images(
             load_split(config.data, "test"), config.eval.num_images
         )
-        self.device = torch.device("cpu")
+        self.loss_normalizer = float(config.data.channels * config.data.image_size**2)
 
     def batches(self, micro_batch_size: int, seed: int, rank: int, world_size: int) -> BatchStream:
         return BatchStream(

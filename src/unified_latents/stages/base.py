@@ -7,6 +7,7 @@ base model") next to the stage-1 prior's bound on the same latents, and writes a
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -115,6 +116,7 @@ class BaseTask:
         self.conditions = ConditionSource(config.model.condition, self.class_names)
         self.model = build_base_model(config, autoencoder)
         self.pixels = autoencoder.image_size**2
+        self.loss_normalizer = float(math.prod(autoencoder.latent_shape))
         self.device = device
         self._prior_bound: dict[str, float] | None = None
 

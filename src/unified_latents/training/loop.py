@@ -216,7 +216,8 @@ def train(
                 batch = next(stream)
                 with autocast(device, config.precision):
                     terms = task.loss(trainable, batch, generator)
-                (terms.loss.float().mean() / config.grad_accumulation).backward()
+                scale = task.loss_normalizer * config.grad_accumulation
+                (terms.loss.float().mean() / scale).backward()
                 for key, value in terms.means().items():
                     sums[key] = sums.get(key, 0.0) + value / config.grad_accumulation
             clip = optim_config.grad_clip or math.inf

@@ -42,6 +42,13 @@ class TrainingTask(Protocol):
         """Metric keys shown on the progress bar."""
         ...
 
+    @property
+    def loss_normalizer(self) -> float:
+        """Dimensions per example. Losses are sums over dimensions (nats per image); the
+        optimizer sees them divided by this constant. Adam is invariant to it, but it keeps
+        `optim.grad_clip` and the logged grad_norm on a per-dimension scale."""
+        ...
+
     def batches(self, micro_batch_size: int, seed: int, rank: int, world_size: int) -> BatchSource:
         """The training stream for this rank, with `micro_batch_size` examples per batch."""
         ...
