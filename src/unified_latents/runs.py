@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from unified_latents.config import ConfigError, flatten, from_dict, to_dict
-from unified_latents.training.checkpoint import LoadedCheckpoint, read_latest_checkpoint
+from unified_latents.training.checkpoint import (
+    STATE_FILE,
+    LoadedCheckpoint,
+    list_checkpoints,
+    read_latest_checkpoint,
+)
 from unified_latents.training.state import provenance
 
 T = TypeVar("T")
@@ -89,3 +94,14 @@ def resolve_preset(presets: Mapping[str, Callable[[], T]], name: str, assignment
     if name not in presets:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(sorted(presets))}")
     return override(presets[name](), assignments)
+
+
+def latest_training_state(run_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest complete checkpoint of a run and its training counters (`step`,
+    `elapsed_seconds`, ...), read without loading weights; None before the first checkpoint."""
+    checkpoints = list_checkpoints(run_dir / "checkpoints")
+    if not checkpoints:
+        return None
+    newest = checkpoints[-1].path
+    state = json.loads((newest / STATE_FILE).read_text())
+    return newest, dict(state["training"])

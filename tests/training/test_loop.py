@@ -86,10 +86,10 @@ def test_sigterm_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
     task = ToyTask()
     original = task.loss
 
-    def loss_then_signal(module, batch, generator):  # type: ignore[no-untyped-def]
+    def loss_then_signal(module, batch, generator, step):  # type: ignore[no-untyped-def]
         if task.calls == 4:
             os.kill(os.getpid(), signal.SIGTERM)
-        return original(module, batch, generator)
+        return original(module, batch, generator, step)
 
     task.loss = loss_then_signal  # type: ignore[method-assign]
     result = train(

@@ -71,7 +71,9 @@ class ToyTask:
     def batches(self, micro_batch_size: int, seed: int, rank: int, world_size: int) -> ToyStream:
         return ToyStream(micro_batch_size, seed, rank, world_size)
 
-    def loss(self, module: nn.Module, batch: Any, generator: torch.Generator) -> LossTerms:
+    def loss(
+        self, module: nn.Module, batch: Any, generator: torch.Generator, step: int
+    ) -> LossTerms:
         self.calls += 1
         terms = module(*batch, generator)
         if self.calls in self.nan_at_steps:

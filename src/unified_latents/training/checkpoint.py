@@ -101,7 +101,9 @@ def save_checkpoint(
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"step_{step:08d}"
     temporary = directory / f".tmp_step_{step:08d}_{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
+    # Rank 0 is the only writer of a run, so any other temporary is what a killed run left.
+    for stale in directory.glob(".tmp_step_*"):
+        shutil.rmtree(stale, ignore_errors=True)
     temporary.mkdir()
     opt_tensors, opt_meta = optimizer_to_flat(optimizer)
     save_file(_contiguous(model.state_dict()), temporary / "model.safetensors")
@@ -114,12 +116,34 @@ def save_checkpoint(
         _fsync_file(file)
     _fsync_dir(temporary)
     if final.exists():  # re-saving the same step (e.g. SIGTERM right after a periodic save)
-        shutil.rmtree(final)
+        _remove(final)
     os.replace(temporary, final)
     _fsync_dir(directory)
     for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
-        shutil.rmtree(old.path, ignore_errors=True)
+        _remove(old.path)
     return final
+
+
+def set_aside_newer(directory: Path, step: int) -> list[Path]:
+    """Rename the checkpoints newer than `step` (the unreadable ones a resume fell back past) to
+    `unreadable_step_*`, kept for inspection: they would otherwise count as the newest of the
+    last K and push good checkpoints out. Returns the new paths."""
+    moved = []
+    for checkpoint in list_checkpoints(directory):
+        if checkpoint.step > step:
+            target = directory / f"unreadable_{checkpoint.path.name}"
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(checkpoint.path, target)
+            moved.append(target)
+    return moved
+
+
+def _remove(checkpoint: Path) -> None:
+    """Rename out of sight first, so a kill during the deletion never leaves a half-deleted
+    checkpoint that still looks complete."""
+    doomed = checkpoint.with_name(f".tmp_step_{checkpoint.name}_deleted_{os.getpid()}")
+    os.replace(checkpoint, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def list_checkpoints(directory: Path) -> list[Checkpoint]:

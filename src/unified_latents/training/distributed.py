@@ -7,6 +7,7 @@ NCCL on CUDA, gloo on CPU. Rank 0 logs, evaluates and writes checkpoints.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,11 +49,53 @@ class DistributedContext:
 
     def any(self, flag: bool) -> bool:
         """True on every rank if `flag` is true on any rank (e.g. a stop request)."""
+        return self.any_each(flag)[0]
+
+    def any_each(self, *flags: bool) -> tuple[bool, ...]:
+        """Each flag OR-ed over ranks, in one collective: every rank then takes the same branch
+        (a rank that breaks out of the loop alone would leave the others waiting forever)."""
         if not self.enabled:
-            return flag
-        tensor = torch.tensor([1.0 if flag else 0.0], device=self.device_for_collectives())
+            return flags
+        tensor = torch.tensor(
+            [1.0 if flag else 0.0 for flag in flags], device=self.device_for_collectives()
+        )
         dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-        return bool(tensor.item() > 0)
+        return tuple(bool(value > 0) for value in tensor.tolist())
+
+    def mean_over_ranks(self, values: dict[str, float]) -> dict[str, float]:
+        """Each value averaged over ranks (a NaN/inf on any rank makes the mean non-finite)."""
+        if not self.enabled:
+            return values
+        keys = sorted(values)
+        tensor = torch.tensor(
+            [values[key] for key in keys], dtype=torch.float64, device=self.device_for_collectives()
+        )
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        means = (value / self.world_size for value in tensor.tolist())
+        return dict(zip(keys, means, strict=True))
+
+    def gather_objects(self, value: Any) -> list[Any] | None:
+        """Every rank's `value` on rank 0 (in rank order); None on the other ranks."""
+        if not self.enabled:
+            return [value]
+        gathered: list[Any] | None = [None] * self.world_size if self.is_main else None
+        dist.gather_object(value, gathered, dst=0)
+        return gathered
+
+    def run_on_main(self, function: Callable[[], object]) -> None:
+        """Run `function` on rank 0 while the others wait; if it raises, every rank raises the
+        same error, so all ranks stop with one clear message (none waits in a barrier)."""
+        error: Exception | None = None
+        if self.is_main:
+            try:
+                function()
+            except Exception as caught:
+                error = caught
+        shared = self.broadcast_object(None if error is None else error)
+        if error is not None:
+            raise error
+        if shared is not None:
+            raise shared
 
     def device_for_collectives(self) -> torch.device:
         if dist.get_backend() == "nccl":

@@ -21,7 +21,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from unified_latents.training.checkpoint import list_checkpoints, read_latest_checkpoint
+from unified_latents.training.checkpoint import (
+    list_checkpoints,
+    read_latest_checkpoint,
+    set_aside_newer,
+)
 from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
 from unified_latents.training.metrics_log import MetricsLog, read_metrics
@@ -38,6 +42,10 @@ from unified_latents.visualize import plot_metrics
 
 class NonFiniteLossError(RuntimeError):
     """Too many consecutive steps had a NaN/inf loss or gradient."""
+
+
+class CompileError(RuntimeError):
+    """`train.compile=true` but torch.compile failed (e.g. no working C++ compiler on CPU)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +95,23 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def explain_compile_errors(compiling: bool) -> Iterator[None]:
+    """torch.compile works lazily, inside the first forward/backward: turn its failures into one
+    actionable error instead of a long traceback from deep inside the compiler."""
+    try:
+        yield
+    except torch._dynamo.exc.TorchDynamoException as error:
+        if not compiling:
+            raise
+        lines = str(error).strip().splitlines()
+        raise CompileError(
+            f"torch.compile failed ({lines[0] if lines else type(error).__name__}); train "
+            "without it (--set train.compile=false) or fix the compiler toolchain (on CPU, "
+            "inductor needs a working C++ compiler such as gcc; see the CXX variable)"
+        ) from error
 
 
 @contextlib.contextmanager
@@ -144,8 +169,11 @@ def train(
             generator=generator,
             stream=stream,
             rank=context.rank,
+            world_size=context.world_size,
         )
+        context.barrier()  # every rank has read it before rank 0 moves unreadable ones aside
         if context.is_main:
+            set_aside_newer(checkpoints, state.step)
             tqdm.write(f"resuming from {loaded.path} (step {state.step})")
     trainable: nn.Module = model
     if context.enabled:
@@ -158,6 +186,7 @@ def train(
     parameters = [p for p in model.parameters() if p.requires_grad]
     budget_seconds = config.time_budget_minutes * 60.0
     last_eval: dict[str, float] = {}
+    last_eval_step: int | None = None
     window: dict[str, float] = {}
     window_steps, window_images, window_start = 0, 0, time.perf_counter()
     last_save_time, last_saved_step = time.perf_counter(), state.step
@@ -180,7 +209,8 @@ def train(
         last_save_time, last_saved_step = time.perf_counter(), state.step
 
     def evaluate() -> None:
-        nonlocal last_eval
+        """On rank 0 only; the other ranks wait in the broadcast of the results."""
+        nonlocal last_eval, last_eval_step
         if context.is_main:
             ema.eval()
             last_eval = task.evaluate(ema, state.step, run_dir)
@@ -191,7 +221,7 @@ def train(
                 plot_metrics(records, keys, run_dir / "plots" / f"{stem}.png", stem)
             summary = ", ".join(f"{k}={v:.4g}" for k, v in last_eval.items())
             tqdm.write(f"[eval step {state.step}] {summary}")
-        context.barrier()
+        last_eval, last_eval_step = context.broadcast_object(last_eval), state.step
 
     bar = tqdm(
         total=config.max_steps,
@@ -202,33 +232,48 @@ def train(
     )
     with stop_on_signals() as signals:
         while state.step < config.max_steps:
-            if context.any(signals["stop"]):
+            # Decisions from per-rank clocks and signals are OR-ed over ranks in one collective,
+            # so every rank breaks, checkpoints and evaluates at the same steps (no deadlock).
+            minutes = (time.perf_counter() - last_save_time) / 60.0
+            stop, out_of_time, save_due = context.any_each(
+                signals["stop"],
+                bool(budget_seconds) and state.elapsed_seconds >= budget_seconds,
+                bool(config.checkpoint_minutes) and minutes >= config.checkpoint_minutes,
+            )
+            if stop:
                 stopped_by = "signal"
                 break
-            if budget_seconds and state.elapsed_seconds >= budget_seconds:
+            if out_of_time:
                 stopped_by = "time_budget"
                 break
+            if save_due and state.step != last_saved_step:
+                checkpoint()
             step_start = time.perf_counter()
             set_learning_rate(optimizer, learning_rate(state.step, optim_config, config.max_steps))
             optimizer.zero_grad(set_to_none=True)
             sums: dict[str, float] = {}
             for _ in range(config.grad_accumulation):
                 batch = next(stream)
-                with autocast(device, config.precision):
-                    terms = task.loss(trainable, batch, generator)
-                scale = task.loss_normalizer * config.grad_accumulation
-                (terms.loss.float().mean() / scale).backward()
+                with explain_compile_errors(config.compile):
+                    with autocast(device, config.precision):
+                        terms = task.loss(trainable, batch, generator, state.step)
+                    scale = task.loss_normalizer * config.grad_accumulation
+                    (terms.loss.float().mean() / scale).backward()
                 for key, value in terms.means().items():
                     sums[key] = sums.get(key, 0.0) + value / config.grad_accumulation
             clip = optim_config.grad_clip or math.inf
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, clip))
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, clip))  # same on all ranks
+            # The logged terms become means over the global batch; a non-finite loss on any rank
+            # makes them non-finite on every rank, so all ranks skip the same steps.
+            sums = context.mean_over_ranks(sums)
             if not (math.isfinite(sums["loss"]) and math.isfinite(grad_norm)):
                 state.skipped_steps += 1
                 state.consecutive_nonfinite += 1
-                tqdm.write(
-                    f"non-finite loss or gradient at step {state.step}: step skipped "
-                    f"({state.consecutive_nonfinite} in a row)"
-                )
+                if context.is_main:
+                    tqdm.write(
+                        f"non-finite loss or gradient at step {state.step}: step skipped "
+                        f"({state.consecutive_nonfinite} in a row)"
+                    )
                 if state.consecutive_nonfinite >= config.max_nonfinite_steps:
                     if log is not None:
                         log.close()
@@ -268,15 +313,12 @@ def train(
                 window_start = time.perf_counter()
             if config.eval_every and state.step % config.eval_every == 0:
                 evaluate()
-            minutes = (time.perf_counter() - last_save_time) / 60.0
-            if (config.checkpoint_every and state.step % config.checkpoint_every == 0) or (
-                config.checkpoint_minutes and minutes >= config.checkpoint_minutes
-            ):
+            if config.checkpoint_every and state.step % config.checkpoint_every == 0:
                 checkpoint()
     bar.close()
-    if stopped_by != "signal" and (not last_eval or state.step % max(config.eval_every, 1)):
+    if stopped_by != "signal" and last_eval_step != state.step:
         evaluate()
-    if state.step != last_saved_step or not list_checkpoints(checkpoints):
+    if context.any(state.step != last_saved_step or not list_checkpoints(checkpoints)):
         checkpoint()
     if log is not None:
         log.close()

@@ -8,6 +8,7 @@ rank and torch's global generator, which dropout uses).
 from __future__ import annotations
 
 import subprocess
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -104,13 +105,26 @@ def restore_state(
     generator: torch.Generator,
     stream: BatchSource,
     rank: int,
+    world_size: int = 1,
 ) -> TrainingState:
+    """Exact with the same number of ranks. With another number, every rank continues from rank
+    0's data position (for `BatchStream` with the same global batch and accumulation that is the
+    same place in the epoch) and ranks without a saved noise generator keep their fresh one."""
     model.load_state_dict(loaded.model)
     ema.load_state_dict(loaded.ema)
     optimizer_from_flat(optimizer, loaded.optimizer, loaded.state["optimizer"])
     streams = loaded.state.get("streams", [])
-    if rank < len(streams):
+    if streams and len(streams) != world_size:
+        if rank == 0:
+            warnings.warn(
+                f"resuming a {len(streams)}-rank run on {world_size} rank(s): training continues "
+                "from the saved step, but the data order and noise are not reproduced exactly",
+                stacklevel=2,
+            )
+        stream.load_state_dict(streams[0])
+    elif rank < len(streams):
         stream.load_state_dict(streams[rank])
+    if f"rng.rank{rank}" in loaded.tensors:
         generator.set_state(loaded.tensors[f"rng.rank{rank}"])
     torch.random.set_rng_state(loaded.tensors["rng.torch_global"])
     return TrainingState(**loaded.state["training"])

@@ -53,8 +53,11 @@ class TrainingTask(Protocol):
         """The training stream for this rank, with `micro_batch_size` examples per batch."""
         ...
 
-    def loss(self, module: nn.Module, batch: Any, generator: torch.Generator) -> LossTerms:
-        """Per-example loss terms for one micro-batch (the loop averages `loss`)."""
+    def loss(
+        self, module: nn.Module, batch: Any, generator: torch.Generator, step: int
+    ) -> LossTerms:
+        """Per-example loss terms for one micro-batch at optimizer step `step` (0-based); the
+        loop averages `loss`."""
         ...
 
     def summarize(self, means: Mapping[str, float]) -> dict[str, float]:
