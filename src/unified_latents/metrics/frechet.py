@@ -82,3 +82,28 @@ def frechet_distance(a: Statistics, b: Statistics) -> float:
     mean_term = float(np.sum((mean_a - mean_b) ** 2))
     trace_term = float(np.trace(cov_a) + np.trace(cov_b))
     return mean_term + trace_term - 2.0 * trace_sqrt_product(cov_a, cov_b)
+
+
+def frechet_distance_from_features(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """`frechet_distance` of the Gaussians fitted to features [n, D] and [m, D], without D × D
+    matrices: O(n·m·D) instead of O(D³), the fast route when n, m < D (e.g. FID@200 on 2048-d
+    Inception features: milliseconds instead of two 2048² eigendecompositions).
+
+    With centred features A [n, D], B [m, D]: Σ_a = AᵀA/(n−1), tr Σ_a = ‖A‖²_F/(n−1), and the
+    non-zero eigenvalues of AᵀA·BᵀB equal those of (ABᵀ)(ABᵀ)ᵀ (XY and YX share them), so
+    tr (Σ_a Σ_b)^{1/2} = Σ singular values of ABᵀ / √((n−1)(m−1)).
+    """
+    a = np.asarray(features_a, dtype=np.float64)
+    b = np.asarray(features_b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] < 2 or b.shape[0] < 2:
+        raise ValueError(f"need features [N ≥ 2, D], got shapes {a.shape} and {b.shape}")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}")
+    n, m = a.shape[0], b.shape[0]
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    centred_a, centred_b = a - mean_a, b - mean_b
+    mean_term = float(np.sum((mean_a - mean_b) ** 2))
+    trace_term = float(np.sum(centred_a**2) / (n - 1) + np.sum(centred_b**2) / (m - 1))
+    singular_values = np.linalg.svd(centred_a @ centred_b.T, compute_uv=False)  # [min(n, m)]
+    trace_sqrt = float(singular_values.sum()) / np.sqrt((n - 1) * (m - 1))
+    return mean_term + trace_term - 2.0 * trace_sqrt
