@@ -11,10 +11,14 @@ from unified_latents.networks.conditioning import ConditionConfig
 from unified_latents.networks.encoder import EncoderConfig
 from unified_latents.networks.uvit import UViTConfig
 from unified_latents.networks.vit import ViTConfig
+from unified_latents.objectives.autoencoder import ObjectiveConfig
 from unified_latents.objectives.latent_diffusion import BaseModelConfig
+from unified_latents.objectives.single_stage import SingleStageConfig
 from unified_latents.objectives.unified_latents import UnifiedLatentsConfig
 from unified_latents.stages.autoencoder import AutoencoderEvalConfig, AutoencoderRunConfig
 from unified_latents.stages.base import BaseEvalConfig, BaseRunConfig
+from unified_latents.stages.end_to_end import EndToEndEvalConfig, EndToEndRunConfig
+from unified_latents.stages.pixel_space import PixelSpaceConfig
 from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
 
@@ -78,10 +82,57 @@ def autoencoder_tiny() -> AutoencoderRunConfig:
     )
 
 
+# The paper's baselines and ablations (UL-SPEC §10): a UL preset with exactly one change each, so
+# data, encoder, latent shape, optimizer and budget match the UL run they are compared with.
+def kl_vae(config: AutoencoderRunConfig) -> AutoencoderRunConfig:
+    """Stable-Diffusion-style KL autoencoder: Σ|x − x̂| + 1e-6 · KL, conv decoder (kl_vae.py)."""
+    objective = ObjectiveConfig(kind="kl-vae", kl_weight=1e-6, reconstruction_loss="l1")
+    return replace(config, objective=objective)
+
+
+def ul_mse_decoder(config: AutoencoderRunConfig) -> AutoencoderRunConfig:
+    """Diffusion prior + deterministic decoder with a c_lf-compatible squared error."""
+    return replace(config, objective=ObjectiveConfig(kind="ul-mse-decoder"))
+
+
+def ul_normal_prior(config: AutoencoderRunConfig) -> AutoencoderRunConfig:
+    """N(0, I) prior (closed-form KL with the σ_0 noise) + diffusion decoder."""
+    return replace(config, objective=ObjectiveConfig(kind="ul-normal-prior"))
+
+
+def ul_lambda10(config: AutoencoderRunConfig) -> AutoencoderRunConfig:
+    """λ_0 = 10: too little encoder noise (σ_0 ≈ 0.0067); otherwise plain UL."""
+    return replace(config, model=replace(config.model, logsnr_0=10.0))
+
+
+def ul_stopgrad_prior(config: AutoencoderRunConfig) -> AutoencoderRunConfig:
+    """Prior on stop-grad latents; the encoder gets 0.01 · KL(q(z_0|x) ‖ N(0, I)) instead [C]."""
+    return replace(config, objective=ObjectiveConfig(kind="ul-stopgrad-prior", kl_weight=0.01))
+
+
+ABLATIONS: dict[str, Callable[[AutoencoderRunConfig], AutoencoderRunConfig]] = {
+    "kl-vae": kl_vae,
+    "ul-mse-decoder": ul_mse_decoder,
+    "ul-normal-prior": ul_normal_prior,
+    "ul-lambda10": ul_lambda10,
+    "ul-stopgrad-prior": ul_stopgrad_prior,
+}
+
+
+def derived(
+    change: Callable[[AutoencoderRunConfig], AutoencoderRunConfig],
+    start: Callable[[], AutoencoderRunConfig],
+) -> Callable[[], AutoencoderRunConfig]:
+    return lambda: change(start())
+
+
 AUTOENCODER_PRESETS: dict[str, Callable[[], AutoencoderRunConfig]] = {
     "fashion-mnist": autoencoder_fashion_mnist,
     "mnist-5k": autoencoder_mnist_5k,
     "tiny": autoencoder_tiny,
+    # "kl-vae", "ul-mse-decoder", ... on Fashion-MNIST, and "<name>-tiny" for tests
+    **{name: derived(change, autoencoder_fashion_mnist) for name, change in ABLATIONS.items()},
+    **{f"{name}-tiny": derived(change, autoencoder_tiny) for name, change in ABLATIONS.items()},
 }
 
 
@@ -145,9 +196,70 @@ def base_tiny() -> BaseRunConfig:
     )
 
 
+def pixel_space(base: BaseRunConfig, data: DataConfig, patch_size: int) -> BaseRunConfig:
+    """Pixel-space diffusion baseline (UL-SPEC §10): the same base model on images in [−1, 1]
+    of `data` (no autoencoder run), its ViT patchifying the image with `patch_size`."""
+    network = replace(base.model.network, patch_size=patch_size)
+    pixel = PixelSpaceConfig(data=data)
+    return replace(base, pixel=pixel, model=replace(base.model, network=network))
+
+
+def base_pixel_fashion_mnist() -> BaseRunConfig:
+    """The fashion-mnist base model on 32×32 images with 4×4 patches: 64 tokens, as many as on
+    the 8×8 UL latent, so both cost about the same FLOPs per step."""
+    return pixel_space(base_fashion_mnist(), autoencoder_fashion_mnist().data, patch_size=4)
+
+
+def base_pixel_tiny() -> BaseRunConfig:
+    """The tiny base model on 8×8 digits with 2×2 patches (16 tokens, like the tiny latent)."""
+    return pixel_space(base_tiny(), autoencoder_tiny().data, patch_size=2)
+
+
 BASE_PRESETS: dict[str, Callable[[], BaseRunConfig]] = {
     "fashion-mnist": base_fashion_mnist,
     "fashion-mnist-text": base_fashion_mnist_text,
     "fashion-mnist-unconditional": base_fashion_mnist_unconditional,
     "tiny": base_tiny,
+    "pixel-fashion-mnist": base_pixel_fashion_mnist,
+    "pixel-tiny": base_pixel_tiny,
+}
+
+
+def end_to_end_fashion_mnist() -> EndToEndRunConfig:
+    """Single stage (spec §9): the stage-1 encoder/decoder and the class-conditional stage-2 base
+    model (which is also the prior) trained together; `--set scheme=shifted-decoder` for the other
+    scheme. Noise-augmented λ_aug ~ logistic(model.base.bias = 0, 1) on [−15, 5]."""
+    autoencoder, base = autoencoder_fashion_mnist(), base_fashion_mnist()
+    return EndToEndRunConfig(
+        data=autoencoder.data,
+        model=SingleStageConfig(autoencoder=autoencoder.model, base=base.model),
+        optim=autoencoder.optim,
+        train=autoencoder.train,
+        eval=EndToEndEvalConfig(num_images=256, num_reconstructions=64, samples_per_class=4),
+    )
+
+
+def end_to_end_tiny() -> EndToEndRunConfig:
+    """For tests and smoke checks: the tiny autoencoder and base model on sklearn digits."""
+    autoencoder, base = autoencoder_tiny(), base_tiny()
+    return EndToEndRunConfig(
+        data=autoencoder.data,
+        model=SingleStageConfig(autoencoder=autoencoder.model, base=base.model),
+        optim=autoencoder.optim,
+        train=replace(autoencoder.train, max_steps=20, eval_every=10, checkpoint_every=10),
+        eval=EndToEndEvalConfig(
+            num_images=64,
+            elbo_passes=1,
+            num_reconstructions=16,
+            samples_per_class=2,
+            base_steps=8,
+            decoder_steps=8,
+            batch_size=64,
+        ),
+    )
+
+
+END_TO_END_PRESETS: dict[str, Callable[[], EndToEndRunConfig]] = {
+    "fashion-mnist": end_to_end_fashion_mnist,
+    "tiny": end_to_end_tiny,
 }

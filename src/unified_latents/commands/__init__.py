@@ -5,8 +5,9 @@ from unified_latents.data.datasets import DataError
 from unified_latents.data.latent_cache import LatentCacheError
 from unified_latents.runs import RunError
 from unified_latents.stages.conditions import ConditionError
+from unified_latents.stages.evaluation import EvaluationError
 from unified_latents.training.checkpoint import CheckpointError
-from unified_latents.training.loop import NonFiniteLossError
+from unified_latents.training.loop import CompileError, NonFiniteLossError
 
 # Errors a user can act on: printed as one clear line, never as a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
@@ -15,6 +16,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     DataError,
     CheckpointError,
     NonFiniteLossError,
+    CompileError,
     LatentCacheError,
     ConditionError,
+    EvaluationError,
 )

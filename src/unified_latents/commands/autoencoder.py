@@ -35,9 +35,9 @@ def train_autoencoder(
     device_kind = resolve_device(config.train.device).type
     context = init_distributed(device_kind)
     device = resolve_device(config.train.device, context)
-    if context.is_main:
-        prepare_run_dir(run_dir, "autoencoder", config, AutoencoderRunConfig)
-    context.barrier()
+    context.run_on_main(
+        lambda: prepare_run_dir(run_dir, "autoencoder", config, AutoencoderRunConfig)
+    )
     task = AutoencoderTask(config)
     result = train(
         task,
@@ -97,14 +97,18 @@ def reconstruct(
         "num_images": int(images.shape[0]),
         "decoder_steps": steps,
         "sampler": sampler,
+        "deterministic_decoder": model.deterministic_decoder,  # steps/sampler then unused
         "seed": seed,
         "checkpoint": str(loaded.path),
         "seconds": seconds,
     }
     (out / "reconstruct.json").write_text(json.dumps(result, indent=2) + "\n")
+    decoding = f"{steps} {sampler} decoder steps"
+    if model.deterministic_decoder:
+        decoding = "deterministic decoder"
     print(
         f"PSNR {stats['psnr_db']:.2f} dB, SSIM {stats['ssim']:.4f} over {images.shape[0]} "
-        f"held-out images ({steps} {sampler} decoder steps, {seconds:.1f}s)"
+        f"held-out images ({decoding}, {seconds:.1f}s)"
     )
     print(f"grid: {grid}\nresults: {out / 'reconstruct.json'}")
     return 0

@@ -12,12 +12,21 @@ import numpy as np
 import torch
 
 from unified_latents.commands.autoencoder import load_autoencoder
+from unified_latents.commands.end_to_end import RUN_KIND as END_TO_END_KIND
+from unified_latents.commands.end_to_end import load_end_to_end_generator
 from unified_latents.data.datasets import load_split, to_uint8
 from unified_latents.data.latent_cache import INDEX_FILE, LatentCache, write_index
+from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
-from unified_latents.objectives.unified_latents import UnifiedLatents
 from unified_latents.presets import BASE_PRESETS
-from unified_latents.runs import RunError, config_record, load_run, prepare_run_dir, resolve_preset
+from unified_latents.runs import (
+    RunError,
+    config_record,
+    load_run,
+    prepare_run_dir,
+    read_run_record,
+    resolve_preset,
+)
 from unified_latents.stages.base import (
     BaseRunConfig,
     BaseTask,
@@ -27,7 +36,9 @@ from unified_latents.stages.base import (
 )
 from unified_latents.stages.conditions import ConditionError, ConditionSource
 from unified_latents.stages.encode import encode_split
-from unified_latents.stages.generate import generate_images
+from unified_latents.stages.end_to_end import EndToEndRunConfig
+from unified_latents.stages.generate import sample_chunks
+from unified_latents.stages.pixel_task import PixelTask, load_pixel_generator
 from unified_latents.training.distributed import (
     DistributedContext,
     init_distributed,
@@ -53,7 +64,8 @@ def encode(
     cache = latent_cache_dir(autoencoder_run)
     source = {"autoencoder_checkpoint": loaded.path.name, "shard_size": shard_size}
     marker = cache / "source.json"
-    if context.is_main:
+
+    def prepare_cache() -> None:
         if overwrite:
             shutil.rmtree(cache, ignore_errors=True)
         if marker.exists() and json.loads(marker.read_text()) != source:
@@ -63,7 +75,8 @@ def encode(
             )
         cache.mkdir(parents=True, exist_ok=True)
         marker.write_text(json.dumps(source) + "\n")
-    context.barrier()
+
+    context.run_on_main(prepare_cache)
     for split in ("train", "test"):
         dataset = load_split(config.data, split)
         sizes = encode_split(
@@ -103,6 +116,18 @@ def ensure_encoded(autoencoder_run: Path, device_name: str, context: Distributed
     return cache
 
 
+def base_task(config: BaseRunConfig, context: DistributedContext, device: torch.device) -> BaseTask:
+    """Latent space: encode the dataset once if needed, check the condition, load the frozen
+    autoencoder. Pixel space (`config.pixel`): the images themselves (stages/pixel_task.py)."""
+    if config.pixel is not None:
+        return PixelTask(config, device)
+    ae_dir = Path(config.autoencoder_run)
+    cache = ensure_encoded(ae_dir, config.train.device, context)
+    check_condition(config.model.condition, LatentCache(cache / "train"))
+    autoencoder, _, _ = load_autoencoder(ae_dir, device)
+    return BaseTask(config, autoencoder, cache, device)
+
+
 def train_base(
     autoencoder_run: Path | None,
     preset: str,
@@ -114,22 +139,21 @@ def train_base(
     config = resolve_preset(BASE_PRESETS, preset, assignments)
     if autoencoder_run is not None:
         config = replace(config, autoencoder_run=str(autoencoder_run))
-    if not config.autoencoder_run:
-        raise RunError("train-base needs --autoencoder AUTOENCODER_RUN_DIR")
+    if config.pixel is not None and config.autoencoder_run:
+        raise RunError("a pixel-space preset trains on images: drop --autoencoder")
+    if config.pixel is None and not config.autoencoder_run:
+        raise RunError(
+            "train-base needs --autoencoder AUTOENCODER_RUN_DIR "
+            "(or a pixel-space preset such as --preset pixel-fashion-mnist)"
+        )
     if dry_run:
         print(json.dumps(config_record("base", config), indent=2))
         return 0
-    ae_dir = Path(config.autoencoder_run)
     context = init_distributed(resolve_device(config.train.device).type)
     device = resolve_device(config.train.device, context)
-    cache = ensure_encoded(ae_dir, config.train.device, context)
-    check_condition(config.model.condition, LatentCache(cache / "train"))
+    task = base_task(config, context, device)  # before the run directory: fails early
     run_dir = run_dir or Path("runs") / f"base-{preset}"
-    if context.is_main:
-        prepare_run_dir(run_dir, "base", config, BaseRunConfig)
-    context.barrier()
-    autoencoder, _, _ = load_autoencoder(ae_dir, device)
-    task = BaseTask(config, autoencoder, cache, device)
+    context.run_on_main(lambda: prepare_run_dir(run_dir, "base", config, BaseRunConfig))
     result = train(
         task,
         run_dir=run_dir,
@@ -148,9 +172,11 @@ def train_base(
 
 def load_generator_models(
     run_dir: Path, device: torch.device
-) -> tuple[LatentDiffusion, UnifiedLatents, BaseRunConfig, ConditionSource]:
+) -> tuple[LatentDiffusion, Autoencoder, BaseRunConfig, ConditionSource]:
     """The EMA base model of a run, its autoencoder, config and condition source."""
     config, loaded = load_run(run_dir, "base", BaseRunConfig)
+    if config.pixel is not None:
+        return load_pixel_generator(config, loaded, device)
     ae_dir = Path(config.autoencoder_run)
     autoencoder, _, _ = load_autoencoder(ae_dir, device)
     base = build_base_model(config, autoencoder)
@@ -158,6 +184,16 @@ def load_generator_models(
     info = LatentCache(latent_cache_dir(ae_dir) / "train").info
     conditions = ConditionSource(config.model.condition, info.get("class_names", []))
     return base.to(device).eval(), autoencoder, config, conditions
+
+
+def load_sampling_models(
+    run_dir: Path, device: torch.device
+) -> tuple[LatentDiffusion, Autoencoder, BaseRunConfig | EndToEndRunConfig, ConditionSource]:
+    """Like `load_generator_models`, for a base run or an end-to-end run (spec §9): both yield a
+    base model, an autoencoder and a config whose `eval` holds the sampling settings."""
+    if read_run_record(run_dir)["kind"] == END_TO_END_KIND:
+        return load_end_to_end_generator(run_dir, device)
+    return load_generator_models(run_dir, device)
 
 
 def sampling_conditions(
@@ -191,15 +227,31 @@ def sample(
     device_name: str,
     out: Path | None,
 ) -> int:
-    device = resolve_device(device_name)
-    base, autoencoder, config, conditions = load_generator_models(run_dir, device)
+    """Under torchrun the ranks share the work (see `sample_chunks`: the samples do not depend
+    on the number of ranks); rank 0 gathers exactly `num` images and writes the outputs."""
+    context = init_distributed(resolve_device(device_name).type)
+    device = resolve_device(device_name, context)
+    base, autoencoder, config, conditions = load_sampling_models(run_dir, device)
     settings = replace(config.eval, **overrides)  # type: ignore[arg-type]
     cond, labels = sampling_conditions(conditions, num, class_label, prompt)
-    generator = torch.Generator(device=device).manual_seed(seed)
     start = time.perf_counter()
-    images = to_uint8(
-        generate_images(base, autoencoder, cond, conditions, settings, num=num, generator=generator)
+    chunks = sample_chunks(
+        base,
+        autoencoder,
+        cond,
+        conditions,
+        settings,
+        num=num,
+        seed=seed,
+        rank=context.rank,
+        world_size=context.world_size,
     )
+    gathered = context.gather_objects({k: to_uint8(v) for k, v in chunks.items()})
+    if gathered is None:  # not rank 0: rank 0 writes the outputs
+        return 0
+    merged = {chunk: part for per_rank in gathered for chunk, part in per_rank.items()}
+    images = torch.cat([merged[chunk] for chunk in sorted(merged)])
+    assert images.shape[0] == num, (images.shape, num)
     seconds = time.perf_counter() - start
     out = out or run_dir / "samples" / f"sample_seed{seed}"
     out.mkdir(parents=True, exist_ok=True)
@@ -211,6 +263,7 @@ def sample(
         "class": class_label,
         "prompt": prompt,
         "seed": seed,
+        "num_ranks": context.world_size,
         "seconds": seconds,
         "seconds_per_image": seconds / num,
         "base_steps": settings.base_steps,

@@ -27,6 +27,7 @@ from unified_latents.networks.encoder import EncoderConfig
 from unified_latents.networks.registry import build_decoder, build_encoder, build_prior
 from unified_latents.networks.uvit import UViTConfig
 from unified_latents.networks.vit import ViTConfig
+from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.sampling.samplers import SamplerKind, sample
 
@@ -50,6 +51,15 @@ class UnifiedLatentsConfig:
     pixel_schedule_shift: float = 0.0  # e.g. 2·log(d_ref/d_img) with "shifted-cosine" [C]
     loss_factor: float = 1.5  # c_lf (spec §7)
     decoder_bias: float = 0.0  # b in sigmoid(b − λ) (spec §6) [C]
+    # Training aid [C], not in the paper: ramp the rate term's weight 0 → 1 over this many steps
+    # so the latent does not collapse before the decoder has learned to read it. 0 = off.
+    rate_warmup_steps: int = 0
+
+    def rate_weight(self, step: int) -> float:
+        """Weight of L_z at optimizer step `step`: 1 once the warm-up is over (the true loss)."""
+        if self.rate_warmup_steps <= 0:
+            return 1.0
+        return min(1.0, step / self.rate_warmup_steps)
 
     def __post_init__(self) -> None:
         if self.loss_factor <= 0:
@@ -86,22 +96,37 @@ def randn(like: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.randn(like.shape, generator=generator, device=like.device, dtype=torch.float32)
 
 
-class UnifiedLatents(nn.Module):
-    """Encoder, prior and decoder of a UL autoencoder, with the stage-1 loss as `forward`."""
+class UnifiedLatents(Autoencoder):
+    """Encoder, prior and decoder of a UL autoencoder, with the stage-1 loss as `forward`.
+    The networks come from `make_encoder`, `make_prior` and `make_decoder`, which the §10
+    ablations (`objectives/baselines.py`) override."""
 
     def __init__(self, config: UnifiedLatentsConfig, image_channels: int, image_size: int) -> None:
         super().__init__()
         self.config = config
         self.image_channels, self.image_size = image_channels, image_size
-        self.encoder = build_encoder(config.encoder_network, config.encoder, image_channels)
+        self.encoder = self.make_encoder()
         factor: int = self.encoder.downsample_factor  # type: ignore[assignment]
         if image_size % factor:
             raise ValueError(
                 f"image size {image_size} is not divisible by the encoder's downsampling "
                 f"factor {factor}; change data.image_size or model.encoder.channels/patch_size"
             )
-        self.latent_size: int = image_size // factor
-        self.latent_channels: int = config.encoder.latent_channels
+        self.latent_size = image_size // factor
+        self.latent_channels = config.encoder.latent_channels
+        self.prior = self.make_prior()
+        self.decoder = self.make_decoder()
+        self.latent_schedule = config.latent_noise_schedule()
+        self.pixel_schedule = config.pixel_noise_schedule()
+
+    def make_encoder(self) -> nn.Module:
+        """x → z_clean; the module exposes `downsample_factor`."""
+        config = self.config
+        return build_encoder(config.encoder_network, config.encoder, self.image_channels)
+
+    def make_prior(self) -> nn.Module:
+        """The diffusion prior over z_clean (spec §5), called after the latent size is known."""
+        config = self.config
         prior_net = build_prior(
             config.prior_network,
             config.prior,
@@ -109,23 +134,30 @@ class UnifiedLatents(nn.Module):
             size=self.latent_size,
             condition=ConditionConfig(),
         )
+        return Denoiser(prior_net, config.parameterization)
+
+    def make_decoder(self) -> nn.Module:
+        """The diffusion decoder p(x | z_0) (spec §6)."""
+        config = self.config
         decoder_net = build_decoder(
             config.decoder_network,
             config.decoder,
-            image_channels=image_channels,
-            image_size=image_size,
+            image_channels=self.image_channels,
+            image_size=self.image_size,
             latent_channels=self.latent_channels,
             latent_size=self.latent_size,
             default_z_logsnr=config.logsnr_0,
         )
-        self.prior = Denoiser(prior_net, config.parameterization)
-        self.decoder = Denoiser(decoder_net, config.parameterization)
-        self.latent_schedule = config.latent_noise_schedule()
-        self.pixel_schedule = config.pixel_noise_schedule()
+        return Denoiser(decoder_net, config.parameterization)
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
         return (self.latent_channels, self.latent_size, self.latent_size)
+
+    @property
+    def latent_logsnr_max(self) -> float:
+        """The base model's λ_max is λ_0 (one field, spec §4)."""
+        return self.config.logsnr_0
 
     def encode(self, x: Tensor) -> Tensor:
         """z_clean = E(x), fp32 [B, c, h, w]; no rescaling (spec §4)."""
@@ -148,24 +180,34 @@ class UnifiedLatents(nn.Module):
         )
         return diffusion, terminal_kl(z_clean, schedule.logsnr_min)
 
-    def distortion(self, x: Tensor, z_0: Tensor, generator: torch.Generator | None) -> Tensor:
-        """Decoder loss (spec §6): ½(−λ')·sigmoid(b−λ)·Σ(ε − ε̂)², per example [B] in nats."""
+    def distortion(
+        self,
+        x: Tensor,
+        z_0: Tensor,
+        generator: torch.Generator | None,
+        z_logsnr: Tensor | None = None,
+    ) -> Tensor:
+        """Decoder loss (spec §6): ½(−λ')·sigmoid(b−λ)·Σ(ε − ε̂)², per example [B] in nats.
+        `z_logsnr` [B] is the latent's noise level when it is not λ_0 (single stage, §9)."""
         schedule = self.pixel_schedule
         t = stratified_uniform(x.shape[0], generator=generator, device=x.device)
         logsnr = schedule.logsnr(t)
         eps = randn(x, generator)
-        prediction = self.decoder(diffuse(x, logsnr, eps), logsnr, z_0)
+        prediction = self.decoder(diffuse(x, logsnr, eps), logsnr, z_0, z_logsnr)
         weight = sigmoid_weight(logsnr, self.config.decoder_bias)
         return diffusion_loss(eps, prediction.eps_hat, schedule.dlogsnr_dt(t), weight)
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Stage1Terms:
-        """L = L_z + c_lf · L_x per example (spec §7); gradients reach the encoder from both."""
+    def forward(
+        self, x: Tensor, generator: torch.Generator | None = None, rate_weight: float = 1.0
+    ) -> Stage1Terms:
+        """L = L_z + c_lf · L_x per example (spec §7); gradients reach the encoder from both.
+        `rate_weight` < 1 only during the optional rate warm-up."""
         z_clean = self.encode(x)
         prior_diffusion, prior_terminal = self.rate(z_clean, generator)
         rate = prior_diffusion + prior_terminal
         distortion = self.distortion(x, self.add_encoder_noise(z_clean, generator), generator)
         return Stage1Terms(
-            loss=rate + self.config.loss_factor * distortion,
+            loss=rate_weight * rate + self.config.loss_factor * distortion,
             rate_nats=rate,
             prior_diffusion_nats=prior_diffusion,
             prior_terminal_nats=prior_terminal,

@@ -7,6 +7,7 @@ decoder reconstructions, and writes an original/reconstruction grid.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from unified_latents.data.datasets import (
     DataConfig,
@@ -27,8 +29,10 @@ from unified_latents.data.datasets import (
 from unified_latents.data.stream import BatchStream
 from unified_latents.diffusion.elbo import nats_to_bits
 from unified_latents.metrics.image_quality import psnr, ssim
+from unified_latents.objectives.autoencoder import Autoencoder, ObjectiveConfig
+from unified_latents.objectives.registry import build_stage1_model
 from unified_latents.objectives.terms import LossTerms
-from unified_latents.objectives.unified_latents import UnifiedLatents, UnifiedLatentsConfig
+from unified_latents.objectives.unified_latents import UnifiedLatentsConfig
 from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
@@ -50,15 +54,34 @@ class AutoencoderEvalConfig:
 class AutoencoderRunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: UnifiedLatentsConfig = field(default_factory=UnifiedLatentsConfig)
+    # Which stage-1 objective: UL or a baseline/ablation (objectives/registry.py).
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: AutoencoderEvalConfig = field(default_factory=AutoencoderEvalConfig)
 
 
-def build_autoencoder(config: AutoencoderRunConfig) -> UnifiedLatents:
-    return UnifiedLatents(
-        config.model, image_channels=config.data.channels, image_size=config.data.image_size
+def build_autoencoder(config: AutoencoderRunConfig) -> Autoencoder:
+    return build_stage1_model(
+        config.model, config.objective, config.data.channels, config.data.image_size
     )
+
+
+# Terms whose nats become bits in reports: `rate_nats` (by contract the latent's bits under the
+# model's own prior) as bits_*; a KL to N(0, I) that is no such rate (kl-vae) only as kl_bits_*.
+BITS_TERMS = {"rate_nats": "", "kl_nats": "kl_"}
+
+
+def bits_report(means: Mapping[str, float], pixels: int, latent_dims: int) -> dict[str, float]:
+    """bits per image, per pixel (÷ H·W) and per latent dimension of each term that has them."""
+    report: dict[str, float] = {}
+    for term, prefix in BITS_TERMS.items():
+        if term in means:
+            bits = float(nats_to_bits(means[term]))
+            report[f"{prefix}bits_per_image"] = bits
+            report[f"{prefix}bits_per_pixel"] = bits / pixels
+            report[f"{prefix}bits_per_latent_dim"] = bits / latent_dims
+    return report
 
 
 def heldout_images(dataset: ImageDataset, count: int) -> tuple[Tensor, Tensor]:
@@ -71,48 +94,48 @@ def heldout_images(dataset: ImageDataset, count: int) -> tuple[Tensor, Tensor]:
 
 
 def rate_statistics(
-    model: UnifiedLatents, images: Tensor, passes: int, batch_size: int, seed: int
+    model: Autoencoder, images: Tensor, passes: int, batch_size: int, seed: int
 ) -> dict[str, float]:
-    """Bits from the prior's bound on held-out images, averaged over `passes` noise draws."""
+    """Held-out means of the model's named loss terms over `passes` noise draws, and the bits
+    that apply to its kind (`bits_report`): the prior's bound for UL, a KL for kl-vae."""
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
-    rates, distortions = [], []
+    values: dict[str, list[Tensor]] = {}
     with torch.no_grad():
         for start in range(0, images.shape[0], batch_size):
             x = to_model_range(images[start : start + batch_size]).to(device)
             for _ in range(passes):
                 terms = model(x, generator)
-                rates.append(terms.rate_nats)
-                distortions.append(terms.distortion_nats)
-    rate_nats = torch.cat(rates).mean().item()
+                for term in dataclasses.fields(terms):
+                    values.setdefault(term.name, []).append(getattr(terms, term.name))
+    means = {name: torch.cat(parts).mean().item() for name, parts in values.items()}
+    del means["loss"]
     height, width = images.shape[-2:]
-    bits = float(nats_to_bits(rate_nats))
-    return {
-        "bits_per_image": bits,
-        "bits_per_pixel": bits / (height * width),
-        "bits_per_latent_dim": bits / math.prod(model.latent_shape),
-        "distortion_nats": torch.cat(distortions).mean().item(),
-    }
+    return means | bits_report(means, height * width, math.prod(model.latent_shape))
 
 
 def reconstruction_statistics(
-    model: UnifiedLatents,
+    model: Autoencoder,
     images: Tensor,
     *,
     num_steps: int,
     sampler: SamplerKind,
     batch_size: int,
     seed: int,
+    progress: bool = False,
 ) -> tuple[dict[str, float], Tensor]:
     """PSNR/SSIM (dB / unitless, on [−1, 1] data) of decoder reconstructions, and the images."""
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     outputs = []
+    bar = tqdm(total=images.shape[0], desc="reconstruct", unit="img", disable=not progress)
     for start in range(0, images.shape[0], batch_size):
         x = to_model_range(images[start : start + batch_size]).to(device)
         outputs.append(
             model.reconstruct(x, num_steps=num_steps, sampler=sampler, generator=generator).cpu()
         )
+        bar.update(x.shape[0])
+    bar.close()
     reconstructions = to_uint8(torch.cat(outputs))
     originals = to_model_range(images)
     quantised = to_model_range(reconstructions)
@@ -128,14 +151,14 @@ class AutoencoderTask:
 
     plots: ClassVar[dict[str, tuple[str, ...]]] = {
         "loss": ("loss", "rate_nats", "distortion_nats"),
-        "bits_per_pixel": ("bits_per_pixel",),
+        "bits_per_pixel": ("bits_per_pixel", "kl_bits_per_pixel"),
         "psnr": ("psnr_db",),
     }
     progress_keys = ("loss", "bits_per_pixel", "psnr_db")
 
     def __init__(self, config: AutoencoderRunConfig) -> None:
         self.config = config
-        self.model: UnifiedLatents = build_autoencoder(config)
+        self.model: Autoencoder = build_autoencoder(config)
         self.train_data = load_split(config.data, "train")
         self.test_images, _ = heldout_images(
             load_split(config.data, "test"), config.eval.num_images
@@ -152,18 +175,20 @@ class AutoencoderTask:
             num_workers=self.config.data.num_workers,
         )
 
-    def loss(self, module: nn.Module, batch: Any, generator: torch.Generator) -> LossTerms:
+    def loss(
+        self, module: nn.Module, batch: Any, generator: torch.Generator, step: int
+    ) -> LossTerms:
         images, _ = batch
         x = to_model_range(images).to(generator.device, non_blocking=True)
-        return module(x, generator)
+        return module(x, generator, rate_weight=self.config.model.rate_weight(step))
 
     def summarize(self, means: Mapping[str, float]) -> dict[str, float]:
         pixels = self.config.data.image_size**2
-        bits = float(nats_to_bits(means["rate_nats"]))
-        return {**means, "bits_per_pixel": bits / pixels}
+        report = bits_report(means, pixels, math.prod(self.model.latent_shape))
+        return {**means, **{key: v for key, v in report.items() if key.endswith("per_pixel")}}
 
     def evaluate(self, ema: nn.Module, step: int, run_dir: Path) -> dict[str, float]:
-        assert isinstance(ema, UnifiedLatents)
+        assert isinstance(ema, Autoencoder)
         start = time.perf_counter()
         settings = self.config.eval
         results = rate_statistics(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,14 +21,16 @@ from unified_latents.data.datasets import to_uint8
 from unified_latents.data.latent_cache import LatentCache, LatentStream
 from unified_latents.diffusion.elbo import nats_to_bits
 from unified_latents.networks.conditioning import ConditionConfig
+from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import BaseModelConfig, LatentDiffusion
 from unified_latents.objectives.terms import LossTerms
-from unified_latents.objectives.unified_latents import UnifiedLatents
 from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.stages.conditions import ConditionError, ConditionSource
 from unified_latents.stages.generate import generate_images
+from unified_latents.stages.pixel_space import PixelSpaceConfig
 from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
+from unified_latents.training.task import BatchSource
 from unified_latents.visualize import save_image_grid
 
 
@@ -49,6 +51,8 @@ class BaseEvalConfig:
 @dataclass(frozen=True, kw_only=True)
 class BaseRunConfig:
     autoencoder_run: str = ""  # the stage-1 run directory (frozen encoder/decoder, λ_0)
+    # Set instead of autoencoder_run: pixel-space diffusion on images (stages/pixel_task.py).
+    pixel: PixelSpaceConfig | None = None
     model: BaseModelConfig = field(default_factory=BaseModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -59,9 +63,9 @@ def latent_cache_dir(autoencoder_run: Path) -> Path:
     return autoencoder_run / "latents"
 
 
-def build_base_model(config: BaseRunConfig, autoencoder: UnifiedLatents) -> LatentDiffusion:
+def build_base_model(config: BaseRunConfig, autoencoder: Autoencoder) -> LatentDiffusion:
     """λ_max is the autoencoder's λ_0 (from its checkpoint), never a base-model setting."""
-    return LatentDiffusion(config.model, autoencoder.latent_shape, autoencoder.config.logsnr_0)
+    return LatentDiffusion(config.model, autoencoder.latent_shape, autoencoder.latent_logsnr_max)
 
 
 @torch.no_grad()
@@ -90,6 +94,29 @@ def elbo_bits(
     return results
 
 
+NatsFunction = Callable[[Tensor, Tensor, torch.Generator], Tensor]
+"""(z_clean [B, ...], labels [B], generator) → per-example nats [B]."""
+
+
+def base_elbo_nats(model: LatentDiffusion, conditions: ConditionSource) -> NatsFunction:
+    """The base model's unweighted ELBO (+ terminal KL) with the true, undropped condition."""
+
+    def base_nats(z: Tensor, labels: Tensor, generator: torch.Generator) -> Tensor:
+        return model(z, conditions.evaluation(labels), generator, drop_labels=False).elbo_nats
+
+    return base_nats
+
+
+def prior_bound_nats(autoencoder: Autoencoder) -> NatsFunction:
+    """The stage-1 prior's bound L_z = L_diff + L_T (spec §5) on the same latents."""
+
+    def prior_nats(z: Tensor, _: Tensor, generator: torch.Generator) -> Tensor:
+        diffusion, terminal = autoencoder.rate(z, generator)
+        return diffusion + terminal
+
+    return prior_nats
+
+
 class BaseTask:
     """Stage 2 for the shared loop; the autoencoder stays frozen (only its decoder and prior are
     used, for sample grids and the comparison bound)."""
@@ -103,7 +130,7 @@ class BaseTask:
     def __init__(
         self,
         config: BaseRunConfig,
-        autoencoder: UnifiedLatents,
+        autoencoder: Autoencoder,
         cache_dir: Path,
         device: torch.device,
     ) -> None:
@@ -120,10 +147,12 @@ class BaseTask:
         self.device = device
         self._prior_bound: dict[str, float] | None = None
 
-    def batches(self, micro_batch_size: int, seed: int, rank: int, world_size: int) -> LatentStream:
+    def batches(self, micro_batch_size: int, seed: int, rank: int, world_size: int) -> BatchSource:
         return LatentStream(self.train_cache, micro_batch_size, seed, rank, world_size)
 
-    def loss(self, module: nn.Module, batch: Any, generator: torch.Generator) -> LossTerms:
+    def loss(
+        self, module: nn.Module, batch: Any, generator: torch.Generator, step: int
+    ) -> LossTerms:
         z_clean, labels = (tensor.to(generator.device) for tensor in batch)
         return module(z_clean, self.conditions.training(labels, generator), generator)
 
@@ -132,16 +161,14 @@ class BaseTask:
         return {**means, "base_elbo_bits_per_pixel": bits / self.pixels}
 
     def prior_bound(self) -> dict[str, float]:
-        """The stage-1 prior's bound on the same held-out latents (computed once)."""
+        """The stage-1 prior's bound on the same held-out latents (computed once); nothing for
+        latents without a prior (kl-vae, pixels)."""
+        if not self.autoencoder.has_latent_prior:
+            return {}
         if self._prior_bound is None:
-
-            def prior_nats(z: Tensor, _: Tensor, generator: torch.Generator) -> Tensor:
-                diffusion, terminal = self.autoencoder.rate(z, generator)
-                return diffusion + terminal
-
             settings = self.config.eval
             self._prior_bound = elbo_bits(
-                {"prior_bound": prior_nats},
+                {"prior_bound": prior_bound_nats(self.autoencoder)},
                 self.test_latents,
                 self.test_labels,
                 passes=settings.elbo_passes,
@@ -156,13 +183,8 @@ class BaseTask:
         assert isinstance(ema, LatentDiffusion)
         start = time.perf_counter()
         settings = self.config.eval
-
-        def base_nats(z: Tensor, labels: Tensor, generator: torch.Generator) -> Tensor:
-            cond = self.conditions.evaluation(labels)
-            return ema(z, cond, generator, drop_labels=False).elbo_nats
-
         results = elbo_bits(
-            {"base_elbo": base_nats},
+            {"base_elbo": base_elbo_nats(ema, self.conditions)},
             self.test_latents,
             self.test_labels,
             passes=settings.elbo_passes,

@@ -9,12 +9,12 @@ from tqdm import tqdm
 
 from unified_latents.data.datasets import ImageDataset, to_model_range
 from unified_latents.data.latent_cache import shard_path, write_shard
-from unified_latents.objectives.unified_latents import UnifiedLatents
+from unified_latents.objectives.autoencoder import Autoencoder
 
 
 @torch.no_grad()
 def encode_split(
-    model: UnifiedLatents,
+    model: Autoencoder,
     dataset: ImageDataset,
     directory: Path,
     *,

@@ -7,8 +7,9 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from unified_latents.data.containers import derived_seed
+from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
-from unified_latents.objectives.unified_latents import UnifiedLatents
 from unified_latents.sampling.pipeline import sample_latents
 from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.stages.conditions import ConditionSource
@@ -32,7 +33,7 @@ class SamplingSettings(Protocol):
 @torch.no_grad()
 def generate_images(
     base: LatentDiffusion,
-    autoencoder: UnifiedLatents,
+    autoencoder: Autoencoder,
     cond: Tensor | None,
     conditions: ConditionSource,
     settings: SamplingSettings,
@@ -66,3 +67,33 @@ def generate_images(
         )
         outputs.append(images.cpu())
     return torch.cat(outputs)
+
+
+def sample_chunks(
+    base: LatentDiffusion,
+    autoencoder: Autoencoder,
+    cond: Tensor | None,
+    conditions: ConditionSource,
+    settings: SamplingSettings,
+    *,
+    num: int,
+    seed: int,
+    rank: int = 0,
+    world_size: int = 1,
+) -> dict[int, Tensor]:
+    """This rank's chunks of `num` samples: chunk k holds samples [k·B, (k+1)·B) with
+    B = `settings.batch_size`, is drawn with its own generator seeded from (seed, k), and rank r
+    makes chunks r, r + W, r + 2W, …. Sample i is therefore the same whatever the number of
+    ranks W (up to floating-point differences between devices). Returns chunk → images in
+    [−1, 1] on the CPU."""
+    device = next(base.parameters()).device
+    chunks = {}
+    for chunk in range(rank, -(-num // settings.batch_size), world_size):
+        start = chunk * settings.batch_size
+        count = min(settings.batch_size, num - start)
+        generator = torch.Generator(device=device).manual_seed(derived_seed(seed, chunk))
+        chunk_cond = None if cond is None else cond[start : start + count]
+        chunks[chunk] = generate_images(
+            base, autoencoder, chunk_cond, conditions, settings, num=count, generator=generator
+        )
+    return chunks

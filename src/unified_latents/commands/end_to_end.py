@@ -1,0 +1,70 @@
+"""`ul train-end-to-end`: encoder, decoder and base model in one run (UL-SPEC §9). `ul sample`
+serves its runs through `load_end_to_end_generator`, exactly like two-stage base runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from unified_latents.data.datasets import load_split
+from unified_latents.objectives.latent_diffusion import LatentDiffusion
+from unified_latents.objectives.unified_latents import UnifiedLatents
+from unified_latents.presets import END_TO_END_PRESETS
+from unified_latents.runs import config_record, load_run, prepare_run_dir, resolve_preset
+from unified_latents.stages.conditions import ConditionSource
+from unified_latents.stages.end_to_end import (
+    EndToEndRunConfig,
+    EndToEndTask,
+    build_end_to_end_model,
+    condition_source,
+)
+from unified_latents.training.distributed import init_distributed, resolve_device
+from unified_latents.training.loop import train
+
+RUN_KIND = "end-to-end"
+
+
+def train_end_to_end(
+    preset: str, assignments: list[str], run_dir: Path | None, *, dry_run: bool = False
+) -> int:
+    config = resolve_preset(END_TO_END_PRESETS, preset, assignments)
+    if dry_run:
+        print(json.dumps(config_record(RUN_KIND, config), indent=2))
+        return 0
+    run_dir = run_dir or Path("runs") / f"end-to-end-{preset}-{config.scheme}"
+    context = init_distributed(resolve_device(config.train.device).type)
+    device = resolve_device(config.train.device, context)
+    if context.is_main:
+        prepare_run_dir(run_dir, RUN_KIND, config, EndToEndRunConfig)
+    context.barrier()
+    task = EndToEndTask(config)
+    result = train(
+        task,
+        run_dir=run_dir,
+        train_config=config.train,
+        optim_config=config.optim,
+        config_dict=config_record(RUN_KIND, config),
+        device=device,
+        context=context,
+    )
+    if context.is_main:
+        summary = ", ".join(f"{k}={v:.4g}" for k, v in result.last_eval.items())
+        print(f"stopped at step {result.step} ({result.stopped_by}); {summary}")
+        print(f"run directory: {run_dir}")
+    return 0
+
+
+def load_end_to_end_generator(
+    run_dir: Path, device: torch.device
+) -> tuple[LatentDiffusion, UnifiedLatents, EndToEndRunConfig, ConditionSource]:
+    """The EMA base model and autoencoder of an end-to-end run, its config and condition
+    source: the same pair a two-stage base run yields (see `commands/base.py`)."""
+    config, loaded = load_run(run_dir, RUN_KIND, EndToEndRunConfig)
+    model = build_end_to_end_model(config)
+    model.load_state_dict(loaded.ema)
+    model = model.to(device).eval()
+    class_names = load_split(config.data, "test").class_names
+    conditions = condition_source(config.model.base.condition, class_names)
+    return model.base, model.autoencoder, config, conditions

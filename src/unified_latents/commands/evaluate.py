@@ -1,0 +1,224 @@
+"""`ul evaluate`: measure a trained run; write RUN_DIR/eval/eval.json and RUN_DIR/eval/report.md.
+
+Autoencoder runs: rFID@N / rKID@N (reconstructions vs the same N held-out originals), PSNR, SSIM,
+bits from the prior's bound, FLOPs. Base runs: gFID@N / KID@N (class-balanced samples vs N
+train-split images), FD_cls@N and classifier accuracy (Fashion-MNIST), held-out ELBO next to the
+prior bound, FLOPs and sampling cost. The computations live in `stages/evaluation.py` and
+`stages/base_evaluation.py`; this module loads the run and writes the results.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from unified_latents.commands.autoencoder import load_autoencoder
+from unified_latents.commands.base import load_generator_models, sampling_conditions
+from unified_latents.commands.evaluation_report import render_report, summary_line
+from unified_latents.metrics.inception import InceptionFeatures
+from unified_latents.runs import latest_training_state, load_run, read_run_record
+from unified_latents.stages.autoencoder import AutoencoderRunConfig
+from unified_latents.stages.base_evaluation import evaluate_base
+from unified_latents.stages.evaluation import (
+    Evaluation,
+    EvaluationError,
+    evaluate_autoencoder,
+    load_extractor,
+)
+from unified_latents.training.distributed import resolve_device
+from unified_latents.visualize import save_image_grid
+
+EVAL_DIR = "eval"
+EVAL_FILE = "eval.json"
+REPORT_FILE = "report.md"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluateOptions:
+    num: int  # N: reconstructions / samples (and the N of FID@N)
+    decoder_steps: int | None  # None: the run's eval setting
+    base_steps: int | None
+    guidance: float | None
+    seed: int
+    extractor: InceptionFeatures | None  # None: no FID/KID
+    cache_dir: Path | None  # reference statistics (None: $UL_CACHE_DIR or ~/.cache)
+    progress: bool
+
+
+def read_evaluation(run_dir: Path) -> dict[str, Any] | None:
+    """The run's last `eval.json`, or None if it was never evaluated (or the file is cut short)."""
+    path = run_dir / EVAL_DIR / EVAL_FILE
+    try:
+        record: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record
+
+
+def _finite_or_none(values: dict[str, float]) -> dict[str, float | None]:
+    """JSON has no inf/NaN (e.g. PSNR of a perfect reconstruction is +inf): those become null."""
+    return {key: value if math.isfinite(value) else None for key, value in values.items()}
+
+
+def _evaluate_autoencoder_run(
+    run_dir: Path, device: torch.device, options: EvaluateOptions
+) -> tuple[Evaluation, dict[str, Any]]:
+    if options.base_steps is not None or options.guidance is not None:
+        raise EvaluationError("--base-steps and --guidance apply to base-model runs only")
+    model, config, _ = load_autoencoder(run_dir, device)
+    steps = options.decoder_steps or config.eval.decoder_steps
+    evaluation = evaluate_autoencoder(
+        model,
+        config,
+        num=options.num,
+        decoder_steps=steps,
+        sampler=config.eval.sampler,
+        seed=options.seed,
+        extractor=options.extractor,
+        cache_dir=options.cache_dir,
+        progress=options.progress,
+    )
+    settings = {
+        "decoder_steps": steps,
+        "sampler": config.eval.sampler,
+        "deterministic_decoder": model.deterministic_decoder,  # steps/sampler then unused
+        "dataset": config.data.name,
+    }
+    return evaluation, settings
+
+
+def _evaluate_base_run(
+    run_dir: Path, device: torch.device, options: EvaluateOptions
+) -> tuple[Evaluation, dict[str, Any]]:
+    base, autoencoder, config, conditions = load_generator_models(run_dir, device)
+    if config.pixel is not None:  # pixel-space diffusion: no autoencoder run
+        data = config.pixel.data
+    else:
+        ae_config, _ = load_run(Path(config.autoencoder_run), "autoencoder", AutoencoderRunConfig)
+        data = ae_config.data
+    overrides: dict[str, Any] = {
+        "base_steps": options.base_steps,
+        "decoder_steps": options.decoder_steps,
+        "guidance": options.guidance,
+    }
+    settings = replace(config.eval, **{k: v for k, v in overrides.items() if v is not None})
+    cond, labels = sampling_conditions(conditions, options.num, None, None)
+    evaluation = evaluate_base(
+        base,
+        autoencoder,
+        conditions,
+        config,
+        data,
+        cond=cond,
+        labels=labels,
+        settings=settings,
+        seed=options.seed,
+        extractor=options.extractor,
+        cache_dir=options.cache_dir,
+        progress=options.progress,
+    )
+    described = {
+        "base_steps": settings.base_steps,
+        "decoder_steps": settings.decoder_steps,
+        "sampler": settings.sampler,
+        "guidance": settings.guidance,
+        "guidance_interval": settings.guidance_interval,
+        "condition": conditions.kind,
+        "classes": "sample i is generated for class i mod K (balanced)",
+        "autoencoder_run": config.autoencoder_run or "none (pixel space)",
+        "dataset": data.name,
+    }
+    return evaluation, described
+
+
+def evaluate(
+    run_dir: Path,
+    *,
+    num: int = 1000,
+    inception: Path | None = None,
+    decoder_steps: int | None = None,
+    base_steps: int | None = None,
+    guidance: float | None = None,
+    seed: int = 0,
+    device_name: str = "auto",
+    fid: bool = True,
+    command: str = "",
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate the run in `run_dir` (its kind is read from config.json); returns eval.json."""
+    kind = read_run_record(run_dir)["kind"]
+    if num < 1:
+        raise EvaluationError(f"--num must be positive, got {num}")
+    device = resolve_device(device_name)
+    options = EvaluateOptions(
+        num=num,
+        decoder_steps=decoder_steps,
+        base_steps=base_steps,
+        guidance=guidance,
+        seed=seed,
+        extractor=load_extractor(inception, device) if fid else None,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
+    start = time.perf_counter()
+    if kind == "autoencoder":
+        evaluation, settings = _evaluate_autoencoder_run(run_dir, device, options)
+    elif kind == "base":
+        evaluation, settings = _evaluate_base_run(run_dir, device, options)
+    else:
+        raise EvaluationError(
+            f"ul evaluate supports autoencoder and base runs; {run_dir} is a {kind!r} run"
+        )
+    evaluation.seconds["total"] = time.perf_counter() - start
+    return write_evaluation(run_dir, kind, evaluation, settings, options, command)
+
+
+def write_evaluation(
+    run_dir: Path,
+    kind: str,
+    evaluation: Evaluation,
+    settings: dict[str, Any],
+    options: EvaluateOptions,
+    command: str,
+) -> dict[str, Any]:
+    """eval.json, report.md and the image grid under RUN_DIR/eval; prints a summary."""
+    out = run_dir / EVAL_DIR
+    grid_name = "reconstructions.png" if kind == "autoencoder" else "samples.png"
+    save_image_grid(evaluation.grid, out / grid_name, evaluation.grid_columns, scale=2)
+    images = {"grid": f"{EVAL_DIR}/{grid_name}"}
+    if evaluation.arrays:
+        np.savez_compressed(out / "samples.npz", **evaluation.arrays)  # type: ignore[arg-type]
+        images["arrays"] = f"{EVAL_DIR}/samples.npz"
+    extractor = options.extractor
+    newest = latest_training_state(run_dir)  # the checkpoint `load_run` read (newest)
+    record = {
+        "kind": kind,
+        "run_dir": str(run_dir),
+        "checkpoint": str(newest[0]) if newest else None,
+        "step": newest[1]["step"] if newest else None,
+        "command": command,
+        "num": options.num,
+        "fid": extractor is not None,
+        "seed": options.seed,
+        "inception": str(extractor.path) if extractor is not None else None,
+        "settings": settings,
+        "metrics": _finite_or_none(evaluation.metrics),
+        "flops": evaluation.flops,
+        "seconds": evaluation.seconds,
+        "notes": evaluation.notes,
+        "images": images,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    (out / EVAL_FILE).write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
+    (out / REPORT_FILE).write_text(render_report(record))
+    print(summary_line(record))
+    print(f"results: {out / EVAL_FILE}; report: {out / REPORT_FILE}")
+    return record

@@ -1,0 +1,43 @@
+"""Stage-1 objective kind → model constructor (`ObjectiveConfig.kind`, at the config boundary).
+
+Every constructor takes (model config, objective config, image channels, image size) and returns
+an `Autoencoder`; the stages never branch on the kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from unified_latents.objectives.autoencoder import Autoencoder, ObjectiveConfig
+from unified_latents.objectives.baselines import (
+    MSEDecoderLatents,
+    NormalPriorLatents,
+    StopGradPriorLatents,
+)
+from unified_latents.objectives.kl_vae import KLAutoencoder
+from unified_latents.objectives.unified_latents import UnifiedLatents, UnifiedLatentsConfig
+
+AutoencoderFactory = Callable[[UnifiedLatentsConfig, ObjectiveConfig, int, int], Autoencoder]
+
+
+def _unified_latents(
+    config: UnifiedLatentsConfig, objective: ObjectiveConfig, image_channels: int, image_size: int
+) -> Autoencoder:
+    return UnifiedLatents(config, image_channels, image_size)  # UL has no baseline knobs
+
+
+# Keys are exactly the `AutoencoderKind` literals (checked by the tests).
+AUTOENCODER_KINDS: dict[str, AutoencoderFactory] = {
+    "ul": _unified_latents,
+    "kl-vae": KLAutoencoder,
+    "ul-mse-decoder": MSEDecoderLatents,
+    "ul-normal-prior": NormalPriorLatents,
+    "ul-stopgrad-prior": StopGradPriorLatents,
+}
+
+
+def build_stage1_model(
+    config: UnifiedLatentsConfig, objective: ObjectiveConfig, image_channels: int, image_size: int
+) -> Autoencoder:
+    """The stage-1 model `objective.kind` names (the kind is validated by `ObjectiveConfig`)."""
+    return AUTOENCODER_KINDS[objective.kind](config, objective, image_channels, image_size)

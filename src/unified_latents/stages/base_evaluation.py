@@ -1,0 +1,271 @@
+"""What `ul evaluate` measures on a trained base-model run (UL-SPEC §8, §10).
+
+- gFID@N and gKID@N of N class-balanced samples (sample i is asked for class i mod K) against the
+  first N images of the dataset's *train* split; the reference features are cached on disk.
+- FD_cls@N and classifier accuracy (Fashion-MNIST 32×32 only): features of the shipped classifier
+  (`metrics/classifier.py`) for the samples against the same N train images. FD_cls is NOT FID.
+- The base model's unweighted ELBO in bits/pixel on held-out latents, next to the stage-1 prior's
+  bound on the same latents (the paper's "latent bpd (base model)", Table 5).
+- FLOPs: base-model forward per sample, training = 3 × forward (spec §10), and one sample:
+  base-model passes (counted by running the real sampler and guidance wrapper on a stub, so
+  guidance doubles them exactly where active) × forward, plus a decoding run counted directly.
+- Sampling cost: FLOPs above and the measured seconds per sample.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from unified_latents.data.datasets import DataConfig, load_split, to_model_range, to_uint8
+from unified_latents.data.latent_cache import LatentCache
+from unified_latents.metrics.classifier import (
+    classifier_features,
+    classify,
+    fd_cls,
+    load_fashion_classifier,
+    weights_fingerprint,
+)
+from unified_latents.metrics.flops import forward_flops_per_example
+from unified_latents.metrics.inception import InceptionFeatures
+from unified_latents.objectives.autoencoder import Autoencoder
+from unified_latents.objectives.latent_diffusion import LatentDiffusion
+from unified_latents.stages.autoencoder import heldout_images
+from unified_latents.stages.base import (
+    BaseEvalConfig,
+    BaseRunConfig,
+    base_elbo_nats,
+    elbo_bits,
+    latent_cache_dir,
+    prior_bound_nats,
+)
+from unified_latents.stages.conditions import ConditionSource
+from unified_latents.stages.evaluation import (
+    Evaluation,
+    RealImages,
+    call_flops,
+    inception_distances,
+    network_passes,
+    real_images,
+)
+from unified_latents.stages.generate import sample_chunks
+
+CLASSIFIER_IMAGE_SHAPE = (1, 32, 32)
+
+
+def sample_images(
+    base: LatentDiffusion,
+    autoencoder: Autoencoder,
+    cond: Tensor | None,
+    conditions: ConditionSource,
+    settings: BaseEvalConfig,
+    *,
+    num: int,
+    seed: int,
+    progress: bool = True,
+) -> Tensor:
+    """uint8 samples [num, C, H, W], identical to `ul sample --num num --seed seed` with the
+    same conditions: chunk k comes from `sample_chunks` (its own seed), one chunk at a time so a
+    progress bar can follow."""
+    num_chunks = -(-num // settings.batch_size)
+    parts = []
+    with tqdm(total=num, desc="sample", unit="img", disable=not progress) as bar:
+        for chunk in range(num_chunks):
+            # As rank `chunk` of `num_chunks` ranks, sample_chunks draws exactly chunk `chunk`.
+            (images,) = sample_chunks(
+                base,
+                autoencoder,
+                cond,
+                conditions,
+                settings,
+                num=num,
+                seed=seed,
+                rank=chunk,
+                world_size=num_chunks,
+            ).values()
+            parts.append(to_uint8(images))
+            bar.update(images.shape[0])
+    return torch.cat(parts)
+
+
+def base_flops(
+    base: LatentDiffusion,
+    autoencoder: Autoencoder,
+    conditions: ConditionSource,
+    settings: BaseEvalConfig,
+) -> dict[str, float]:
+    """Base-model FLOPs per sample: forward, training (3 × forward) and one sampling run
+    (base model with guidance where active, then the decoder)."""
+    device = next(base.parameters()).device
+    cond = conditions.for_classes(torch.zeros(1, dtype=torch.long))
+    cond = None if cond is None else cond.to(device)
+    z = torch.zeros(1, *base.latent_shape, device=device)  # [1, c, h, w]
+    logsnr = torch.zeros(1, device=device)
+    forward = forward_flops_per_example(base.denoiser, z, logsnr, cond)
+    generator = torch.Generator(device=device).manual_seed(0)
+    decoding = call_flops(
+        lambda: autoencoder.decode(
+            z, num_steps=settings.decoder_steps, sampler=settings.sampler, generator=generator
+        )
+    )
+    base_passes = network_passes(
+        base.schedule,
+        num_steps=settings.base_steps,
+        sampler=settings.sampler,
+        guidance=None if cond is None else settings.guidance,
+        guidance_interval=settings.guidance_interval,
+    )
+    return {
+        "base_forward_per_sample": forward,
+        "base_training_per_sample": 3.0 * forward,
+        "sampling_per_sample": base_passes * forward + decoding,
+        "sampling_base_model_per_sample": base_passes * forward,
+        "sampling_decoder_per_sample": decoding,
+    }
+
+
+def classifier_metrics(
+    samples: Tensor, labels: Tensor, real: RealImages, real_labels: Tensor
+) -> tuple[dict[str, float], dict[str, str]]:
+    """FD_cls@N and accuracies with the shipped Fashion-MNIST classifier, where it applies."""
+    num = samples.shape[0]
+    name = f"FD_cls@{num}"
+    if real.data.name != "fashion-mnist" or tuple(samples.shape[1:]) != CLASSIFIER_IMAGE_SHAPE:
+        return {}, {name: "skipped: the classifier is for Fashion-MNIST 32×32 greyscale only"}
+    if num < 2:
+        return {}, {name: "skipped: needs at least 2 samples"}
+    try:
+        classifier = load_fashion_classifier()
+    except FileNotFoundError as error:
+        return {}, {name: f"skipped: {error}"}
+    sample_features = classifier_features(samples, classifier=classifier)
+    real_features = classifier_features(real.images, classifier=classifier)
+    metrics = {name: fd_cls(sample_features, real_features)}
+    fingerprint = weights_fingerprint()[:12]
+    notes = {
+        name: f"Fréchet distance of the shipped classifier's features (sha256 {fingerprint}…) "
+        f"of the samples vs {real.describe()}; not FID, not comparable to FID"
+    }
+    asked = labels >= 0
+    if bool(asked.any()):
+        predicted = classify(samples[asked], classifier=classifier)
+        metrics["classifier_accuracy"] = (predicted == labels[asked]).float().mean().item()
+        notes["classifier_accuracy"] = "fraction of samples classified as the class they were "
+        notes["classifier_accuracy"] += "generated for"
+    real_predicted = classify(real.images, classifier=classifier)
+    metrics["classifier_accuracy_real"] = (real_predicted == real_labels).float().mean().item()
+    notes["classifier_accuracy_real"] = f"the classifier on {real.describe()} (ceiling)"
+    return metrics, notes
+
+
+def heldout_latents(config: BaseRunConfig) -> tuple[Tensor, Tensor]:
+    """The first `eval.num_latents` cached test latents and labels; for a pixel-space run the
+    test images themselves in [−1, 1] (as `PixelTask` evaluates them)."""
+    count = config.eval.num_latents
+    if config.pixel is not None:
+        images, labels = heldout_images(load_split(config.pixel.data, "test"), count)
+        return to_model_range(images), labels
+    return LatentCache(latent_cache_dir(Path(config.autoencoder_run)) / "test").first(count)
+
+
+def heldout_elbo(
+    base: LatentDiffusion,
+    autoencoder: Autoencoder,
+    conditions: ConditionSource,
+    config: BaseRunConfig,
+    seed: int,
+) -> dict[str, float]:
+    """Unweighted base-model ELBO and the stage-1 prior's bound on the same held-out latents
+    (the bound only for latents with a prior: not kl-vae or pixels), in bits/pixel and
+    bits/latent dim."""
+    settings = config.eval
+    latents, labels = heldout_latents(config)
+    pixels = autoencoder.image_size**2
+    functions = {"base_elbo": base_elbo_nats(base, conditions)}
+    if autoencoder.has_latent_prior:
+        functions["prior_bound"] = prior_bound_nats(autoencoder)
+    results = elbo_bits(
+        functions,
+        latents,
+        labels,
+        passes=settings.elbo_passes,
+        batch_size=settings.batch_size,
+        seed=seed,
+        pixels=pixels,
+        device=next(base.parameters()).device,
+    )
+    latent_dims = math.prod(base.latent_shape)
+    for name in functions:
+        per_pixel = results[f"{name}_bits_per_pixel"]
+        results[f"{name}_bits_per_latent_dim"] = per_pixel * pixels / latent_dims
+    results["elbo_num_latents"] = float(latents.shape[0])
+    return results
+
+
+def evaluate_base(
+    base: LatentDiffusion,
+    autoencoder: Autoencoder,
+    conditions: ConditionSource,
+    config: BaseRunConfig,
+    data: DataConfig,
+    *,
+    cond: Tensor | None,
+    labels: Tensor,
+    settings: BaseEvalConfig,
+    seed: int,
+    extractor: InceptionFeatures | None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> Evaluation:
+    """Samples for `labels` (−1 = unconditional) and every metric of the module docstring."""
+    num = labels.shape[0]
+    start = time.perf_counter()
+    samples = sample_images(
+        base, autoencoder, cond, conditions, settings, num=num, seed=seed, progress=progress
+    )
+    seconds = {"sampling": time.perf_counter() - start}
+    seconds["sampling_per_sample"] = seconds["sampling"] / max(num, 1)
+    metrics: dict[str, float] = {"num_samples": float(num)}
+    real, real_labels = real_images(data, "train", num)
+    notes: dict[str, str] = {}
+    if extractor is not None:
+        fid, fid_notes, fid_seconds = inception_distances(
+            "g", samples, real, extractor, cache_dir=cache_dir, seed=seed, progress=progress
+        )
+        metrics |= fid
+        notes |= {name: f"samples vs {text}" for name, text in fid_notes.items()}
+        seconds |= fid_seconds
+    start = time.perf_counter()
+    classifier, classifier_notes = classifier_metrics(samples, labels, real, real_labels)
+    metrics |= classifier
+    notes |= classifier_notes
+    seconds["classifier"] = time.perf_counter() - start
+    start = time.perf_counter()
+    elbo = heldout_elbo(base, autoencoder, conditions, config, seed)
+    metrics |= elbo
+    kind = "test images (pixel space)" if config.pixel is not None else "cached test latents"
+    latents = f"the first {int(elbo['elbo_num_latents'])} {kind}"
+    passes = f"{config.eval.elbo_passes} noise draws each"
+    notes["base_elbo_bits_per_pixel"] = f"unweighted ELBO + terminal KL on {latents} ({passes})"
+    if "prior_bound_bits_per_pixel" in elbo:
+        notes["prior_bound_bits_per_pixel"] = "stage-1 prior's L_z on the same latents"
+    seconds["elbo"] = time.perf_counter() - start
+    start = time.perf_counter()
+    flops = base_flops(base, autoencoder, conditions, settings)
+    seconds["flop_count"] = time.perf_counter() - start
+    classes = max(1, len(conditions.class_names)) if conditions.kind != "none" else 8
+    columns = classes if classes <= 20 else 10
+    return Evaluation(
+        metrics=metrics,
+        flops=flops,
+        seconds=seconds,
+        notes=notes,
+        grid=samples[: columns * 10],
+        grid_columns=columns,
+        arrays={"samples": samples.numpy(), "labels": labels.numpy()},
+    )
