@@ -143,7 +143,9 @@ def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:  # ty
         description="Autoencoder runs: rFID@N/rKID@N of N reconstructions vs the same N test "
         "images, PSNR, SSIM, the prior's bits, FLOPs. Base runs: gFID@N/KID@N of N "
         "class-balanced samples vs N train images, FD_cls@N and classifier accuracy "
-        "(Fashion-MNIST), held-out ELBO vs the prior bound, FLOPs, sampling cost. Writes "
+        "(Fashion-MNIST), held-out ELBO vs the prior bound, FLOPs, sampling cost. End-to-end "
+        "runs: both, with the base model's ELBO as the rate. Every kind records the training "
+        "FLOPs spent so far (steps × batch × 3 × forward). Writes "
         "RUN/eval/eval.json and RUN/eval/report.md; reference statistics are cached in "
         "$UL_CACHE_DIR/reference-stats (default ~/.cache/unified-latents/reference-stats).",
     )
@@ -159,8 +161,8 @@ def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:  # ty
     ev.add_argument("--inception", type=Path, default=None, help="FID Inception TorchScript file")
     ev.add_argument("--no-fid", action="store_true", help="skip Inception (FID/KID)")
     ev.add_argument("--decoder-steps", type=int, default=None)
-    ev.add_argument("--base-steps", type=int, default=None, help="base runs only")
-    ev.add_argument("--guidance", type=float, default=None, help="base runs only")
+    ev.add_argument("--base-steps", type=int, default=None, help="base/end-to-end runs")
+    ev.add_argument("--guidance", type=float, default=None, help="base/end-to-end runs")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--device", default="auto")
 

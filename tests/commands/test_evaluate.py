@@ -1,5 +1,5 @@
-"""`ul evaluate` on tiny autoencoder and base runs trained inside the test, with a stand-in FID
-network passed as `--inception` (conftest.py)."""
+"""`ul evaluate` on tiny autoencoder, base, pixel-space base and end-to-end runs trained inside
+the test, with a stand-in FID network passed as `--inception` (conftest.py)."""
 
 from __future__ import annotations
 
@@ -50,6 +50,10 @@ def test_autoencoder_run(
     assert flops["stage1_training_per_image"] == pytest.approx(
         3 * flops["stage1_forward_per_image"]
     )
+    (part,) = record["training"]["parts"].values()  # 10 steps × global batch 32 of stage 1
+    assert part["step"] == 10 and part["global_batch_size"] == 32
+    expected_total = 10 * 32 * flops["stage1_training_per_image"]
+    assert flops["training_total"] == part["training_flops"] == pytest.approx(expected_total)
     assert "test split" in record["notes"]["rFID@4"]  # says which reference was used
     assert (
         record["command"].startswith("ul evaluate --run")
@@ -85,11 +89,103 @@ def test_base_run(runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.Mon
     flops = record["flops"]
     assert flops["base_training_per_sample"] == pytest.approx(3 * flops["base_forward_per_sample"])
     assert flops["sampling_per_sample"] > flops["sampling_decoder_per_sample"] > 0
+    # stage 1 (10 steps, the checkpoint the latents came from) + stage 2 (10 steps), batch 32
+    stage1, stage2 = record["training"]["parts"]["stage1"], record["training"]["parts"]["base"]
+    assert stage1["run_dir"] == str(runs["ae"]) and stage1["step"] == stage2["step"] == 10
+    assert stage2["training_flops"] == pytest.approx(320 * flops["base_training_per_sample"])
+    assert stage1["training_flops_per_image"] > flops["base_training_per_sample"] > 0
+    assert flops["training_total_stage1"] == pytest.approx(stage1["training_flops"])
+    total = stage1["training_flops"] + stage2["training_flops"]
+    assert flops["training_total"] == record["training"]["total_flops"] == pytest.approx(total)
     assert "train split" in record["notes"]["gFID@4"]
     report = (base / "eval" / "report.md").read_text()
     assert "gFID@4" in report and "eval/samples.png" in report and "FD_cls@4" in report
     labels = np.load(base / "eval" / "samples.npz")["labels"]
     assert labels.tolist() == [0, 1, 2, 3]  # balanced over classes: sample i ↦ class i mod K
+
+
+@pytest.fixture(scope="module")
+def pixel_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("evaluate-pixel") / "pixel"
+    train = ["train-base", "--preset", "pixel-tiny", "--run-dir", str(run)]
+    assert main([*train, "--set", "train.max_steps=4", "--set", "train.eval_every=4"]) == 0
+    return run
+
+
+@pytest.mark.slow
+def test_pixel_space_base_run(
+    pixel_run: Path, stand_in_inception: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pixel diffusion has no autoencoder run: no prior bound, no decoder, no stage 1."""
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
+    arguments = ["evaluate", "--run", str(pixel_run), "--num", "4"]
+    assert main([*arguments, "--inception", str(stand_in_inception), "--base-steps", "4"]) == 0
+    record = json.loads((pixel_run / "eval" / "eval.json").read_text())
+    assert record["kind"] == "base" and record["settings"]["autoencoder_run"].startswith("none")
+    assert {"gFID@4", "gKID@4", "base_elbo_bits_per_pixel"} <= set(record["metrics"])
+    assert "prior_bound_bits_per_pixel" not in record["metrics"]
+    for name, value in record["metrics"].items():
+        assert value is not None and math.isfinite(value), name
+    flops = record["flops"]
+    assert flops["sampling_decoder_per_sample"] == 0  # the identity "decoder"
+    assert flops["sampling_per_sample"] == flops["sampling_base_model_per_sample"] > 0
+    assert list(record["training"]["parts"]) == ["base"]
+    expected = 4 * 32 * flops["base_training_per_sample"]
+    assert flops["training_total"] == pytest.approx(expected)
+    samples = np.load(pixel_run / "eval" / "samples.npz")["samples"]
+    assert samples.shape == (4, 1, 8, 8) and samples.dtype == np.uint8
+
+
+@pytest.fixture(scope="module")
+def end_to_end_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("evaluate-e2e") / "e2e"
+    train = ["train-end-to-end", "--preset", "tiny", "--run-dir", str(run)]
+    steps = ["train.max_steps=4", "train.eval_every=4", "eval.base_steps=4", "eval.decoder_steps=4"]
+    assert main([*train, *(f"--set={setting}" for setting in steps)]) == 0
+    return run
+
+
+@pytest.mark.slow
+def test_end_to_end_run(
+    end_to_end_run: Path, stand_in_inception: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
+    run = end_to_end_run
+    arguments = ["evaluate", "--run", str(run), "--num", "4", "--seed", "3"]
+    assert main([*arguments, "--inception", str(stand_in_inception)]) == 0
+    record = json.loads((run / "eval" / "eval.json").read_text())
+    assert record["kind"] == "end-to-end" and record["step"] == 4
+    assert record["settings"]["scheme"] == "noise-augmented"
+    samples = {"gFID@4", "gKID@4"}
+    reconstructions = {"rFID@4", "rKID@4", "psnr_db", "ssim"}
+    bits = {"base_elbo_bits_per_pixel", "bits_per_pixel", "base_elbo_bits_per_latent_dim"}
+    assert samples | reconstructions | bits <= set(record["metrics"])
+    _finite_metrics(record)
+    metrics = record["metrics"]
+    assert metrics["bits_per_pixel"] == metrics["base_elbo_bits_per_pixel"] > 0
+    assert "train split" in record["notes"]["gFID@4"]
+    assert "test split" in record["notes"]["rFID@4"]
+    assert "skipped" in record["notes"]["FD_cls@4"]  # digits, not Fashion-MNIST
+
+    # Training compute: 4 steps × global batch 32 × (3 × encoder + base + decoder forward).
+    flops = record["flops"]
+    forward = flops["end_to_end_forward_per_image"]
+    parts = flops["encoder_forward_per_image"] + flops["base_forward_per_image"]
+    assert forward == pytest.approx(parts + flops["decoder_forward_per_image"])
+    assert flops["end_to_end_training_per_image"] == pytest.approx(3 * forward)
+    assert flops["training_total"] == pytest.approx(4 * 32 * 3 * forward)
+    assert record["training"]["parts"]["end_to_end"]["images_seen"] == 128
+
+    # The samples are those `ul sample` draws with the same seed and settings.
+    out = tmp_path / "sampled"
+    sample = ["sample", "--run", str(run), "--num", "4", "--seed", "3", "--out", str(out)]
+    assert main(sample) == 0
+    evaluated = np.load(run / "eval" / "samples.npz")
+    assert np.array_equal(evaluated["samples"], np.load(out / "samples.npz")["images"])
+    assert evaluated["labels"].tolist() == [0, 1, 2, 3]
+    assert (run / "eval" / "reconstructions.png").exists()
+    report = (run / "eval" / "report.md").read_text()
+    assert "rFID@4" in report and "gFID@4" in report and "Training compute" in report
 
 
 def _fake_run(directory: Path, kind: str) -> Path:
@@ -104,7 +200,7 @@ def test_guidance_on_an_autoencoder_run_is_a_clear_error(
     run = _fake_run(tmp_path / "ae", "autoencoder")
     assert main(["evaluate", "--run", str(run), "--guidance", "2", "--no-fid"]) == 2
     error = capsys.readouterr().err
-    assert "base-model runs only" in error and "Traceback" not in error
+    assert "base-model and end-to-end runs only" in error and "Traceback" not in error
 
 
 def test_unsupported_run_kinds_are_a_clear_error(

@@ -9,7 +9,8 @@ import torch
 from unified_latents.data.datasets import DataConfig, DatasetNotFoundError
 from unified_latents.diffusion.schedules import LogSNRSchedule
 from unified_latents.stages.base_evaluation import classifier_metrics
-from unified_latents.stages.evaluation import network_passes, real_images
+from unified_latents.stages.compute import network_passes
+from unified_latents.stages.evaluation import real_images
 
 SCHEDULE = LogSNRSchedule(kind="cosine", logsnr_min=-15.0, logsnr_max=5.0)
 

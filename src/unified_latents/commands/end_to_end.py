@@ -10,6 +10,7 @@ import torch
 
 from unified_latents.data.datasets import load_split
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
+from unified_latents.objectives.single_stage import SingleStageLatents
 from unified_latents.objectives.unified_latents import UnifiedLatents
 from unified_latents.presets import END_TO_END_PRESETS
 from unified_latents.runs import config_record, load_run, prepare_run_dir, resolve_preset
@@ -56,15 +57,24 @@ def train_end_to_end(
     return 0
 
 
-def load_end_to_end_generator(
+def load_end_to_end_model(
     run_dir: Path, device: torch.device
-) -> tuple[LatentDiffusion, UnifiedLatents, EndToEndRunConfig, ConditionSource]:
-    """The EMA base model and autoencoder of an end-to-end run, its config and condition
-    source: the same pair a two-stage base run yields (see `commands/base.py`)."""
+) -> tuple[SingleStageLatents, EndToEndRunConfig, ConditionSource]:
+    """The EMA model of an end-to-end run (encoder, decoder and base model, in eval mode), its
+    config and condition source."""
     config, loaded = load_run(run_dir, RUN_KIND, EndToEndRunConfig)
     model = build_end_to_end_model(config)
     model.load_state_dict(loaded.ema)
     model = model.to(device).eval()
     class_names = load_split(config.data, "test").class_names
     conditions = condition_source(config.model.base.condition, class_names)
+    return model, config, conditions
+
+
+def load_end_to_end_generator(
+    run_dir: Path, device: torch.device
+) -> tuple[LatentDiffusion, UnifiedLatents, EndToEndRunConfig, ConditionSource]:
+    """The EMA base model and autoencoder of an end-to-end run, its config and condition
+    source: the same pair a two-stage base run yields (see `commands/base.py`)."""
+    model, config, conditions = load_end_to_end_model(run_dir, device)
     return model.base, model.autoencoder, config, conditions

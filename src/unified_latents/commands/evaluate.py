@@ -3,8 +3,12 @@
 Autoencoder runs: rFID@N / rKID@N (reconstructions vs the same N held-out originals), PSNR, SSIM,
 bits from the prior's bound, FLOPs. Base runs: gFID@N / KID@N (class-balanced samples vs N
 train-split images), FD_cls@N and classifier accuracy (Fashion-MNIST), held-out ELBO next to the
-prior bound, FLOPs and sampling cost. The computations live in `stages/evaluation.py` and
-`stages/base_evaluation.py`; this module loads the run and writes the results.
+prior bound, FLOPs and sampling cost (pixel-space base runs: the same, without a prior bound).
+End-to-end runs (`ul train-end-to-end`): both, for the one model (samples as `ul sample` draws
+them, reconstructions, the base model's ELBO as the latent's bits). Every kind also records the
+training FLOPs consumed so far (`stages/compute.py`), for comparisons at equal training compute.
+The computations live in `stages/evaluation.py`, `stages/base_evaluation.py` and
+`stages/end_to_end_evaluation.py`; this module loads the run and writes the results.
 """
 
 from __future__ import annotations
@@ -14,18 +18,24 @@ import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from unified_latents.commands.autoencoder import load_autoencoder
 from unified_latents.commands.base import load_generator_models, sampling_conditions
+from unified_latents.commands.end_to_end import RUN_KIND as END_TO_END_KIND
+from unified_latents.commands.end_to_end import load_end_to_end_model
 from unified_latents.commands.evaluation_report import render_report, summary_line
 from unified_latents.metrics.inception import InceptionFeatures
+from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.runs import latest_training_state, load_run, read_run_record
 from unified_latents.stages.autoencoder import AutoencoderRunConfig
+from unified_latents.stages.base import latent_cache_dir
 from unified_latents.stages.base_evaluation import evaluate_base
+from unified_latents.stages.compute import TrainingCost, stage1_forward_flops, training_compute
+from unified_latents.stages.end_to_end_evaluation import evaluate_end_to_end
 from unified_latents.stages.evaluation import (
     Evaluation,
     EvaluationError,
@@ -62,6 +72,46 @@ def read_evaluation(run_dir: Path) -> dict[str, Any] | None:
     return record
 
 
+class RunEvaluation(NamedTuple):
+    evaluation: Evaluation
+    settings: dict[str, Any]  # how it was measured, for eval.json and the report
+    costs: list[TrainingCost]  # training compute behind the evaluated model
+
+
+def _steps_so_far(run_dir: Path) -> int:
+    """Optimizer steps of the run's newest checkpoint (the one `load_run` reads)."""
+    newest = latest_training_state(run_dir)
+    return int(newest[1]["step"]) if newest else 0
+
+
+def _run_cost(part: str, run_dir: Path, batch_size: int, flops_per_image: float) -> TrainingCost:
+    return TrainingCost(
+        part=part,
+        run_dir=str(run_dir),
+        step=_steps_so_far(run_dir),
+        batch_size=batch_size,
+        flops_per_image=flops_per_image,
+    )
+
+
+def _stage1_cost(ae_dir: Path, autoencoder: Autoencoder, batch_size: int) -> TrainingCost:
+    """Stage 1 up to the checkpoint the base model's latents were encoded from (named in the
+    latent cache's source.json), else up to the newest stage-1 checkpoint."""
+    step = None
+    source = latent_cache_dir(ae_dir) / "source.json"
+    if source.is_file():
+        name = str(json.loads(source.read_text()).get("autoencoder_checkpoint", ""))
+        digits = name.removeprefix("step_")
+        step = int(digits) if digits.isdigit() else None
+    return TrainingCost(
+        part="stage1",
+        run_dir=str(ae_dir),
+        step=_steps_so_far(ae_dir) if step is None else step,
+        batch_size=batch_size,
+        flops_per_image=3.0 * stage1_forward_flops(autoencoder),
+    )
+
+
 def _finite_or_none(values: dict[str, float]) -> dict[str, float | None]:
     """JSON has no inf/NaN (e.g. PSNR of a perfect reconstruction is +inf): those become null."""
     return {key: value if math.isfinite(value) else None for key, value in values.items()}
@@ -69,9 +119,11 @@ def _finite_or_none(values: dict[str, float]) -> dict[str, float | None]:
 
 def _evaluate_autoencoder_run(
     run_dir: Path, device: torch.device, options: EvaluateOptions
-) -> tuple[Evaluation, dict[str, Any]]:
+) -> RunEvaluation:
     if options.base_steps is not None or options.guidance is not None:
-        raise EvaluationError("--base-steps and --guidance apply to base-model runs only")
+        raise EvaluationError(
+            "--base-steps and --guidance apply to base-model and end-to-end runs only"
+        )
     model, config, _ = load_autoencoder(run_dir, device)
     steps = options.decoder_steps or config.eval.decoder_steps
     evaluation = evaluate_autoencoder(
@@ -91,24 +143,33 @@ def _evaluate_autoencoder_run(
         "deterministic_decoder": model.deterministic_decoder,  # steps/sampler then unused
         "dataset": config.data.name,
     }
-    return evaluation, settings
+    per_image = evaluation.flops["stage1_training_per_image"]
+    cost = _run_cost("stage1", run_dir, config.train.batch_size, per_image)
+    return RunEvaluation(evaluation, settings, [cost])
 
 
-def _evaluate_base_run(
-    run_dir: Path, device: torch.device, options: EvaluateOptions
-) -> tuple[Evaluation, dict[str, Any]]:
-    base, autoencoder, config, conditions = load_generator_models(run_dir, device)
-    if config.pixel is not None:  # pixel-space diffusion: no autoencoder run
-        data = config.pixel.data
-    else:
-        ae_config, _ = load_run(Path(config.autoencoder_run), "autoencoder", AutoencoderRunConfig)
-        data = ae_config.data
-    overrides: dict[str, Any] = {
+def _sampling_overrides(options: EvaluateOptions) -> dict[str, Any]:
+    overrides = {
         "base_steps": options.base_steps,
         "decoder_steps": options.decoder_steps,
         "guidance": options.guidance,
     }
-    settings = replace(config.eval, **{k: v for k, v in overrides.items() if v is not None})
+    return {name: value for name, value in overrides.items() if value is not None}
+
+
+def _evaluate_base_run(
+    run_dir: Path, device: torch.device, options: EvaluateOptions
+) -> RunEvaluation:
+    base, autoencoder, config, conditions = load_generator_models(run_dir, device)
+    costs = []
+    if config.pixel is not None:  # pixel-space diffusion: no autoencoder run
+        data = config.pixel.data
+    else:
+        ae_dir = Path(config.autoencoder_run)
+        ae_config, _ = load_run(ae_dir, "autoencoder", AutoencoderRunConfig)
+        data = ae_config.data
+        costs.append(_stage1_cost(ae_dir, autoencoder, ae_config.train.batch_size))
+    settings = replace(config.eval, **_sampling_overrides(options))
     cond, labels = sampling_conditions(conditions, options.num, None, None)
     evaluation = evaluate_base(
         base,
@@ -135,7 +196,43 @@ def _evaluate_base_run(
         "autoencoder_run": config.autoencoder_run or "none (pixel space)",
         "dataset": data.name,
     }
-    return evaluation, described
+    per_sample = evaluation.flops["base_training_per_sample"]
+    costs.append(_run_cost("base", run_dir, config.train.batch_size, per_sample))
+    return RunEvaluation(evaluation, described, costs)
+
+
+def _evaluate_end_to_end_run(
+    run_dir: Path, device: torch.device, options: EvaluateOptions
+) -> RunEvaluation:
+    model, config, conditions = load_end_to_end_model(run_dir, device)
+    settings = replace(config.eval, **_sampling_overrides(options))
+    cond, labels = sampling_conditions(conditions, options.num, None, None)
+    evaluation = evaluate_end_to_end(
+        model,
+        config,
+        conditions,
+        cond=cond,
+        labels=labels,
+        settings=settings,
+        seed=options.seed,
+        extractor=options.extractor,
+        cache_dir=options.cache_dir,
+        progress=options.progress,
+    )
+    described = {
+        "scheme": config.scheme,
+        "base_steps": settings.base_steps,
+        "decoder_steps": settings.decoder_steps,
+        "sampler": settings.sampler,
+        "guidance": settings.guidance,
+        "guidance_interval": settings.guidance_interval,
+        "condition": conditions.kind,
+        "classes": "sample i is generated for class i mod K (balanced)",
+        "dataset": config.data.name,
+    }
+    per_image = evaluation.flops["end_to_end_training_per_image"]
+    cost = _run_cost("end_to_end", run_dir, config.train.batch_size, per_image)
+    return RunEvaluation(evaluation, described, [cost])
 
 
 def evaluate(
@@ -169,34 +266,36 @@ def evaluate(
         progress=progress,
     )
     start = time.perf_counter()
-    if kind == "autoencoder":
-        evaluation, settings = _evaluate_autoencoder_run(run_dir, device, options)
-    elif kind == "base":
-        evaluation, settings = _evaluate_base_run(run_dir, device, options)
-    else:
+    evaluators = {
+        "autoencoder": _evaluate_autoencoder_run,
+        "base": _evaluate_base_run,
+        END_TO_END_KIND: _evaluate_end_to_end_run,
+    }
+    if kind not in evaluators:
         raise EvaluationError(
-            f"ul evaluate supports autoencoder and base runs; {run_dir} is a {kind!r} run"
+            f"ul evaluate supports {', '.join(evaluators)} runs; {run_dir} is a {kind!r} run"
         )
-    evaluation.seconds["total"] = time.perf_counter() - start
-    return write_evaluation(run_dir, kind, evaluation, settings, options, command)
+    result = evaluators[kind](run_dir, device, options)
+    result.evaluation.seconds["total"] = time.perf_counter() - start
+    return write_evaluation(run_dir, kind, result, options, command)
 
 
 def write_evaluation(
-    run_dir: Path,
-    kind: str,
-    evaluation: Evaluation,
-    settings: dict[str, Any],
-    options: EvaluateOptions,
-    command: str,
+    run_dir: Path, kind: str, result: RunEvaluation, options: EvaluateOptions, command: str
 ) -> dict[str, Any]:
-    """eval.json, report.md and the image grid under RUN_DIR/eval; prints a summary."""
+    """eval.json, report.md and the image grids under RUN_DIR/eval; prints a summary."""
+    evaluation = result.evaluation
     out = run_dir / EVAL_DIR
     grid_name = "reconstructions.png" if kind == "autoencoder" else "samples.png"
     save_image_grid(evaluation.grid, out / grid_name, evaluation.grid_columns, scale=2)
     images = {"grid": f"{EVAL_DIR}/{grid_name}"}
+    for name, (grid, columns) in evaluation.more_grids.items():
+        save_image_grid(grid, out / f"{name}.png", columns, scale=2)
+        images[name] = f"{EVAL_DIR}/{name}.png"
     if evaluation.arrays:
         np.savez_compressed(out / "samples.npz", **evaluation.arrays)  # type: ignore[arg-type]
         images["arrays"] = f"{EVAL_DIR}/samples.npz"
+    training, training_flops = training_compute(result.costs)
     extractor = options.extractor
     newest = latest_training_state(run_dir)  # the checkpoint `load_run` read (newest)
     record = {
@@ -209,9 +308,10 @@ def write_evaluation(
         "fid": extractor is not None,
         "seed": options.seed,
         "inception": str(extractor.path) if extractor is not None else None,
-        "settings": settings,
+        "settings": result.settings,
         "metrics": _finite_or_none(evaluation.metrics),
-        "flops": evaluation.flops,
+        "flops": evaluation.flops | training_flops,
+        "training": training,
         "seconds": evaluation.seconds,
         "notes": evaluation.notes,
         "images": images,

@@ -49,6 +49,18 @@ _FLOP_LABELS = {
     "sampling_per_sample": "one sample (base sampling + decoder sampling)",
     "sampling_base_model_per_sample": "… of which base model (incl. guidance)",
     "sampling_decoder_per_sample": "… of which decoder",
+    "base_forward_per_image": "base-model forward / image",
+    "end_to_end_forward_per_image": "end-to-end forward / image (E + base + decoder)",
+    "end_to_end_training_per_image": "end-to-end training / image (3 × forward)",
+    "training_total": "training so far, in total (see Training compute)",
+    "training_total_stage1": "… of which stage 1 (autoencoder)",
+    "training_total_base": "… of which stage 2 (base model)",
+}
+
+_PARTS = {
+    "stage1": "stage 1 (autoencoder)",
+    "base": "base model",
+    "end_to_end": "end-to-end (encoder + decoder + base model)",
 }
 
 
@@ -90,17 +102,37 @@ def metric_rows(metrics: Mapping[str, float | None], notes: Mapping[str, str]) -
     return rows + skipped
 
 
+def training_rows(training: Mapping[str, Any] | None) -> list[str]:
+    """The Training compute section: steps × global batch × FLOPs per image, per part."""
+    if not training:
+        return []
+    rows = [
+        "## Training compute so far",
+        "",
+        f"Measured as {training['measured_as']}.",
+        "",
+        "| part | run | steps | global batch | FLOPs / image | training FLOPs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for part, cost in training["parts"].items():
+        rows.append(
+            f"| {_PARTS.get(part, part)} | `{cost['run_dir']}` | {cost['step']} | "
+            f"{cost['global_batch_size']} | {format_flops(cost['training_flops_per_image'])} | "
+            f"{format_flops(cost['training_flops'])} |"
+        )
+    rows += [f"| **total** | | | | | **{format_flops(training['total_flops'])}** |", ""]
+    return rows
+
+
 def render_report(record: Mapping[str, Any]) -> str:
     """report.md: what was evaluated, tables of metrics, compute and time, images, command."""
     kind = record["kind"]
     settings = "; ".join(f"{key}: {value}" for key, value in record["settings"].items())
     grid = record["images"]["grid"]
     arrays = [record["images"]["arrays"]] if "arrays" in record["images"] else []
-    picture = (
-        "odd rows originals, even rows their reconstructions"
-        if kind == "autoencoder"
-        else "column k = class k when class-conditional"
-    )
+    pairs = "odd rows originals, even rows their reconstructions"
+    picture = pairs if kind == "autoencoder" else "column k = class k when class-conditional"
+    more = [path for name, path in record["images"].items() if name not in ("grid", "arrays")]
     lines = [
         f"# Evaluation of {kind} run `{record['run_dir']}`",
         "",
@@ -127,6 +159,7 @@ def render_report(record: Mapping[str, Any]) -> str:
             for name, value in record["flops"].items()
         ],
         "",
+        *training_rows(record.get("training")),
         "## Time (seconds, this machine)",
         "",
         "| part | seconds |",
@@ -136,6 +169,7 @@ def render_report(record: Mapping[str, Any]) -> str:
         "## Images",
         "",
         f"- `{grid}` ({picture})",
+        *[f"- `{path}` ({pairs})" for path in more],
         *[f"- `{path}` (uint8 samples and labels)" for path in arrays],
         "",
         f"![{kind} images]({grid.rsplit('/', 1)[-1]})",

@@ -31,7 +31,6 @@ from unified_latents.metrics.classifier import (
     load_fashion_classifier,
     weights_fingerprint,
 )
-from unified_latents.metrics.flops import forward_flops_per_example
 from unified_latents.metrics.inception import InceptionFeatures
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
@@ -44,16 +43,15 @@ from unified_latents.stages.base import (
     latent_cache_dir,
     prior_bound_nats,
 )
+from unified_latents.stages.compute import base_flops
 from unified_latents.stages.conditions import ConditionSource
 from unified_latents.stages.evaluation import (
     Evaluation,
     RealImages,
-    call_flops,
     inception_distances,
-    network_passes,
     real_images,
 )
-from unified_latents.stages.generate import sample_chunks
+from unified_latents.stages.generate import SamplingSettings, sample_chunks
 
 CLASSIFIER_IMAGE_SHAPE = (1, 32, 32)
 
@@ -63,7 +61,7 @@ def sample_images(
     autoencoder: Autoencoder,
     cond: Tensor | None,
     conditions: ConditionSource,
-    settings: BaseEvalConfig,
+    settings: SamplingSettings,
     *,
     num: int,
     seed: int,
@@ -91,42 +89,6 @@ def sample_images(
             parts.append(to_uint8(images))
             bar.update(images.shape[0])
     return torch.cat(parts)
-
-
-def base_flops(
-    base: LatentDiffusion,
-    autoencoder: Autoencoder,
-    conditions: ConditionSource,
-    settings: BaseEvalConfig,
-) -> dict[str, float]:
-    """Base-model FLOPs per sample: forward, training (3 × forward) and one sampling run
-    (base model with guidance where active, then the decoder)."""
-    device = next(base.parameters()).device
-    cond = conditions.for_classes(torch.zeros(1, dtype=torch.long))
-    cond = None if cond is None else cond.to(device)
-    z = torch.zeros(1, *base.latent_shape, device=device)  # [1, c, h, w]
-    logsnr = torch.zeros(1, device=device)
-    forward = forward_flops_per_example(base.denoiser, z, logsnr, cond)
-    generator = torch.Generator(device=device).manual_seed(0)
-    decoding = call_flops(
-        lambda: autoencoder.decode(
-            z, num_steps=settings.decoder_steps, sampler=settings.sampler, generator=generator
-        )
-    )
-    base_passes = network_passes(
-        base.schedule,
-        num_steps=settings.base_steps,
-        sampler=settings.sampler,
-        guidance=None if cond is None else settings.guidance,
-        guidance_interval=settings.guidance_interval,
-    )
-    return {
-        "base_forward_per_sample": forward,
-        "base_training_per_sample": 3.0 * forward,
-        "sampling_per_sample": base_passes * forward + decoding,
-        "sampling_base_model_per_sample": base_passes * forward,
-        "sampling_decoder_per_sample": decoding,
-    }
 
 
 def classifier_metrics(
@@ -207,6 +169,44 @@ def heldout_elbo(
     return results
 
 
+def sample_quality(
+    samples: Tensor,
+    labels: Tensor,
+    data: DataConfig,
+    *,
+    extractor: InceptionFeatures | None,
+    cache_dir: Path | None,
+    seed: int,
+    progress: bool,
+) -> tuple[dict[str, float], dict[str, str], dict[str, float]]:
+    """gFID@N/gKID@N (with an extractor), FD_cls@N and classifier accuracy of N uint8 samples
+    against the first N images of `data`'s train split. Returns (metrics, notes, seconds)."""
+    num = samples.shape[0]
+    metrics: dict[str, float] = {"num_samples": float(num)}
+    real, real_labels = real_images(data, "train", num)
+    notes: dict[str, str] = {}
+    seconds: dict[str, float] = {}
+    if extractor is not None:
+        fid, fid_notes, seconds = inception_distances(
+            "g", samples, real, extractor, cache_dir=cache_dir, seed=seed, progress=progress
+        )
+        metrics |= fid
+        notes |= {name: f"samples vs {text}" for name, text in fid_notes.items()}
+    start = time.perf_counter()
+    classifier, classifier_notes = classifier_metrics(samples, labels, real, real_labels)
+    metrics |= classifier
+    notes |= classifier_notes
+    seconds["classifier"] = time.perf_counter() - start
+    return metrics, notes, seconds
+
+
+def sample_grid(samples: Tensor, conditions: ConditionSource) -> tuple[Tensor, int]:
+    """The first rows of samples for the picture: one column per class (≤ 20 classes)."""
+    classes = max(1, len(conditions.class_names)) if conditions.kind != "none" else 8
+    columns = classes if classes <= 20 else 10
+    return samples[: columns * 10], columns
+
+
 def evaluate_base(
     base: LatentDiffusion,
     autoencoder: Autoencoder,
@@ -230,21 +230,16 @@ def evaluate_base(
     )
     seconds = {"sampling": time.perf_counter() - start}
     seconds["sampling_per_sample"] = seconds["sampling"] / max(num, 1)
-    metrics: dict[str, float] = {"num_samples": float(num)}
-    real, real_labels = real_images(data, "train", num)
-    notes: dict[str, str] = {}
-    if extractor is not None:
-        fid, fid_notes, fid_seconds = inception_distances(
-            "g", samples, real, extractor, cache_dir=cache_dir, seed=seed, progress=progress
-        )
-        metrics |= fid
-        notes |= {name: f"samples vs {text}" for name, text in fid_notes.items()}
-        seconds |= fid_seconds
-    start = time.perf_counter()
-    classifier, classifier_notes = classifier_metrics(samples, labels, real, real_labels)
-    metrics |= classifier
-    notes |= classifier_notes
-    seconds["classifier"] = time.perf_counter() - start
+    metrics, notes, quality_seconds = sample_quality(
+        samples,
+        labels,
+        data,
+        extractor=extractor,
+        cache_dir=cache_dir,
+        seed=seed,
+        progress=progress,
+    )
+    seconds |= quality_seconds
     start = time.perf_counter()
     elbo = heldout_elbo(base, autoencoder, conditions, config, seed)
     metrics |= elbo
@@ -258,14 +253,13 @@ def evaluate_base(
     start = time.perf_counter()
     flops = base_flops(base, autoencoder, conditions, settings)
     seconds["flop_count"] = time.perf_counter() - start
-    classes = max(1, len(conditions.class_names)) if conditions.kind != "none" else 8
-    columns = classes if classes <= 20 else 10
+    grid, columns = sample_grid(samples, conditions)
     return Evaluation(
         metrics=metrics,
         flops=flops,
         seconds=seconds,
         notes=notes,
-        grid=samples[: columns * 10],
+        grid=grid,
         grid_columns=columns,
         arrays={"samples": samples.numpy(), "labels": labels.numpy()},
     )

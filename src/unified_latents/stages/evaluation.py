@@ -3,7 +3,8 @@
 Autoencoder (UL-SPEC §5–§7, §10): rFID@N and rKID@N of N reconstructions against the *same N
 held-out originals* (the first N images of the test split), PSNR/SSIM of those reconstructions,
 the prior's rate bound (bits/image, bits/pixel = ÷H·W, bits/latent-dim) and FLOPs per image
-(training = 3 × forward, spec §10). Base runs: `stages/base_evaluation.py`.
+(training = 3 × forward, spec §10; counted in `stages/compute.py`). Base runs:
+`stages/base_evaluation.py`; end-to-end runs: `stages/end_to_end_evaluation.py`.
 
 Every FID/KID name carries its sample count ("rFID@200"): FID is biased upward for small N and
 only comparable between equal N. Inception features of real reference sets are cached on disk by
@@ -14,20 +15,16 @@ Inception weights, so a reference set costs Inception time once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from unified_latents.data.containers import Split
 from unified_latents.data.datasets import DataConfig, load_split
-from unified_latents.diffusion.process import Prediction
-from unified_latents.diffusion.schedules import LogSNRSchedule
-from unified_latents.metrics.flops import forward_flops
 from unified_latents.metrics.frechet import (
     frechet_distance,
     frechet_distance_from_features,
@@ -42,14 +39,14 @@ from unified_latents.metrics.reference_stats import (
     reference_key,
 )
 from unified_latents.objectives.autoencoder import Autoencoder
-from unified_latents.sampling.guidance import guided_denoiser
-from unified_latents.sampling.samplers import DenoiseFn, SamplerKind, sample
+from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.stages.autoencoder import (
     AutoencoderRunConfig,
     heldout_images,
     rate_statistics,
     reconstruction_statistics,
 )
+from unified_latents.stages.compute import autoencoder_flops
 from unified_latents.visualize import interleave
 
 KID_SUBSET_SIZE = 1000  # the reference implementations' defaults: 100 subsets of 1000
@@ -71,6 +68,8 @@ class Evaluation:
     grid: Tensor  # uint8 [M, C, H, W] for the picture
     grid_columns: int
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # saved as eval/*.npz
+    # further pictures, saved as eval/<name>.png: name → (uint8 [M, C, H, W], columns)
+    more_grids: dict[str, tuple[Tensor, int]] = field(default_factory=dict)
 
 
 def load_extractor(path: Path | None, device: torch.device) -> InceptionFeatures:
@@ -157,82 +156,6 @@ def inception_distances(
     spread = f"; mean ± std over {subsets} subsets of {size}" if subsets > 1 else ""
     notes = {fid_name: reference_text, kid_name: f"{reference_text}{spread}"}
     return metrics, notes, seconds
-
-
-def network_passes(
-    schedule: LogSNRSchedule,
-    *,
-    num_steps: int,
-    sampler: SamplerKind,
-    guidance: float | None = None,
-    guidance_interval: tuple[float, float] | None = None,
-) -> int:
-    """Examples one network processes to draw ONE sample: the real sampler (and, with
-    `guidance`, the real classifier-free-guidance wrapper) driven by a stub that only counts the
-    rows it is given. `num_steps + 1` without guidance; guided steps count twice."""
-    rows = 0
-
-    def stub(z_t: Tensor, logsnr: Tensor, cond: Tensor | None = None) -> Prediction:
-        nonlocal rows
-        rows += z_t.shape[0]
-        return Prediction(z_t, torch.zeros_like(z_t))
-
-    one = torch.zeros(1)
-    denoise: DenoiseFn = stub
-    if guidance is not None:
-        denoise = guided_denoiser(stub, one, one, guidance, guidance_interval)
-    generator = torch.Generator().manual_seed(0)
-    noise = torch.zeros(1, 1)
-    sample(
-        denoise, noise, schedule=schedule, num_steps=num_steps, sampler=sampler, generator=generator
-    )
-    return rows
-
-
-class _Call(nn.Module):
-    """Lets `forward_flops` count any computation, e.g. a loss evaluation or a decoding run."""
-
-    def __init__(self, function: Callable[[], object]) -> None:
-        super().__init__()
-        self.function = function
-
-    def forward(self) -> object:
-        return self.function()
-
-
-def call_flops(function: Callable[[], object]) -> float:
-    """FLOPs (linear layers, convolutions, attention) of one call of `function`."""
-    return float(forward_flops(_Call(function)))
-
-
-def autoencoder_flops(
-    model: Autoencoder, *, decoder_steps: int, sampler: SamplerKind
-) -> dict[str, float]:
-    """FLOPs per image, counted on the model's own methods so every stage-1 kind is covered:
-    the encoder, the prior (UL: one prior evaluation of the rate), one training-loss forward
-    (encoder + prior + one decoder evaluation), training = 3 × that (spec §10), and one
-    reconstruction (encoder + a full decoder sampling run)."""
-    device = next(model.parameters()).device
-    size = model.image_size
-    x = torch.zeros(1, model.image_channels, size, size, device=device)  # [1, C, H, W]
-    generator = torch.Generator(device=device).manual_seed(0)
-    encoder = call_flops(lambda: model.encode(x))
-    prior = 0.0
-    if model.has_latent_prior:
-        z = torch.zeros(1, *model.latent_shape, device=device)  # [1, c, h, w]
-        prior = call_flops(lambda: model.rate(z, generator))
-    forward = call_flops(lambda: model(x, generator))
-    reconstruction = call_flops(
-        lambda: model.reconstruct(x, num_steps=decoder_steps, sampler=sampler, generator=generator)
-    )
-    return {
-        "encoder_forward_per_image": encoder,
-        "prior_forward_per_image": prior,
-        "decoder_forward_per_image": forward - encoder - prior,  # the rest of one loss forward
-        "stage1_forward_per_image": forward,
-        "stage1_training_per_image": 3.0 * forward,
-        "reconstruction_per_image": reconstruction,
-    }
 
 
 def evaluate_autoencoder(

@@ -1,0 +1,168 @@
+"""What `ul evaluate` measures on a trained end-to-end run (UL-SPEC §9, §10): the union of what a
+two-stage pipeline reports for its autoencoder run and its base run, with the same helpers.
+
+- Samples, exactly as `ul sample` draws them for such a run (base model → ẑ → decoder with
+  λ_aug = λ_0): gFID@N / gKID@N against the first N train images, FD_cls@N and classifier
+  accuracy (Fashion-MNIST 32×32), as for a base run (`stages/base_evaluation.py`).
+- Reconstructions of the first N test images: rFID@N / rKID@N against those same originals,
+  PSNR and SSIM, as for an autoencoder run (`stages/evaluation.py`).
+- Bits: the base model IS the prior, so the latent's rate is its unweighted ELBO (+ terminal KL)
+  of z_0 = encode(x) with the true condition: `base_elbo_bits_per_pixel` (also reported as
+  `bits_per_pixel`, the rate the autoencoder runs report, for rate–distortion tables).
+- FLOPs (`stages/compute.py`): the whole end-to-end training step, 3 × one forward of encoder +
+  base model + decoder, next to reconstruction and sampling costs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from torch import Tensor
+
+from unified_latents.metrics.inception import InceptionFeatures
+from unified_latents.objectives.single_stage import SingleStageLatents
+from unified_latents.stages.autoencoder import reconstruction_statistics
+from unified_latents.stages.base import base_elbo_nats, elbo_bits
+from unified_latents.stages.base_evaluation import sample_grid, sample_images, sample_quality
+from unified_latents.stages.compute import end_to_end_flops
+from unified_latents.stages.conditions import ConditionSource
+from unified_latents.stages.end_to_end import EndToEndEvalConfig, EndToEndRunConfig, encode_images
+from unified_latents.stages.evaluation import (
+    Evaluation,
+    RealImages,
+    inception_distances,
+    real_images,
+)
+from unified_latents.visualize import interleave
+
+
+def latent_bits(
+    model: SingleStageLatents,
+    conditions: ConditionSource,
+    test: RealImages,
+    labels: Tensor,
+    settings: EndToEndEvalConfig,
+    seed: int,
+) -> tuple[dict[str, float], dict[str, str]]:
+    """The base model's unweighted ELBO of z_0 on `test` in bits/pixel, /image, /latent dim."""
+    device = next(model.parameters()).device
+    latents = encode_images(model.autoencoder, test.images, settings.batch_size, device)
+    pixels = test.images.shape[-1] * test.images.shape[-2]
+    results = elbo_bits(
+        {"base_elbo": base_elbo_nats(model.base, conditions)},
+        latents,
+        labels,
+        passes=settings.elbo_passes,
+        batch_size=settings.batch_size,
+        seed=seed,
+        pixels=pixels,
+        device=device,
+    )
+    per_pixel = results["base_elbo_bits_per_pixel"]
+    results["base_elbo_bits_per_latent_dim"] = per_pixel * pixels / math.prod(latents.shape[1:])
+    results["bits_per_pixel"] = per_pixel
+    results["bits_per_image"] = per_pixel * pixels
+    results["elbo_num_latents"] = float(latents.shape[0])
+    draws = f"{settings.elbo_passes} noise draws each"
+    text = f"unweighted ELBO + terminal KL of z_0 on {test.describe()} ({draws})"
+    notes = {
+        "base_elbo_bits_per_pixel": f"base model's {text}",
+        "bits_per_pixel": "the latent's bits under its prior, which is the base model: the same "
+        "number as base_elbo_bits_per_pixel (÷H·W)",
+    }
+    return results, notes
+
+
+def evaluate_end_to_end(
+    model: SingleStageLatents,
+    config: EndToEndRunConfig,
+    conditions: ConditionSource,
+    *,
+    cond: Tensor | None,
+    labels: Tensor,
+    settings: EndToEndEvalConfig,
+    seed: int,
+    extractor: InceptionFeatures | None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> Evaluation:
+    """Samples for `labels` (−1 = unconditional), reconstructions of the first N test images
+    (N = number of labels) and every metric of the module docstring."""
+    num = labels.shape[0]
+    base, autoencoder = model.base, model.autoencoder
+    start = time.perf_counter()
+    samples = sample_images(
+        base, autoencoder, cond, conditions, settings, num=num, seed=seed, progress=progress
+    )
+    seconds = {"sampling": time.perf_counter() - start}
+    seconds["sampling_per_sample"] = seconds["sampling"] / max(num, 1)
+    metrics, notes, quality_seconds = sample_quality(
+        samples,
+        labels,
+        config.data,
+        extractor=extractor,
+        cache_dir=cache_dir,
+        seed=seed,
+        progress=progress,
+    )
+    seconds |= {f"samples_{name}": value for name, value in quality_seconds.items()}
+
+    # The rate is cheap (no sampling): estimate it on at least the training-time eval set.
+    test, test_labels = real_images(config.data, "test", max(num, settings.num_images))
+    start = time.perf_counter()
+    bits, bits_notes = latent_bits(model, conditions, test, test_labels, settings, seed)
+    metrics |= bits
+    notes |= bits_notes
+    seconds["elbo"] = time.perf_counter() - start
+
+    originals = RealImages(config.data, "test", test.images[:num])
+    start = time.perf_counter()
+    quality, reconstructions = reconstruction_statistics(
+        autoencoder,
+        originals.images,
+        num_steps=settings.decoder_steps,
+        sampler=settings.sampler,
+        batch_size=settings.batch_size,
+        seed=seed,
+        progress=progress,
+    )
+    seconds["reconstruction"] = time.perf_counter() - start
+    count = originals.images.shape[0]
+    seconds["reconstruction_per_image"] = seconds["reconstruction"] / max(count, 1)
+    metrics |= quality
+    metrics["num_images"] = float(count)
+    decoding = f"{settings.decoder_steps} {settings.sampler} decoder steps, λ_aug = λ_0"
+    notes["psnr_db"] = (
+        f"{count} reconstructions ({decoding}) vs their originals, on uint8-quantised images"
+    )
+    if extractor is not None:
+        fid, fid_notes, fid_seconds = inception_distances(
+            "r",
+            reconstructions,
+            originals,
+            extractor,
+            cache_dir=cache_dir,
+            seed=seed,
+            progress=progress,
+        )
+        metrics |= fid
+        notes |= {name: f"reconstructions vs {text}" for name, text in fid_notes.items()}
+        seconds |= {f"reconstructions_{name}": value for name, value in fid_seconds.items()}
+
+    start = time.perf_counter()
+    flops = end_to_end_flops(model, conditions, settings)
+    seconds["flop_count"] = time.perf_counter() - start
+    grid, columns = sample_grid(samples, conditions)
+    pairs = interleave(originals.images[:32], reconstructions[:32])
+    return Evaluation(
+        metrics=metrics,
+        flops=flops,
+        seconds=seconds,
+        notes=notes,
+        grid=grid,
+        grid_columns=columns,
+        arrays={"samples": samples.numpy(), "labels": labels.numpy()},
+        more_grids={"reconstructions": (pairs, 8)},
+    )
