@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Creates the virtual environment and installs the project with everything it needs offline.
+# Not installed here: the on-demand benchmarks' extra (diffusers, for benchmarks/throughput.py);
+# add it with `.venv/bin/pip install -e '.[bench]'` (it leaves the installed torch alone).
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}

@@ -1,0 +1,435 @@
+"""Training and sampling throughput of the default presets, side by side with diffusers (issue 5).
+
+    pip install -e '.[bench]'   # diffusers, for this benchmark only
+    OMP_NUM_THREADS=1 nice -n 15 .venv/bin/python benchmarks/throughput.py [--steps 20] [--compile]
+
+For the default stage-1 (`fashion-mnist` autoencoder) and stage-2 (`fashion-mnist` base) presets,
+and for the closest diffusers equivalent sized to similar forward FLOPs per image
+(`_diffusers_reference.py`), in fp32 and bf16 (autocast, as the training loop does it), eager and,
+with `--compile`, torch.compile'd:
+
+- training images/s over `--steps` optimizer steps after `--warmup` steps: ours through the
+  project's task `loss` code; both with the loop's AdamW, warm-up, clipping and EMA update
+  (training/loop.py's step without its logging and checkpoints);
+- forward FLOPs per image (metrics/flops.py), achieved FLOP/s = 3 × forward × images/s, and
+  utilisation = achieved / the dense matmul peak of that precision, measured in the same run as
+  the best of repeated large `torch.matmul`s with the same thread count;
+- sampling seconds per image per network evaluation: our decoder (stage 1) and guided base model
+  (stage 2) through the project's samplers; diffusers' VAE decode and guided UNet + DDPMScheduler;
+- peak memory: the process's max RSS (CPU) or torch.cuda.max_memory_allocated (CUDA), after
+  training and before sampling;
+- with `--compile`, the wall time of the first compiled step (compilation included). On CPU each
+  compilation takes minutes (about 3–4 for the default presets), twice per measurement (training
+  and sampling), so a `--compile` run takes the better part of an hour or more.
+
+Each measurement runs in a fresh process, so its max RSS and compile caches are its own. Writes
+JSON (`--out`) and prints a markdown table. Not a test: timings depend on the machine and on
+whatever else runs on it; the ratios within one run are the comparable part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import multiprocessing
+import platform
+import resource
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+import _diffusers_reference as reference
+from _ul_workloads import ULStage1, ULStage2, random_latent_cache
+from unified_latents.data.datasets import load_split
+from unified_latents.data.stream import BatchStream
+from unified_latents.metrics.flops import forward_flops, forward_flops_per_example
+from unified_latents.presets import (
+    autoencoder_fashion_mnist,
+    autoencoder_tiny,
+    base_fashion_mnist,
+    base_tiny,
+)
+from unified_latents.stages.autoencoder import (
+    AutoencoderRunConfig,
+    AutoencoderTask,
+    build_autoencoder,
+)
+from unified_latents.stages.base import BaseRunConfig, BaseTask, build_base_model
+from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
+from unified_latents.training.loop import autocast, explain_compile_errors
+from unified_latents.training.optim import build_optimizer, learning_rate, set_learning_rate
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "throughput.json"
+PRECISIONS = ("fp32", "bf16")
+MATMUL_SIZE = {False: 2048, True: 512}  # by --quick
+SAMPLING = {False: (16, 8), True: (4, 2)}  # (images, sampler steps) by --quick
+
+
+def presets(quick: bool) -> tuple[AutoencoderRunConfig, BaseRunConfig]:
+    if quick:
+        return autoencoder_tiny(), base_tiny()
+    return autoencoder_fashion_mnist(), base_fashion_mnist()
+
+
+@dataclass(frozen=True)
+class Job:
+    """One measurement, run in its own process."""
+
+    stage: int  # 1 (autoencoder) or 2 (base model)
+    system: str  # "ul" or "diffusers"
+    precision: str
+    compiled: bool
+    steps: int
+    warmup: int
+    quick: bool
+    device: str
+    threads: int
+    widths: tuple[int, int]  # diffusers (AutoencoderKL, UNet2DModel) base widths
+
+
+class Workload(Protocol):
+    @property
+    def model(self) -> nn.Module:
+        """Every trained parameter; `loss` receives it, possibly compiled."""
+        ...
+
+    @property
+    def generator(self) -> torch.Generator: ...
+
+    def loss(self, module: nn.Module, step: int) -> Tensor: ...
+
+    def sampler(self, compiled: bool, num: int, steps: int) -> tuple[Callable[[], object], int]:
+        """A call that generates `num` samples, and its network evaluations per sample."""
+        ...
+
+
+class LossCall(nn.Module):
+    """One loss evaluation (a whole batch) as a module, for the FLOP counter."""
+
+    def __init__(self, workload: Workload) -> None:
+        super().__init__()
+        self.workload = workload
+
+    def forward(self) -> Tensor:
+        return self.workload.loss(self.workload.model, 0)
+
+
+def geometry(autoencoder: AutoencoderRunConfig, base: BaseRunConfig) -> reference.Geometry:
+    channels, size, _ = build_autoencoder(autoencoder).latent_shape
+    data = autoencoder.data
+    classes = base.model.condition.num_classes
+    return reference.Geometry(data.channels, data.image_size, channels, size, classes)
+
+
+def build_workload(job: Job, workdir: Path) -> Workload:
+    device = torch.device(job.device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    autoencoder_config, base_config = presets(job.quick)
+    if job.system == "ul" and job.stage == 1:
+        return ULStage1(AutoencoderTask(autoencoder_config), generator)
+    if job.system == "ul":
+        autoencoder = build_autoencoder(autoencoder_config)
+        random_latent_cache(workdir, autoencoder.latent_shape, base_config)
+        return ULStage2(BaseTask(base_config, autoencoder, workdir, device), generator)
+    shape = geometry(autoencoder_config, base_config)
+    config = autoencoder_config if job.stage == 1 else base_config
+    data = load_split(autoencoder_config.data, "train")
+    stream = BatchStream(data, batch_size=config.train.batch_size, seed=0)
+    vae_width, unet_width = job.widths
+    if job.stage == 1:
+        return reference.stage1(shape, vae_width, stream, generator)
+    guidance = base_config.eval.guidance
+    return reference.stage2(
+        shape, unet_width, vae_width, config.train.batch_size, stream, generator, guidance
+    )
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_training(
+    workload: Workload, job: Job, config: AutoencoderRunConfig | BaseRunConfig
+) -> dict[str, float]:
+    """Seconds per optimizer step after warm-up, and the first step's (compilation) time."""
+    device, model = torch.device(job.device), workload.model
+    trainable = cast(nn.Module, torch.compile(model)) if job.compiled else model
+    optimizer, ema = build_optimizer(model, config.optim), make_ema(model)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    total = job.warmup + job.steps
+    first_step_seconds, start = 0.0, time.perf_counter()
+    for step in tqdm(range(total), desc=f"{job.system} stage {job.stage}", leave=False):
+        if step == job.warmup:
+            synchronize(device)
+            start = time.perf_counter()
+        set_learning_rate(optimizer, learning_rate(step, config.optim, config.train.max_steps))
+        optimizer.zero_grad(set_to_none=True)
+        with explain_compile_errors(job.compiled):
+            with autocast(device, job.precision):
+                loss = workload.loss(trainable, step)
+            loss.backward()
+        float(torch.nn.utils.clip_grad_norm_(parameters, config.optim.grad_clip or float("inf")))
+        optimizer.step()
+        update_ema(ema, model, ema_decay_at(step, config.train.ema_decay))
+        if step == 0:
+            synchronize(device)
+            first_step_seconds = time.perf_counter() - start
+    synchronize(device)
+    return {
+        "step_seconds": (time.perf_counter() - start) / job.steps,
+        "first_step_seconds": first_step_seconds,
+    }
+
+
+def time_sampling(workload: Workload, job: Job) -> dict[str, float]:
+    """Seconds per sample per network evaluation, after one untimed (compiling) run."""
+    device, (num, steps) = torch.device(job.device), SAMPLING[job.quick]
+    run, evaluations = workload.sampler(job.compiled, num, steps)
+    with torch.no_grad(), autocast(device, job.precision):
+        run()
+        synchronize(device)
+        start = time.perf_counter()
+        run()
+        synchronize(device)
+    seconds = time.perf_counter() - start
+    return {
+        "sampling_seconds_per_image_per_evaluation": seconds / (num * evaluations),
+        "sampling_evaluations_per_image": float(evaluations),
+    }
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    torch.set_num_threads(job.threads)
+    autoencoder_config, base_config = presets(job.quick)
+    config = autoencoder_config if job.stage == 1 else base_config
+    batch_size = config.train.batch_size
+    with tempfile.TemporaryDirectory() as workdir:
+        workload = build_workload(job, Path(workdir))
+        model_name = type(getattr(workload.model, "vae", workload.model)).__name__
+        forward = forward_flops(LossCall(workload)) / batch_size
+        timing = time_training(workload, job, config)
+        memory = peak_memory_mib(torch.device(job.device))
+        sampling = time_sampling(workload, job)
+    images_per_second = batch_size / timing["step_seconds"]
+    return {
+        "stage": job.stage,
+        "system": job.system,
+        "model": model_name,
+        "precision": job.precision,
+        "mode": "compiled" if job.compiled else "eager",
+        "batch_size": batch_size,
+        "parameters": sum(p.numel() for p in workload.model.parameters()),
+        "forward_flops_per_image": forward,
+        "images_per_second": images_per_second,
+        "achieved_flops_per_second": 3 * forward * images_per_second,
+        "peak_memory_mib": memory,
+        **timing,
+        "compile_seconds": timing["first_step_seconds"] if job.compiled else None,
+        **sampling,
+    }
+
+
+def matmul_peak(precision: str, device: torch.device, size: int, repeats: int = 10) -> float:
+    """Dense matmul FLOP/s: the best of `repeats` timed [size × size] @ [size × size] products
+    (best, not mean, so that other work on the machine lowers it as little as possible)."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
+    torch.matmul(a, b)  # warm-up: kernel selection, page faults
+    best = float("inf")
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def diffusers_widths(quick: bool) -> dict[str, dict[str, float]]:
+    """AutoencoderKL and UNet2DModel widths whose forward FLOPs per image are closest to our
+    stage-1 loss (encoder + prior + decoder) and stage-2 base model, counted the same way."""
+    autoencoder_config, base_config = presets(quick)
+    shape = geometry(autoencoder_config, base_config)
+    autoencoder = build_autoencoder(autoencoder_config)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.zeros(2, shape.image_channels, shape.image_size, shape.image_size)
+    ours_stage1 = forward_flops_per_example(autoencoder, x, generator)
+    base = build_base_model(base_config, autoencoder)
+    z = torch.zeros(2, *autoencoder.latent_shape)
+    labels = torch.zeros(2, dtype=torch.long)
+    ours_stage2 = forward_flops_per_example(base, z, labels, generator)
+    vae = reference.matched_width(
+        lambda w: reference.vae_flops_per_image(shape, w), ours_stage1, reference.VAE_WIDTH_STEP
+    )
+    unet = reference.matched_width(
+        lambda w: reference.unet_flops_per_image(shape, w), ours_stage2, reference.UNET_WIDTH_STEP
+    )
+    return {
+        "autoencoder_kl": {"width": vae[0], "flops": vae[1], "ours_flops": ours_stage1},
+        "unet_2d": {"width": unet[0], "flops": unet[1], "ours_flops": ours_stage2},
+    }
+
+
+def comparisons(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ours ÷ diffusers achieved FLOP/s, and bf16 ÷ fp32 images/s, within this run."""
+    table = {(r["stage"], r["system"], r["precision"], r["mode"]): r for r in results}
+    rows = []
+    for (stage, system, precision, mode), row in table.items():
+        if system == "ul" and (other := table.get((stage, "diffusers", precision, mode))):
+            ratio = row["achieved_flops_per_second"] / other["achieved_flops_per_second"]
+            rows.append(
+                {
+                    "stage": stage,
+                    "precision": precision,
+                    "mode": mode,
+                    "ul_over_diffusers_achieved_flops": ratio,
+                }
+            )
+        if precision == "bf16" and (fp32 := table.get((stage, system, "fp32", mode))):
+            speedup = row["images_per_second"] / fp32["images_per_second"]
+            rows.append(
+                {
+                    "stage": stage,
+                    "system": system,
+                    "mode": mode,
+                    "bf16_over_fp32_images_per_second": speedup,
+                }
+            )
+    return rows
+
+
+def markdown(report: dict[str, Any]) -> str:
+    peak = report["matmul_peak_flops_per_second"]
+    lines = [
+        f"Dense matmul peak ({report['machine']['threads']} thread(s)): "
+        f"fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s",
+        "",
+        "| stage | system | prec | mode | fwd MFLOP/img | img/s | achieved GFLOP/s | util | "
+        "sample ms/img/eval | peak MiB | compile s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        compile_s = "–" if r["compile_seconds"] is None else f"{r['compile_seconds']:.0f}"
+        lines.append(
+            f"| {r['stage']} | {r['system']} ({r['model']}) | {r['precision']} | {r['mode']} | "
+            f"{r['forward_flops_per_image'] / 1e6:.1f} | {r['images_per_second']:.1f} | "
+            f"{r['achieved_flops_per_second'] / 1e9:.2f} | {r['utilisation']:.1%} | "
+            f"{r['sampling_seconds_per_image_per_evaluation'] * 1e3:.2f} | "
+            f"{r['peak_memory_mib']:.0f} | {compile_s} |"
+        )
+    lines.append("")
+    for c in report["comparisons"]:
+        where = f"stage {c['stage']}, {c.get('precision', c.get('system'))}, {c['mode']}"
+        if "ul_over_diffusers_achieved_flops" in c:
+            lines.append(
+                f"- ours ÷ diffusers achieved FLOP/s ({where}): "
+                f"{c['ul_over_diffusers_achieved_flops']:.2f}"
+            )
+        else:
+            lines.append(
+                f"- bf16 ÷ fp32 images/s ({where}): {c['bf16_over_fp32_images_per_second']:.2f}"
+            )
+    return "\n".join(lines)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=20, help="timed optimizer steps per run")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps before them")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--compile", action="store_true", help="also measure torch.compile")
+    parser.add_argument("--quick", action="store_true", help="tiny presets: a smoke check")
+    parser.add_argument(
+        "--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads"
+    )
+    args = parser.parse_args()
+    if args.steps < 1 or args.warmup < (1 if args.compile else 0):
+        parser.error("--steps must be ≥ 1 and --warmup ≥ 0 (≥ 1 with --compile)")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    tqdm.write("sizing the diffusers models to our FLOPs per image …")
+    sizes = diffusers_widths(args.quick)
+    widths = (int(sizes["autoencoder_kl"]["width"]), int(sizes["unet_2d"]["width"]))
+    peak = {p: matmul_peak(p, device, MATMUL_SIZE[args.quick]) for p in PRECISIONS}
+    template = Job(1, "ul", "fp32", False, args.steps, args.warmup, args.quick, args.device,
+                   args.threads, widths)  # fmt: skip
+    jobs = [
+        replace(template, stage=stage, system=system, precision=precision, compiled=compiled)
+        for stage in (1, 2)
+        for compiled in ((False, True) if args.compile else (False,))
+        for precision in PRECISIONS
+        for system in ("ul", "diffusers")  # interleaved, so load changes hit both alike
+    ]
+    results = []
+    # A fresh process per job (spawn: no forked torch state): its max RSS and caches are its own.
+    context = multiprocessing.get_context("spawn")
+    for job in tqdm(jobs, desc="measurements"):
+        with ProcessPoolExecutor(1, mp_context=context) as pool:
+            result = pool.submit(run_job, job).result()
+        result["utilisation"] = result["achieved_flops_per_second"] / peak[job.precision]
+        results.append(result)
+    report = {
+        "command": shlex.join([sys.executable, *sys.argv]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "cpu": cpu_name(),
+            "device": args.device,
+            "threads": args.threads,
+            "torch": torch.__version__,
+            "diffusers": reference.DIFFUSERS_VERSION,
+            "python": platform.python_version(),
+        },
+        "settings": {
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "quick": args.quick,
+            "sampling_images_and_steps": SAMPLING[args.quick],
+        },
+        "matmul_peak_flops_per_second": peak,
+        "diffusers_sizing": sizes,
+        "results": results,
+        "comparisons": comparisons(results),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown(report))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
