@@ -211,7 +211,7 @@ def sampling_overrides(args: argparse.Namespace) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # heavy imports (torch) only after parsing, so `ul --help` is instant
-    from unified_latents.commands import USER_ERRORS
+    from unified_latents.commands import USER_ERRORS, Interrupted
     from unified_latents.commands import autoencoder as ae_commands
     from unified_latents.commands import base as base_commands
 
@@ -274,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
                 device_name=args.device,
                 out=args.out,
             )
+    except Interrupted as stop:
+        print(f"ul {args.command}: {stop}", file=sys.stderr)
+        return 0
     except USER_ERRORS as error:
         print(f"ul {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -107,3 +107,23 @@ def test_with_base_trains_and_evaluates_a_base_model_per_point(
     assert (sweep_dir / point["name"] / "base" / "eval" / "eval.json").exists()
     assert (sweep_dir / "plots" / "gfid_vs_bits_per_pixel.png").exists()
     assert "gFID@4" in (sweep_dir / "sweep.md").read_text()
+
+
+def test_a_signal_during_a_point_stops_the_whole_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGTERM stops the running training with a checkpoint (`Interrupted`); the sweep must
+    then stop as well, not go on to the next point."""
+    import unified_latents.commands.sweep as sweep_command
+    from unified_latents.commands import Interrupted
+
+    calls: list[Path] = []
+
+    def interrupted_training(preset: str, assignments: list[str], run_dir: Path) -> int:
+        calls.append(run_dir)
+        raise Interrupted("stopped at step 1 by a signal; re-run to resume")
+
+    monkeypatch.setattr(sweep_command, "train_autoencoder", interrupted_training)
+    assert main(_sweep(tmp_path / "sweep", max_steps=2)) == 0
+    assert len(calls) == 1
+    assert "by a signal; re-run to resume" in capsys.readouterr().err

@@ -9,6 +9,13 @@ from unified_latents.stages.evaluation import EvaluationError
 from unified_latents.training.checkpoint import CheckpointError
 from unified_latents.training.loop import CompileError, NonFiniteLossError
 
+
+class Interrupted(Exception):
+    """A training run stopped by SIGTERM/Ctrl-C after writing its checkpoint. Raised by the
+    training commands so that commands built on them (`ul sweep`, `ul demo`) stop too instead of
+    going on to their next step."""
+
+
 # Errors a user can act on: printed as one clear line, never as a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
     ConfigError,

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from unified_latents.commands import Interrupted
 from unified_latents.commands.autoencoder import load_autoencoder
 from unified_latents.commands.end_to_end import RUN_KIND as END_TO_END_KIND
 from unified_latents.commands.end_to_end import load_end_to_end_generator
@@ -167,6 +168,8 @@ def train_base(
         summary = ", ".join(f"{k}={v:.4g}" for k, v in result.last_eval.items())
         print(f"stopped at step {result.step} ({result.stopped_by}); {summary}")
         print(f"run directory: {run_dir}")
+    if result.stopped_by == "signal":
+        raise Interrupted(f"stopped at step {result.step} by a signal; re-run to resume")
     return 0
 
 

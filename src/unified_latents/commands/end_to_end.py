@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from unified_latents.commands import Interrupted
 from unified_latents.data.datasets import load_split
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.objectives.single_stage import SingleStageLatents
@@ -54,6 +55,8 @@ def train_end_to_end(
         summary = ", ".join(f"{k}={v:.4g}" for k, v in result.last_eval.items())
         print(f"stopped at step {result.step} ({result.stopped_by}); {summary}")
         print(f"run directory: {run_dir}")
+    if result.stopped_by == "signal":
+        raise Interrupted(f"stopped at step {result.step} by a signal; re-run to resume")
     return 0
 
 
