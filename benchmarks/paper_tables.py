@@ -1,0 +1,343 @@
+"""Rerun small-scale versions of the paper's experiments on Fashion-MNIST and write docs/results.md.
+
+    nice -n 15 .venv/bin/python benchmarks/paper_tables.py --jobs 2            # ≈ 60–90 min
+    nice -n 15 .venv/bin/python benchmarks/paper_tables.py --tiny --jobs 2 \\
+        --work-dir /tmp/pt --results /tmp/pt/results.md                          # smoke run
+
+Tables (UL-SPEC §9–10, issues 4 and 6), each by `ul` commands run as subprocesses:
+  table2      `ul sweep` over c_lf (and optionally the decoder bias): bits/pixel, PSNR, SSIM, rFID@N
+  ablations   UL vs each ablation preset and kl-vae at one stage-1 budget (+ base/gFID with
+              --ablation-base)
+  flops       base models on UL latents, kl-vae latents and pixels at EQUAL base training FLOPs:
+              gFID@N, FD_cls@N, classifier accuracy
+  end-to-end  two-stage vs `shifted-decoder` vs `noise-augmented` at equal total training FLOPs
+Runs live in --work-dir (plan.json holds budgets and commands; logs/ one log per step).
+Re-running resumes: finished trainings and current evaluations are skipped, the rest continue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import traceback
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from _tables_jobs import Job, minutes_elapsed, run_jobs, say
+from _tables_plan import (
+    ABLATION_ROWS,
+    KL_VAE,
+    PIXEL,
+    QUIET,
+    SCHEMES,
+    SECTIONS,
+    UL,
+    Presets,
+    Run,
+    base_cost,
+    command_line,
+    end_to_end_cost,
+    equal_flop_budgets,
+    evaluation_current,
+    newest_step,
+    read_eval,
+    read_json,
+    stale_latents,
+    steps_for_flops,
+    two_stage_flops,
+)
+from _tables_report import render_results, replace_block
+from unified_latents.sweep import training_finished
+
+UL_BIN = Path(sys.executable).with_name("ul")
+
+
+def priority(job: Job) -> int:
+    """UL's chain first (it gates the end-to-end runs), then the sweep, then the rest."""
+    if job.name.endswith(("/ul", "end-to-end/shifted-decoder", "end-to-end/noise-augmented")):
+        return 0
+    return 1 if job.name == "sweep table2" else 2
+
+
+def stage1_budget(minutes: float | None, steps: int | None) -> str:
+    """The stage-1 budget in words (every stage-1 run, sweep points included, gets it)."""
+    parts = [f"{minutes:g} min of training wall-clock"] if minutes else []
+    parts += [f"{steps} optimizer steps"] if steps else []
+    if not parts:
+        return "the preset's max_steps per run."
+    budget = " or ".join(parts) + (", whichever comes first," if len(parts) == 2 else "")
+    note = " (steps then differ with per-step cost and machine load: see each row)"
+    return f"{budget} per run{note if minutes else ''}."
+
+
+class Orchestrator:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.work: Path = args.work_dir
+        self.presets = Presets(args.tiny)
+        self.env = dict(os.environ)
+        cores = os.cpu_count() or 1
+        self.env.setdefault("OMP_NUM_THREADS", str(max(1, cores // args.jobs)))
+        self.plan: dict[str, Any] = read_json(self.work / "plan.json") or {}
+        self.plan.setdefault("commands", {})
+        self.plan["command"] = shlex.join(["python", "benchmarks/paper_tables.py", *sys.argv[1:]])
+        self.plan["settings"] = {k: str(v) for k, v in vars(args).items()}
+        self.plan["stage1_budget"] = stage1_budget(args.ae_minutes, args.ae_steps)
+
+    # ------------------------------------------------------------ subprocesses
+    def execute(self, args: list[str], log_name: str) -> None:
+        log = self.work / "logs" / f"{log_name.replace('/', '_').replace(' ', '_')}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        say(f"  $ {command_line(args)}   (log: {log})")
+        with log.open("a") as stream:
+            stream.write(f"\n$ {command_line(args)}\n")
+            stream.flush()
+            done = subprocess.run(
+                [str(UL_BIN) if UL_BIN.exists() else "ul", *args],
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                check=False,
+            )
+        if done.returncode != 0:
+            tail = log.read_text().splitlines()[-15:]
+            raise RuntimeError(f"exit {done.returncode}; log {log}:\n" + "\n".join(tail))
+
+    def record(self, key: str, part: str, args: list[str]) -> None:
+        self.plan["commands"].setdefault(key, {})[part] = command_line(args)
+
+    # ------------------------------------------------------------ actions
+    def train(self, run: Run) -> str:
+        run_dir = run.directory(self.work)
+        args = run.train_args(self.work)
+        self.record(run.key, "train", args)
+        problem = run.autoencoder and stale_latents(self.work / run.autoencoder)
+        if problem:
+            raise RuntimeError(problem)
+        if training_finished(run_dir, run.train_config()):
+            return f"skipped: finished at step {newest_step(run_dir)}"
+        self.execute(args, f"train {run.key}")
+        if not training_finished(run_dir, run.train_config()):  # `ul` exits 0 after a signal
+            raise RuntimeError(f"stopped at step {newest_step(run_dir)} before its budget")
+        return f"trained to step {newest_step(run_dir)}"
+
+    def evaluate(self, key: str) -> str:
+        args = ["evaluate", "--run", str(self.work / key), "--num", str(self.args.fid_num)]
+        args += ["--inception", str(self.args.inception)] if self.args.inception else []
+        self.record(key, "evaluate", args)
+        if evaluation_current(self.work / key, self.args.fid_num):
+            return "skipped: eval.json is current"
+        self.execute(args, f"evaluate {key}")
+        return "evaluated"
+
+    def sweep(self) -> str:
+        args = ["sweep", "--preset", self.presets.autoencoder(UL), "--sweep-dir"]
+        args += [str(self.work / "table2" / "sweep"), "--evaluate-num", str(self.args.fid_num)]
+        args += ["--grid", f"loss_factor={self.args.loss_factors}"]
+        args += ["--grid", f"bias={self.args.biases}"] if self.args.biases else []
+        if self.args.ae_minutes:
+            args += ["--budget-minutes", str(self.args.ae_minutes)]
+        for assignment in [QUIET, *self.stage1_steps(), *self.args.ae_set]:
+            args += ["--set", assignment]
+        if self.args.table2_base:
+            args += ["--with-base", "--base-preset", self.presets.base]
+            args += ["--base-budget-minutes", "0", "--base-set", QUIET]
+            budget = self.plan["base_budget"]["models"][UL]["steps"]
+            for assignment in [*self.args.base_set, f"train.max_steps={budget}"]:
+                args += ["--base-set", assignment]
+        args += ["--inception", str(self.args.inception)] if self.args.inception else []
+        self.record("table2/sweep", "train", args)
+        self.execute(args, "sweep table2")
+        points = (read_json(self.work / "table2" / "sweep" / "sweep.json") or {}).get("points", [])
+        wanted = len(self.args.loss_factors.split(",")) * max(1, len(self.args.biases.split(",")))
+        if len(points) < wanted:  # `ul sweep` exits 0 when a signal stopped it
+            raise RuntimeError(f"the sweep stopped after {len(points)} of {wanted} points")
+        return f"{len(points)} points trained and evaluated"
+
+    def train_end_to_end(self, scheme: str) -> str:
+        """Steps so that this run's training FLOPs equal the evaluated two-stage total."""
+        budget = two_stage_flops(read_eval(self.work / "base" / UL) or {})
+        assignments = [f"scheme={scheme}", QUIET, *self.args.e2e_set]
+        batch, per_image = end_to_end_cost(self.presets.end_to_end, assignments)
+        steps = steps_for_flops(budget, batch, per_image)
+        section = self.plan.setdefault("end_to_end_budget", {})
+        section["flops"] = budget
+        section["how"] = (
+            "the two-stage total from base/ul's eval.json (stage 1 + base) ÷ (batch × "
+            "training FLOPs per image of the single-stage loss, counted on the model)"
+        )
+        section.setdefault("models", {})[scheme] = {
+            "steps": steps,
+            "batch_size": batch,
+            "training_flops_per_image": per_image,
+            "training_flops": steps * batch * per_image,
+        }
+        assignments.append(f"train.max_steps={steps}")
+        key = f"end-to-end/{scheme}"
+        return self.train(Run(key, "end-to-end", self.presets.end_to_end, tuple(assignments)))
+
+    # ------------------------------------------------------------ the plan
+    def stage1_steps(self) -> list[str]:
+        return [f"train.max_steps={self.args.ae_steps}"] if self.args.ae_steps else []
+
+    def stage1_run(self, row: str) -> Run:
+        budget = (
+            [f"train.time_budget_minutes={self.args.ae_minutes}"] if self.args.ae_minutes else []
+        )
+        assignments = (*budget, *self.stage1_steps(), QUIET, *self.args.ae_set)
+        return Run(f"stage1/{row}", "autoencoder", self.presets.autoencoder(row), assignments)
+
+    def base_run(self, row: str, steps: int) -> Run:
+        preset = self.presets.pixel if row == PIXEL else self.presets.base
+        assignments = (*self.args.base_set, QUIET, "train.time_budget_minutes=0")
+        assignments += (f"train.max_steps={steps}",)
+        autoencoder = None if row == PIXEL else f"stage1/{row}"
+        return Run(f"base/{row}", "base", preset, assignments, autoencoder)
+
+    def plan_jobs(self, sections: list[str]) -> dict[str, Job]:
+        """Every step of the chosen sections. Insertion order is priority: the longest chain
+        (UL stage 1 → its base model → evaluation → end-to-end runs) first, evaluations last."""
+        base_rows = [UL, KL_VAE, PIXEL] if "flops" in sections else []
+        base_rows += [UL] if "end-to-end" in sections else []
+        base_rows += (
+            list(ABLATION_ROWS) if "ablations" in sections and self.args.ablation_base else []
+        )
+        base_rows = list(dict.fromkeys(sorted(base_rows, key=lambda row: row != UL)))
+        sweep_bases = "table2" in sections and self.args.table2_base  # UL's budget per point
+        if base_rows or sweep_bases:
+            self.plan["base_budget"] = self.base_budgets(base_rows or [UL])
+        evaluated = list(ABLATION_ROWS) if "ablations" in sections else []
+        evaluated += [UL] if "end-to-end" in sections else []
+        stage1_rows = [row for row in base_rows if row != PIXEL] + evaluated
+        stage1_rows = list(dict.fromkeys(sorted(stage1_rows, key=lambda row: row != UL)))
+        trains: list[Job] = []
+        evaluations: list[Job] = []
+        for row in stage1_rows:
+            run = self.stage1_run(row)
+            trains.append(self.training(run, ()))
+            if row in evaluated:
+                evaluations.append(self.evaluation(run.key))
+        for row in base_rows:
+            base = self.base_run(row, self.plan["base_budget"]["models"][row]["steps"])
+            deps = () if row == PIXEL else (f"train stage1/{row}",)
+            trains.append(self.training(base, deps))
+            evaluation = self.evaluation(base.key)
+            (trains if row == UL else evaluations).append(evaluation)  # UL's gates end-to-end
+        for scheme in SCHEMES if "end-to-end" in sections else ():
+            key = f"end-to-end/{scheme}"
+            action = partial(self.train_end_to_end, scheme)
+            trains.append(Job(f"train {key}", ("evaluate base/ul",), action))
+            evaluations.append(self.evaluation(key))
+        if "table2" in sections:
+            trains.insert(0, Job("sweep table2", (), self.sweep))
+        return {job.name: job for job in sorted(trains, key=priority) + evaluations}
+
+    def training(self, run: Run, deps: tuple[str, ...]) -> Job:
+        return Job(f"train {run.key}", deps, partial(self.train, run))
+
+    def evaluation(self, key: str) -> Job:
+        return Job(f"evaluate {key}", (f"train {key}",), partial(self.evaluate, key))
+
+    def base_budgets(self, rows: list[str]) -> dict[str, Any]:
+        costs = {}
+        for row in rows:
+            run = self.base_run(row, 1)
+            stage1 = None if row == PIXEL else self.stage1_run(row)
+            space = None if stage1 is None else (stage1.preset, list(stage1.assignments))
+            costs[row] = base_cost(run.preset, list(run.assignments), space)
+        flops, budgets = equal_flop_budgets(
+            costs, flops=self.args.base_flops, steps=self.args.base_steps, reference=UL
+        )
+        how = (
+            f"--base-steps {self.args.base_steps} for the UL base model, converted"
+            if self.args.base_steps
+            else f"--base-flops {self.args.base_flops:g}, converted"
+        )
+        how += " to steps per model as floor(budget ÷ (batch × training FLOPs per sample))"
+        models = {name: budget.record() for name, budget in budgets.items()}
+        return {"flops": flops, "how": how, "models": models}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--work-dir", type=Path, default=Path("runs/paper-tables"))
+    parser.add_argument("--results", type=Path, default=Path("docs/results.md"))
+    parser.add_argument("--only", default=",".join(SECTIONS), help=",".join(SECTIONS))
+    parser.add_argument("--tiny", action="store_true", help="-tiny presets, seconds per run")
+    parser.add_argument("--ae-minutes", type=float, help="stage-1 wall-clock budget per run")
+    parser.add_argument("--ae-steps", type=int, help="stage-1 step budget per run")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--base-flops", type=float, help="base-model training FLOPs per model")
+    budget.add_argument("--base-steps", type=int, help="UL base steps; others FLOP-matched")
+    parser.add_argument("--fid-num", type=int, help="N of FID@N (default 500; tiny 16)")
+    parser.add_argument("--jobs", type=int, default=1, help="trainings/evaluations at once")
+    parser.add_argument("--loss-factors", default="1.2,1.5,2.0", help="c_lf grid of Table 2")
+    parser.add_argument("--biases", default="", help="decoder-bias grid of Table 2 (optional)")
+    parser.add_argument("--table2-base", action="store_true", help="gFID per sweep point")
+    parser.add_argument("--ablation-base", action="store_true", help="gFID per ablation row")
+    parser.add_argument("--ae-set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--base-set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--e2e-set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--inception", type=Path, help="FID Inception TorchScript file")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    args = parser.parse_args(argv)
+    if args.ae_minutes is None and args.ae_steps is None and not args.tiny:
+        args.ae_minutes = 5.0
+    if args.base_flops is None and args.base_steps is None:
+        args.base_steps, args.base_flops = (20, None) if args.tiny else (None, 2e13)
+    args.fid_num = args.fid_num or (16 if args.tiny else 500)
+    args.jobs = max(1, args.jobs)
+    unknown = set(args.only.split(",")) - set(SECTIONS)
+    if unknown:
+        parser.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from {SECTIONS}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sections = [section for section in SECTIONS if section in args.only.split(",")]
+    orchestrator = Orchestrator(args)
+    say(f"planning {', '.join(sections)} in {args.work_dir} (FID@{args.fid_num})")
+    jobs = orchestrator.plan_jobs(sections)
+    plan_path = args.work_dir / "plan.json"
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    say(f"{len(jobs)} steps, {args.jobs} at a time; budgets and commands in {plan_path}")
+    if args.dry_run:
+        for job in jobs.values():
+            print(f"  {job.name}" + (f"  (after {', '.join(job.deps)})" if job.deps else ""))
+        budgets = {key: orchestrator.plan.get(key) for key in ("stage1_budget", "base_budget")}
+        print(json.dumps(budgets, indent=2))
+        return 0
+    plan_path.write_text(json.dumps(orchestrator.plan, indent=2) + "\n")
+    try:
+        status = run_jobs(jobs, args.jobs)
+    except KeyboardInterrupt:
+        say("interrupted: re-run the same command to resume")
+        return 130
+    finally:
+        plan_path.write_text(json.dumps(orchestrator.plan, indent=2) + "\n")
+    orchestrator.plan["status"] = status
+    orchestrator.plan["elapsed_minutes"] = minutes_elapsed()
+    plan_path.write_text(json.dumps(orchestrator.plan, indent=2) + "\n")
+    try:
+        text = render_results(args, orchestrator.plan, sections)
+    except Exception:
+        traceback.print_exc()
+        return 1
+    existing = args.results.read_text() if args.results.exists() else None
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(replace_block(existing, text))
+    failed = [name for name, state in status.items() if state != "ok"]
+    say(f"results: {args.results} (figures and raw JSON in {args.results.with_suffix('')}/)")
+    for name in failed:
+        say(f"not finished: {name}: {status[name].splitlines()[0]}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
