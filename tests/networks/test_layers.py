@@ -11,12 +11,15 @@ from unified_latents.networks.layers import (
     AdaptiveGroupNorm,
     Attention,
     Downsample,
+    GroupNorm,
     LogSNREmbedding,
     ResBlock,
     TransformerBlock,
     Upsample,
+    explicit_attention,
     from_tokens,
     group_count,
+    group_norm,
     to_tokens,
 )
 
@@ -84,6 +87,55 @@ def test_attention_matches_softmax_attention() -> None:
     weights = torch.softmax(q @ k.transpose(-1, -2) / 2.0, dim=-1)  # 1/sqrt(head dim 4)
     expected = attention.out((weights @ v).transpose(1, 2).reshape(2, 5, 8))
     torch.testing.assert_close(attention(x), expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_explicit_attention_matches_sdpa_values_and_gradients(dtype: torch.dtype) -> None:
+    torch.manual_seed(0)
+    # Strided views into one projection, as Attention passes them.
+    qkv = torch.randn(3, 5, 7, 2, 8).permute(0, 1, 3, 2, 4).to(dtype).requires_grad_()
+    grad = torch.randn(3, 5, 2, 7, 8)
+    outputs, grads = [], []
+    for attend in (explicit_attention, F.scaled_dot_product_attention):
+        qkv.grad = None
+        out = attend(*qkv.unbind(0))
+        (out.float() * grad).sum().backward()
+        assert qkv.grad is not None and out.dtype == dtype
+        outputs.append(out.float())
+        grads.append(qkv.grad.float())
+    atol, rtol = (1e-5, 1e-5) if dtype == torch.float32 else (2e-2, 0.0)
+    torch.testing.assert_close(outputs[0], outputs[1], atol=atol, rtol=rtol)
+    torch.testing.assert_close(grads[0], grads[1], atol=atol, rtol=rtol)
+
+
+def test_attention_training_under_bf16_autocast_matches_the_fused_kernel() -> None:
+    torch.manual_seed(0)
+    attention = Attention(16, heads=2)
+    x = torch.randn(3, 6, 16, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        trained = attention(x)  # grad enabled on CPU in bf16: the explicit path
+        with torch.no_grad():
+            fused = attention(x)  # the fused SDPA kernel
+    assert trained.dtype == fused.dtype == torch.bfloat16
+    torch.testing.assert_close(trained.float(), fused.float(), atol=2e-2, rtol=0)
+    trained.float().sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_group_norm_keeps_bf16_input_dtype_and_matches_fp32() -> None:
+    torch.manual_seed(0)
+    norm = GroupNorm(16)
+    perturb_(norm)
+    x = (3 * torch.randn(2, 16, 5, 5) + 1).bfloat16()
+    expected = F.group_norm(x.float(), norm.num_groups, norm.weight, norm.bias, eps=1e-6)
+    assert norm(x).dtype == torch.bfloat16
+    torch.testing.assert_close(norm(x).float(), expected, atol=0.05, rtol=0.01)
+    affine_free = group_norm(x, norm.num_groups)
+    assert affine_free.dtype == torch.bfloat16
+    expected = F.group_norm(x.float(), norm.num_groups, eps=1e-6)
+    torch.testing.assert_close(affine_free.float(), expected, atol=0.05, rtol=0.01)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert norm(x).dtype == torch.bfloat16 and norm(x.float()).dtype == torch.float32
 
 
 def test_transformer_block_is_identity_at_init_and_conditioned_after() -> None:

@@ -35,14 +35,31 @@ def zero_init(module: nn.Linear | nn.Conv2d) -> nn.Linear | nn.Conv2d:
     return module
 
 
-def group_norm(x: Tensor, num_groups: int) -> Tensor:
-    """Affine-free GroupNorm computed in fp32, returned in the input dtype."""
-    return F.group_norm(x.float(), num_groups, eps=1e-6).to(x.dtype)
+def group_norm(
+    x: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-6,
+) -> Tensor:
+    """GroupNorm (affine if `weight`/`bias` are given) computed in fp32, returned in the input
+    dtype. The CPU kernel does that itself for bf16 input (fp32 statistics and affine weights, one
+    rounding of the output), so there the input is not copied to fp32 and back; elsewhere it is."""
+    weight = None if weight is None else weight.float()
+    bias = None if bias is None else bias.float()
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16):
+        return F.group_norm(x, num_groups, weight, bias, eps)
+    return F.group_norm(x.float(), num_groups, weight, bias, eps).to(x.dtype)
 
 
 def layer_norm(x: Tensor) -> Tensor:
     """Affine-free LayerNorm over the last dim, computed in fp32, returned in the input dtype."""
     return F.layer_norm(x.float(), x.shape[-1:], eps=1e-6).to(x.dtype)
+
+
+def modulate(h: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    """h·(1 + scale) + shift as one fused op; shift/scale broadcast against h."""
+    return torch.addcmul(shift, h, 1 + scale)
 
 
 class LogSNREmbedding(nn.Module):
@@ -79,8 +96,7 @@ class AdaptiveGroupNorm(nn.Module):
 
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
         scale, shift = self.to_scale_shift(F.silu(cond))[:, :, None, None].chunk(2, dim=1)
-        h = group_norm(x, self.num_groups) * (1 + scale) + shift  # [B, C, H, W]
-        return h.to(x.dtype)
+        return modulate(group_norm(x, self.num_groups), shift, scale).to(x.dtype)  # [B, C, H, W]
 
 
 class GroupNorm(nn.GroupNorm):
@@ -90,8 +106,7 @@ class GroupNorm(nn.GroupNorm):
         super().__init__(group_count(channels), channels, eps=1e-6)
 
     def forward(self, x: Tensor) -> Tensor:
-        weight, bias = self.weight.float(), self.bias.float()
-        return F.group_norm(x.float(), self.num_groups, weight, bias, self.eps).to(x.dtype)
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
 
 class ResBlock(nn.Module):
@@ -133,8 +148,48 @@ class Attention(nn.Module):
         qkv = self.qkv(x).reshape(batch, tokens, 3, self.heads, dim // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [B, heads, N, D/heads]
         dropout = self.dropout if self.training else 0.0
-        h = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)  # [B, heads, N, D/heads]
+        if _explicit_attention_is_faster(q):
+            h = explicit_attention(q, k, v, dropout)
+        else:
+            h = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)  # [B, heads, N, D/h]
         return self.out(h.transpose(1, 2).reshape(batch, tokens, dim))
+
+
+# Largest B·heads·N² for which `explicit_attention` may materialise the attention matrix
+# (2^25 entries = 128 MiB in fp32); above it the fused kernel's O(N) memory matters more.
+EXPLICIT_ATTENTION_MAX_SCORES = 2**25
+
+
+def _explicit_attention_is_faster(q: Tensor) -> bool:
+    """On CPU, PyTorch's fused (flash) SDPA kernel has a bf16/fp16 *backward* several times
+    slower than the unfused math at our token counts (it was half of a bf16 training step; an
+    fp32 backward or any forward is as fast as the unfused path), so training in reduced
+    precision on CPU uses `explicit_attention` while the attention matrix is small."""
+    batch, heads, tokens, _ = q.shape
+    return (
+        q.device.type == "cpu"
+        and q.dtype in (torch.bfloat16, torch.float16)
+        and torch.is_grad_enabled()
+        and q.requires_grad
+        and batch * heads * tokens * tokens <= EXPLICIT_ATTENTION_MAX_SCORES
+    )
+
+
+def explicit_attention(q: Tensor, k: Tensor, v: Tensor, dropout: float = 0.0) -> Tensor:
+    """softmax(q kᵀ / √d) v with the precision of the fused kernels: scores and softmax in fp32,
+    the probabilities cast to v's dtype for the weighted sum. q, k, v: [B, heads, N, d]."""
+    scale = q.shape[-1] ** -0.5
+    # q and k are usually strided views into one qkv projection: one contiguous fp32 copy each
+    # (the batched matmul would otherwise copy them again), scaled in place.
+    contiguous = torch.contiguous_format
+    q = q.to(torch.float32, memory_format=contiguous, copy=True).mul_(scale)
+    k = k.to(torch.float32, memory_format=contiguous)
+    with torch.autocast(device_type=q.device.type, enabled=False):
+        scores = torch.matmul(q, k.transpose(-2, -1))  # [B, heads, N, N]
+        weights = torch.softmax(scores, dim=-1).to(v.dtype)
+    if dropout > 0.0:
+        weights = F.dropout(weights, dropout)
+    return torch.matmul(weights, v)  # [B, heads, N, d]
 
 
 class TransformerBlock(nn.Module):
@@ -156,8 +211,12 @@ class TransformerBlock(nn.Module):
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
         params = self.modulation(F.silu(cond))[:, None].chunk(6, dim=2)  # 6 × [B, 1, D]
         shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = params
-        x = x + gate_a * self.attention(layer_norm(x) * (1 + scale_a) + shift_a)
-        return x + gate_m * self.mlp(layer_norm(x) * (1 + scale_m) + shift_m)  # [B, N, D]
+        # x + gate·f(LN(x)·(1 + scale) + shift); each "a + b·c" is one addcmul: one [B, N, D]
+        # pass and temporary fewer than a mul then an add in the forward (sampling); about even
+        # in training, whose backward of addcmul spends that pass back.
+        x = torch.addcmul(x, gate_a, self.attention(modulate(layer_norm(x), shift_a, scale_a)))
+        h = self.mlp(modulate(layer_norm(x), shift_m, scale_m))
+        return torch.addcmul(x, gate_m, h)  # [B, N, D]
 
 
 class AdaptiveLayerNormOut(nn.Module):
@@ -169,7 +228,7 @@ class AdaptiveLayerNormOut(nn.Module):
 
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
         shift, scale = self.to_shift_scale(F.silu(cond))[:, None].chunk(2, dim=2)  # [B, 1, D]
-        return layer_norm(x) * (1 + scale) + shift  # [B, N, D]
+        return modulate(layer_norm(x), shift, scale)  # [B, N, D]
 
 
 class Downsample(nn.Module):
