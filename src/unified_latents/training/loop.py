@@ -224,7 +224,8 @@ def train(
         last_eval, last_eval_step = context.broadcast_object(last_eval), state.step
 
     bar = tqdm(
-        total=config.max_steps,
+        # under a time budget the step count is unknown: no total, so no misleading ETA
+        total=None if budget_seconds else config.max_steps,
         initial=state.step,
         disable=not (config.progress and context.is_main),
         dynamic_ncols=True,
