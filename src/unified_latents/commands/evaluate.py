@@ -35,6 +35,7 @@ from unified_latents.stages.autoencoder import AutoencoderRunConfig
 from unified_latents.stages.base import latent_cache_dir
 from unified_latents.stages.base_evaluation import evaluate_base
 from unified_latents.stages.compute import TrainingCost, stage1_forward_flops, training_compute
+from unified_latents.stages.conditions import ConditionSource
 from unified_latents.stages.end_to_end_evaluation import evaluate_end_to_end
 from unified_latents.stages.evaluation import (
     Evaluation,
@@ -42,6 +43,7 @@ from unified_latents.stages.evaluation import (
     evaluate_autoencoder,
     load_extractor,
 )
+from unified_latents.stages.generate import SamplingSettings
 from unified_latents.training.distributed import resolve_device
 from unified_latents.visualize import save_image_grid
 
@@ -186,6 +188,19 @@ def _evaluate_base_run(
         progress=options.progress,
     )
     described = {
+        **_sampling_description(settings, conditions, data.name),
+        "autoencoder_run": config.autoencoder_run or "none (pixel space)",
+    }
+    per_sample = evaluation.flops["base_training_per_sample"]
+    costs.append(_run_cost("base", run_dir, config.train.batch_size, per_sample))
+    return RunEvaluation(evaluation, described, costs)
+
+
+def _sampling_description(
+    settings: SamplingSettings, conditions: ConditionSource, dataset: str
+) -> dict[str, object]:
+    """How the evaluated samples were drawn, for eval.json (base and end-to-end runs)."""
+    return {
         "base_steps": settings.base_steps,
         "decoder_steps": settings.decoder_steps,
         "sampler": settings.sampler,
@@ -193,12 +208,8 @@ def _evaluate_base_run(
         "guidance_interval": settings.guidance_interval,
         "condition": conditions.kind,
         "classes": "sample i is generated for class i mod K (balanced)",
-        "autoencoder_run": config.autoencoder_run or "none (pixel space)",
-        "dataset": data.name,
+        "dataset": dataset,
     }
-    per_sample = evaluation.flops["base_training_per_sample"]
-    costs.append(_run_cost("base", run_dir, config.train.batch_size, per_sample))
-    return RunEvaluation(evaluation, described, costs)
 
 
 def _evaluate_end_to_end_run(
@@ -221,14 +232,7 @@ def _evaluate_end_to_end_run(
     )
     described = {
         "scheme": config.scheme,
-        "base_steps": settings.base_steps,
-        "decoder_steps": settings.decoder_steps,
-        "sampler": settings.sampler,
-        "guidance": settings.guidance,
-        "guidance_interval": settings.guidance_interval,
-        "condition": conditions.kind,
-        "classes": "sample i is generated for class i mod K (balanced)",
-        "dataset": config.data.name,
+        **_sampling_description(settings, conditions, config.data.name),
     }
     per_image = evaluation.flops["end_to_end_training_per_image"]
     cost = _run_cost("end_to_end", run_dir, config.train.batch_size, per_image)
