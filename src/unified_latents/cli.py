@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the whole job on Fashion-MNIST in bounded time")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
     demo.add_argument("--autoencoder-minutes", type=float, default=30.0)
-    demo.add_argument("--base-minutes", type=float, default=20.0)
+    demo.add_argument("--base-minutes", type=float, default=60.0)
     demo.add_argument("--num-samples", type=int, default=100)
     demo.add_argument("--preset", default="fashion-mnist")
     demo.add_argument("--device", default="auto")

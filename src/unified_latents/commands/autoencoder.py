@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 
-from unified_latents.commands import Interrupted
+from unified_latents.commands.training import run_training
 from unified_latents.data.datasets import load_split
 from unified_latents.presets import AUTOENCODER_PRESETS
-from unified_latents.runs import config_record, load_run, prepare_run_dir, resolve_preset
+from unified_latents.runs import config_record, load_run, resolve_preset
 from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.stages.autoencoder import (
     AutoencoderRunConfig,
@@ -21,7 +21,6 @@ from unified_latents.stages.autoencoder import (
     reconstruction_statistics,
 )
 from unified_latents.training.distributed import init_distributed, resolve_device
-from unified_latents.training.loop import train
 from unified_latents.visualize import interleave, save_image_grid
 
 
@@ -36,26 +35,8 @@ def train_autoencoder(
     device_kind = resolve_device(config.train.device).type
     context = init_distributed(device_kind)
     device = resolve_device(config.train.device, context)
-    context.run_on_main(
-        lambda: prepare_run_dir(run_dir, "autoencoder", config, AutoencoderRunConfig)
-    )
     task = AutoencoderTask(config)
-    result = train(
-        task,
-        run_dir=run_dir,
-        train_config=config.train,
-        optim_config=config.optim,
-        config_dict=config_record("autoencoder", config),
-        device=device,
-        context=context,
-    )
-    if context.is_main:
-        summary = ", ".join(f"{k}={v:.4g}" for k, v in result.last_eval.items())
-        print(f"stopped at step {result.step} ({result.stopped_by}); {summary}")
-        print(f"run directory: {run_dir}")
-    if result.stopped_by == "signal":
-        raise Interrupted(f"stopped at step {result.step} by a signal; re-run to resume")
-    return 0
+    return run_training("autoencoder", config, task, run_dir, device=device, context=context)
 
 
 def load_autoencoder(run_dir: Path, device: torch.device):  # type: ignore[no-untyped-def]

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from unified_latents.commands import Interrupted
 from unified_latents.commands.autoencoder import load_autoencoder
 from unified_latents.commands.end_to_end import RUN_KIND as END_TO_END_KIND
 from unified_latents.commands.end_to_end import load_end_to_end_generator
+from unified_latents.commands.training import run_training
 from unified_latents.data.datasets import load_split, to_uint8
 from unified_latents.data.latent_cache import INDEX_FILE, LatentCache, write_index
 from unified_latents.objectives.autoencoder import Autoencoder
@@ -24,7 +24,6 @@ from unified_latents.runs import (
     RunError,
     config_record,
     load_run,
-    prepare_run_dir,
     read_run_record,
     resolve_preset,
 )
@@ -45,7 +44,6 @@ from unified_latents.training.distributed import (
     init_distributed,
     resolve_device,
 )
-from unified_latents.training.loop import train
 from unified_latents.visualize import save_image_grid
 
 
@@ -154,23 +152,7 @@ def train_base(
     device = resolve_device(config.train.device, context)
     task = base_task(config, context, device)  # before the run directory: fails early
     run_dir = run_dir or Path("runs") / f"base-{preset}"
-    context.run_on_main(lambda: prepare_run_dir(run_dir, "base", config, BaseRunConfig))
-    result = train(
-        task,
-        run_dir=run_dir,
-        train_config=config.train,
-        optim_config=config.optim,
-        config_dict=config_record("base", config),
-        device=device,
-        context=context,
-    )
-    if context.is_main:
-        summary = ", ".join(f"{k}={v:.4g}" for k, v in result.last_eval.items())
-        print(f"stopped at step {result.step} ({result.stopped_by}); {summary}")
-        print(f"run directory: {run_dir}")
-    if result.stopped_by == "signal":
-        raise Interrupted(f"stopped at step {result.step} by a signal; re-run to resume")
-    return 0
+    return run_training("base", config, task, run_dir, device=device, context=context)
 
 
 def load_generator_models(

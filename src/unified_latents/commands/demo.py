@@ -13,6 +13,7 @@ from pathlib import Path
 
 from unified_latents.commands.autoencoder import reconstruct, train_autoencoder
 from unified_latents.commands.base import encode, sample, train_base
+from unified_latents.runs import latest_training_state
 from unified_latents.training.metrics_log import read_metrics
 
 
@@ -24,6 +25,13 @@ def last_eval(run_dir: Path) -> dict[str, float]:
 def last_train(run_dir: Path) -> dict[str, float]:
     records = [record for record in read_metrics(run_dir) if record.get("split") == "train"]
     return records[-1] if records else {}
+
+
+def training_minutes(run_dir: Path) -> float:
+    """Training time accumulated over every invocation that trained the run (from its newest
+    checkpoint), so a resumed demo still reports what its models cost."""
+    latest = latest_training_state(run_dir)
+    return float("nan") if latest is None else latest[1]["elapsed_seconds"] / 60
 
 
 def demo(
@@ -124,13 +132,16 @@ def write_report(out: Path, ae_dir: Path, base_dir: Path, timings: dict[str, flo
         f"- held-out latent bits/pixel: base model ELBO "
         f"{base_eval.get('base_elbo_bits_per_pixel', float('nan')):.4f}, stage-1 prior bound "
         f"{base_eval.get('prior_bound_bits_per_pixel', float('nan')):.4f}",
-        f"- {samples['num']} samples (classes 0–9 in turn, one row each), guidance "
+        f"- {samples['num']} samples (classes 0–9 in turn: one column per class), guidance "
         f"{samples['guidance']}, {samples['base_steps']} base + {samples['decoder_steps']} "
         f"decoder {samples['sampler']} steps: {samples['seconds_per_image']:.3f} s/image",
         "- grid: `samples/grid.png`; arrays: `samples/samples.npz`",
         "",
         "## Time",
-        *[f"- {name}: {seconds / 60:.1f} min" for name, seconds in timings.items()],
+        f"- training time in the checkpoints (all invocations): stage 1 "
+        f"{training_minutes(ae_dir):.2f} min, stage 2 {training_minutes(base_dir):.2f} min",
+        "- wall time of this invocation (resumed steps are skipped, so a re-run is shorter):",
+        *[f"  - {name}: {seconds / 60:.1f} min" for name, seconds in timings.items()],
         "",
     ]
     path = out / "report.md"

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import torch
 
-from unified_latents.commands import Interrupted
+from unified_latents.commands.training import run_training
 from unified_latents.data.datasets import load_split
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.objectives.single_stage import SingleStageLatents
 from unified_latents.objectives.unified_latents import UnifiedLatents
 from unified_latents.presets import END_TO_END_PRESETS
-from unified_latents.runs import config_record, load_run, prepare_run_dir, resolve_preset
+from unified_latents.runs import config_record, load_run, resolve_preset
 from unified_latents.stages.conditions import ConditionSource
 from unified_latents.stages.end_to_end import (
     EndToEndRunConfig,
@@ -23,7 +23,6 @@ from unified_latents.stages.end_to_end import (
     condition_source,
 )
 from unified_latents.training.distributed import init_distributed, resolve_device
-from unified_latents.training.loop import train
 
 RUN_KIND = "end-to-end"
 
@@ -38,26 +37,8 @@ def train_end_to_end(
     run_dir = run_dir or Path("runs") / f"end-to-end-{preset}-{config.scheme}"
     context = init_distributed(resolve_device(config.train.device).type)
     device = resolve_device(config.train.device, context)
-    if context.is_main:
-        prepare_run_dir(run_dir, RUN_KIND, config, EndToEndRunConfig)
-    context.barrier()
     task = EndToEndTask(config)
-    result = train(
-        task,
-        run_dir=run_dir,
-        train_config=config.train,
-        optim_config=config.optim,
-        config_dict=config_record(RUN_KIND, config),
-        device=device,
-        context=context,
-    )
-    if context.is_main:
-        summary = ", ".join(f"{k}={v:.4g}" for k, v in result.last_eval.items())
-        print(f"stopped at step {result.step} ({result.stopped_by}); {summary}")
-        print(f"run directory: {run_dir}")
-    if result.stopped_by == "signal":
-        raise Interrupted(f"stopped at step {result.step} by a signal; re-run to resume")
-    return 0
+    return run_training(RUN_KIND, config, task, run_dir, device=device, context=context)
 
 
 def load_end_to_end_model(

@@ -1,0 +1,45 @@
+"""The part every training command shares: prepare the run directory, run the shared loop, print
+where it stopped, and turn a signal stop into `Interrupted`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from unified_latents.commands import Interrupted
+from unified_latents.runs import config_record, prepare_run_dir
+from unified_latents.training.distributed import DistributedContext
+from unified_latents.training.loop import train
+from unified_latents.training.task import TrainingTask
+
+
+def run_training(
+    kind: str,
+    config: Any,
+    task: TrainingTask,
+    run_dir: Path,
+    *,
+    device: torch.device,
+    context: DistributedContext,
+) -> int:
+    """Train `task` in `run_dir` (created or resumed) with `config.train` and `config.optim`.
+    `config` is the resolved run config of `kind` ("autoencoder", "base", "end-to-end")."""
+    context.run_on_main(lambda: prepare_run_dir(run_dir, kind, config, type(config)))
+    result = train(
+        task,
+        run_dir=run_dir,
+        train_config=config.train,
+        optim_config=config.optim,
+        config_dict=config_record(kind, config),
+        device=device,
+        context=context,
+    )
+    if context.is_main:
+        summary = ", ".join(f"{k}={v:.4g}" for k, v in result.last_eval.items())
+        print(f"stopped at step {result.step} ({result.stopped_by}); {summary}")
+        print(f"run directory: {run_dir}")
+    if result.stopped_by == "signal":
+        raise Interrupted(f"stopped at step {result.step} by a signal; re-run to resume")
+    return 0
