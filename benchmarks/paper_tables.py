@@ -1,6 +1,6 @@
 """Rerun small-scale versions of the paper's experiments on Fashion-MNIST and write docs/results.md.
 
-    nice -n 15 .venv/bin/python benchmarks/paper_tables.py --jobs 2            # ≈ 60–90 min
+    nice -n 15 .venv/bin/python benchmarks/paper_tables.py --jobs 2   # 86 + 24 min (results.md §6)
     nice -n 15 .venv/bin/python benchmarks/paper_tables.py --tiny --jobs 2 \\
         --work-dir /tmp/pt --results /tmp/pt/results.md                          # smoke run
 
@@ -270,7 +270,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", default=",".join(SECTIONS), help=",".join(SECTIONS))
     parser.add_argument("--tiny", action="store_true", help="-tiny presets, seconds per run")
     parser.add_argument("--ae-minutes", type=float, help="stage-1 wall-clock budget per run")
-    parser.add_argument("--ae-steps", type=int, help="stage-1 step budget per run")
+    parser.add_argument("--ae-steps", type=int, help="stage-1 step budget per run (default 600)")
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--base-flops", type=float, help="base-model training FLOPs per model")
     budget.add_argument("--base-steps", type=int, help="UL base steps; others FLOP-matched")
@@ -287,7 +287,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     args = parser.parse_args(argv)
     if args.ae_minutes is None and args.ae_steps is None and not args.tiny:
-        args.ae_minutes = 5.0
+        args.ae_steps = 600  # steps, not minutes: load on the machine must not change a row
     if args.base_flops is None and args.base_steps is None:
         args.base_steps, args.base_flops = (20, None) if args.tiny else (None, 2e13)
     args.fid_num = args.fid_num or (16 if args.tiny else 500)

@@ -4,20 +4,31 @@ where it stopped, and turn a signal stop into `Interrupted`."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import torch
 
 from unified_latents.commands import Interrupted
 from unified_latents.runs import config_record, prepare_run_dir
 from unified_latents.training.distributed import DistributedContext
-from unified_latents.training.loop import train
+from unified_latents.training.loop import TrainConfig, train
+from unified_latents.training.optim import OptimConfig
 from unified_latents.training.task import TrainingTask
+
+
+class TrainableRunConfig(Protocol):
+    """A resolved run config with the training-loop and optimizer settings (frozen dataclass)."""
+
+    @property
+    def train(self) -> TrainConfig: ...
+
+    @property
+    def optim(self) -> OptimConfig: ...
 
 
 def run_training(
     kind: str,
-    config: Any,
+    config: TrainableRunConfig,
     task: TrainingTask,
     run_dir: Path,
     *,
