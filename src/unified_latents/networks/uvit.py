@@ -21,10 +21,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unified_latents.networks.layers import (
+    MLP_ACTIVATIONS,
     AdaptiveLayerNormOut,
     Downsample,
     GroupNorm,
     LogSNREmbedding,
+    MLPActivation,
     ResBlock,
     TransformerBlock,
     Upsample,
@@ -44,6 +46,7 @@ class UViTConfig:
     transformer_depth: int = 4
     heads: int = 4
     mlp_ratio: float = 4.0
+    mlp_activation: MLPActivation = "gelu_tanh"  # see networks/layers.py; presets use "gelu"
     patch_size: int = 1
     dropout: float = 0.0
     latent_injection: LatentInjection = "both"
@@ -63,6 +66,11 @@ class UViTConfig:
             )
         if self.mlp_ratio <= 0:
             raise ValueError(f"uvit.mlp_ratio must be > 0, got {self.mlp_ratio}")
+        if self.mlp_activation not in MLP_ACTIVATIONS:
+            raise ValueError(
+                f"uvit.mlp_activation={self.mlp_activation!r}; choose one of "
+                f"{', '.join(MLP_ACTIVATIONS)}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"uvit.dropout must be in [0, 1), got {self.dropout}")
         if self.latent_injection not in get_args(LatentInjection):
@@ -164,7 +172,14 @@ class UViTDecoder(nn.Module):
             nn.Conv2d(self.latent_shape[0], width, 3, padding=1) if self.adds_latent else None
         )
         self.blocks = nn.ModuleList(
-            TransformerBlock(width, config.heads, cond_dim, config.mlp_ratio, config.dropout)
+            TransformerBlock(
+                width,
+                config.heads,
+                cond_dim,
+                config.mlp_ratio,
+                config.dropout,
+                config.mlp_activation,
+            )
             for _ in range(config.transformer_depth)
         )
         self.tokens_norm = AdaptiveLayerNormOut(width, cond_dim)

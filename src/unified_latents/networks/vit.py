@@ -13,8 +13,10 @@ from torch import Tensor, nn
 
 from unified_latents.networks.conditioning import ConditionConfig, ConditionEmbedding
 from unified_latents.networks.layers import (
+    MLP_ACTIVATIONS,
     AdaptiveLayerNormOut,
     LogSNREmbedding,
+    MLPActivation,
     TransformerBlock,
     from_tokens,
     to_tokens,
@@ -29,6 +31,7 @@ class ViTConfig:
     heads: int = 4
     patch_size: int = 1  # latents are small; the paper does not patch them
     mlp_ratio: float = 4.0
+    mlp_activation: MLPActivation = "gelu_tanh"  # see networks/layers.py; presets use "gelu"
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
@@ -39,6 +42,11 @@ class ViTConfig:
             raise ValueError(f"vit.width={self.width} is not divisible by vit.heads={self.heads}")
         if self.mlp_ratio <= 0:
             raise ValueError(f"vit.mlp_ratio must be > 0, got {self.mlp_ratio}")
+        if self.mlp_activation not in MLP_ACTIVATIONS:
+            raise ValueError(
+                f"vit.mlp_activation={self.mlp_activation!r}; choose one of "
+                f"{', '.join(MLP_ACTIVATIONS)}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"vit.dropout must be in [0, 1), got {self.dropout}")
 
@@ -68,7 +76,7 @@ class LatentViT(nn.Module):
         self.condition_embedding = ConditionEmbedding(condition or ConditionConfig(), config.width)
         self.blocks = nn.ModuleList(
             TransformerBlock(config.width, config.heads, config.width, config.mlp_ratio,
-                             config.dropout)
+                             config.dropout, config.mlp_activation)
             for _ in range(config.depth)
         )  # fmt: skip
         self.norm_out = AdaptiveLayerNormOut(config.width, config.width)
