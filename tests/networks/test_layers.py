@@ -20,6 +20,7 @@ from unified_latents.networks.layers import (
     from_tokens,
     group_count,
     group_norm,
+    mlp_activation,
     to_tokens,
 )
 
@@ -146,6 +147,28 @@ def test_transformer_block_is_identity_at_init_and_conditioned_after() -> None:
     perturb_(block)
     assert not torch.allclose(block(x, cond), x)
     assert not torch.allclose(block(x, cond), block(x, cond.flip(0)))
+
+
+@pytest.mark.parametrize(
+    ("name", "reference"),
+    [
+        ("gelu_tanh", lambda x: F.gelu(x, approximate="tanh")),
+        ("gelu", lambda x: 0.5 * x * (1 + torch.erf(x / 2**0.5))),
+        ("silu", lambda x: x * torch.sigmoid(x)),
+    ],
+)
+def test_mlp_activation_is_the_named_function(name: str, reference: object) -> None:
+    x = torch.linspace(-4, 4, 101)
+    torch.testing.assert_close(mlp_activation(name)(x), reference(x))  # type: ignore[arg-type, operator]
+    block = TransformerBlock(8, heads=2, cond_dim=6, activation=name)  # type: ignore[arg-type]
+    assert type(block.mlp[1]) is type(mlp_activation(name))  # type: ignore[arg-type]
+
+
+def test_mlp_activations_differ_and_unknown_names_are_errors() -> None:
+    x = torch.linspace(-4, 4, 101)
+    assert not torch.allclose(mlp_activation("gelu")(x), mlp_activation("gelu_tanh")(x), atol=1e-5)
+    with pytest.raises(ValueError, match="relu"):
+        mlp_activation("relu")  # type: ignore[arg-type]
 
 
 def test_resample_shapes_and_token_round_trip() -> None:

@@ -95,7 +95,7 @@ def test_shape_errors_are_clear() -> None:
 @pytest.mark.parametrize(
     ("field", "value"),
     [("channels", ()), ("heads", 3), ("transformer_depth", -1), ("latent_injection", "mul"),
-     ("dropout", -0.1)],
+     ("dropout", -0.1), ("mlp_activation", "relu")],
 )  # fmt: skip
 def test_config_validation(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from unified_latents.config import from_dict, to_dict
 from unified_latents.networks.conditioning import (
     ConditionConfig,
     ConditionEmbedding,
@@ -13,6 +14,7 @@ from unified_latents.networks.conditioning import (
     null_condition,
 )
 from unified_latents.networks.vit import LatentViT, ViTConfig
+from unified_latents.presets import BASE_PRESETS
 
 TINY = ViTConfig(width=16, depth=2, heads=2, mlp_ratio=2.0)
 CLASS = ConditionConfig(kind="class", num_classes=3)
@@ -117,8 +119,18 @@ def test_condition_config_validation_and_none_kind() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("width", 0), ("depth", 0), ("heads", 3), ("mlp_ratio", 0.0)]
+    ("field", "value"),
+    [("width", 0), ("depth", 0), ("heads", 3), ("mlp_ratio", 0.0), ("mlp_activation", "relu")],
 )
 def test_vit_config_validation(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):
         ViTConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_configs_saved_before_mlp_activation_existed_keep_the_tanh_gelu() -> None:
+    """Stored config.json files from earlier runs lack the field; they must rebuild the network
+    they were trained with, while the presets use exact GELU."""
+    stored = to_dict(ViTConfig(width=8, heads=2))
+    del stored["mlp_activation"]
+    assert from_dict(ViTConfig, stored).mlp_activation == "gelu_tanh"
+    assert BASE_PRESETS["fashion-mnist"]().model.network.mlp_activation == "gelu"
