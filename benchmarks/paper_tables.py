@@ -13,6 +13,8 @@ Tables (UL-SPEC §9–10, issues 4 and 6), each by `ul` commands run as subproce
   end-to-end  two-stage vs `shifted-decoder` vs `noise-augmented` at equal total training FLOPs
 Runs live in --work-dir (plan.json holds budgets and commands; logs/ one log per step).
 Re-running resumes: finished trainings and current evaluations are skipped, the rest continue.
+The runs start from the `fashion-mnist` presets as they are. docs/results.md §6 was measured at
+commit 9294aa3, before the preset moved to c_lf = 3.0 and exact-GELU MLPs; today's runs differ.
 """
 
 from __future__ import annotations

@@ -31,9 +31,9 @@ def autoencoder_fashion_mnist() -> AutoencoderRunConfig:
     decoder weighting is shifted by 2·log(512/32) ≈ 5.5 toward cleaner data, as shifted noise
     schedules do; without it and without the warm-up the latent collapses to a few bits/image.
 
-    `loss_factor` is 3.0, not the spec's 1.5 [C]: after 30 CPU minutes c_lf = 1.5 keeps about
-    42 bits/image and reconstructs at 17.7 dB PSNR, c_lf = 3.0 keeps about 156 and reaches
-    21.5 dB (docs/results.md §1). `--set model.loss_factor=1.5` gives the spec's value.
+    `loss_factor` is 3.0, not the spec's 1.5 [C]: after 30 CPU minutes c_lf = 1.5 kept about
+    42 bits/image and reconstructed at 17.7 dB PSNR; c_lf = 3.0 keeps 137–156 and reaches
+    20.8–21.5 dB (docs/results.md §1). `--set model.loss_factor=1.5` gives the spec's value.
     """
     return AutoencoderRunConfig(
         data=DataConfig(name="fashion-mnist", image_size=32, channels=1),
