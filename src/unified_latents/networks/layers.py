@@ -200,14 +200,18 @@ MLPActivation = Literal["gelu_tanh", "gelu", "silu"]
 MLP_ACTIVATIONS: tuple[str, ...] = get_args(MLPActivation)
 
 
+def check_mlp_activation(name: str, owner: str) -> None:
+    """Reject an unknown activation name; `owner` prefixes the key in the message ("vit")."""
+    if name not in MLP_ACTIVATIONS:
+        choices = ", ".join(MLP_ACTIVATIONS)
+        raise ValueError(f"{owner}.mlp_activation={name!r}; choose one of {choices}")
+
+
 def mlp_activation(name: MLPActivation) -> nn.Module:
-    if name == "gelu_tanh":
-        return nn.GELU(approximate="tanh")
-    if name == "gelu":
-        return nn.GELU()
+    check_mlp_activation(name, "transformer")
     if name == "silu":
         return nn.SiLU()
-    raise ValueError(f"mlp_activation={name!r}; choose one of {', '.join(MLP_ACTIVATIONS)}")
+    return nn.GELU(approximate="tanh" if name == "gelu_tanh" else "none")
 
 
 class TransformerBlock(nn.Module):

@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unified_latents.networks.layers import (
-    MLP_ACTIVATIONS,
     AdaptiveLayerNormOut,
     Downsample,
     GroupNorm,
@@ -30,6 +29,7 @@ from unified_latents.networks.layers import (
     ResBlock,
     TransformerBlock,
     Upsample,
+    check_mlp_activation,
     from_tokens,
     to_tokens,
     zero_init,
@@ -66,11 +66,7 @@ class UViTConfig:
             )
         if self.mlp_ratio <= 0:
             raise ValueError(f"uvit.mlp_ratio must be > 0, got {self.mlp_ratio}")
-        if self.mlp_activation not in MLP_ACTIVATIONS:
-            raise ValueError(
-                f"uvit.mlp_activation={self.mlp_activation!r}; choose one of "
-                f"{', '.join(MLP_ACTIVATIONS)}"
-            )
+        check_mlp_activation(self.mlp_activation, "uvit")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"uvit.dropout must be in [0, 1), got {self.dropout}")
         if self.latent_injection not in get_args(LatentInjection):

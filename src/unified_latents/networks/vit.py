@@ -13,11 +13,11 @@ from torch import Tensor, nn
 
 from unified_latents.networks.conditioning import ConditionConfig, ConditionEmbedding
 from unified_latents.networks.layers import (
-    MLP_ACTIVATIONS,
     AdaptiveLayerNormOut,
     LogSNREmbedding,
     MLPActivation,
     TransformerBlock,
+    check_mlp_activation,
     from_tokens,
     to_tokens,
     zero_init,
@@ -42,11 +42,7 @@ class ViTConfig:
             raise ValueError(f"vit.width={self.width} is not divisible by vit.heads={self.heads}")
         if self.mlp_ratio <= 0:
             raise ValueError(f"vit.mlp_ratio must be > 0, got {self.mlp_ratio}")
-        if self.mlp_activation not in MLP_ACTIVATIONS:
-            raise ValueError(
-                f"vit.mlp_activation={self.mlp_activation!r}; choose one of "
-                f"{', '.join(MLP_ACTIVATIONS)}"
-            )
+        check_mlp_activation(self.mlp_activation, "vit")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"vit.dropout must be in [0, 1), got {self.dropout}")
 
