@@ -42,16 +42,22 @@ def markdown(report: dict[str, Any]) -> str:
         f"Dense matmul peak ({report['machine']['threads']} thread(s)): "
         f"fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s",
         "",
+        "Host memory: ours keep freed memory (training/cpu_allocator.py); diffusers "
+        + ("the same" if report["settings"].get("diffusers_keeps_freed_memory") else "default"),
+        "",
         "| stage | system | prec | mode | fwd MFLOP/img | img/s | achieved GFLOP/s | util | "
-        "sample ms/img/eval | peak MiB | compile s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "faults/step | sample ms/img/eval | peak MiB | compile s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         compile_s = "–" if r["compile_seconds"] is None else f"{r['compile_seconds']:.0f}"
+        faults = r.get("minor_page_faults_per_step")  # absent in reports before 2026-11-30
+        faults_text = "–" if faults is None else f"{faults:.0f}"
         lines.append(
             f"| {r['stage']} | {r['system']} ({r['model']}) | {r['precision']} | {r['mode']} | "
             f"{r['forward_flops_per_image'] / 1e6:.1f} | {r['images_per_second']:.1f} | "
             f"{r['achieved_flops_per_second'] / 1e9:.2f} | {r['utilisation']:.1%} | "
+            f"{faults_text} | "
             f"{r['sampling_seconds_per_image_per_evaluation'] * 1e3:.2f} | "
             f"{r['peak_memory_mib']:.0f} | {compile_s} |"
         )

@@ -17,7 +17,11 @@ with `--compile`, torch.compile'd:
 - sampling seconds per image per network evaluation: our decoder (stage 1) and guided base model
   (stage 2) through the project's samplers; diffusers' VAE decode and guided UNet + DDPMScheduler;
 - peak memory: the process's max RSS (CPU) or torch.cuda.max_memory_allocated (CUDA), after
-  training and before sampling;
+  training and before sampling; and the minor page faults per timed training step;
+- host memory: our jobs keep freed memory in the process as every `ul` command does
+  (training/cpu_allocator.py); diffusers' jobs run with the C library's defaults, as a plain
+  diffusers script would, unless `--diffusers-keeps-freed-memory` gives them the same setting.
+  Each row records which (`keeps_freed_memory`);
 - with `--compile`, the wall time of the first compiled step (compilation included). On CPU each
   compilation takes minutes (about 3–4 for the default presets), twice per measurement (training
   and sampling), so a `--compile` run takes the better part of an hour or more.
@@ -67,6 +71,7 @@ from unified_latents.stages.autoencoder import (
     build_autoencoder,
 )
 from unified_latents.stages.base import BaseRunConfig, BaseTask, build_base_model
+from unified_latents.training.cpu_allocator import keep_freed_memory
 from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
 from unified_latents.training.loop import autocast, explain_compile_errors
 from unified_latents.training.optim import build_optimizer, learning_rate, set_learning_rate
@@ -98,6 +103,7 @@ class Job:
     device: str
     threads: int
     widths: tuple[int, int]  # diffusers (AutoencoderKL, UNet2DModel) base widths
+    keep_freed_memory: bool  # training/cpu_allocator.py's setting, as `ul` applies it
 
 
 class Workload(Protocol):
@@ -165,17 +171,18 @@ def synchronize(device: torch.device) -> None:
 def time_training(
     workload: Workload, job: Job, config: AutoencoderRunConfig | BaseRunConfig
 ) -> dict[str, float]:
-    """Seconds per optimizer step after warm-up, and the first step's (compilation) time."""
+    """Seconds and minor page faults per optimizer step after warm-up, and the first step's
+    (compilation) time."""
     device, model = torch.device(job.device), workload.model
     trainable = cast(nn.Module, torch.compile(model)) if job.compiled else model
     optimizer, ema = build_optimizer(model, config.optim), make_ema(model)
     parameters = [p for p in model.parameters() if p.requires_grad]
     total = job.warmup + job.steps
-    first_step_seconds, start = 0.0, time.perf_counter()
+    first_step_seconds, start, faults = 0.0, time.perf_counter(), minor_page_faults()
     for step in tqdm(range(total), desc=f"{job.system} stage {job.stage}", leave=False):
         if step == job.warmup:
             synchronize(device)
-            start = time.perf_counter()
+            start, faults = time.perf_counter(), minor_page_faults()
         set_learning_rate(optimizer, learning_rate(step, config.optim, config.train.max_steps))
         optimizer.zero_grad(set_to_none=True)
         with explain_compile_errors(job.compiled):
@@ -191,8 +198,15 @@ def time_training(
     synchronize(device)
     return {
         "step_seconds": (time.perf_counter() - start) / job.steps,
+        "minor_page_faults_per_step": (minor_page_faults() - faults) / job.steps,
         "first_step_seconds": first_step_seconds,
     }
+
+
+def minor_page_faults() -> int:
+    """Page faults of this process served without I/O so far: mostly fresh pages the kernel
+    zero-fills for newly mapped memory."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def time_sampling(workload: Workload, job: Job) -> dict[str, float]:
@@ -220,6 +234,7 @@ def peak_memory_mib(device: torch.device) -> float:
 
 def run_job(job: Job) -> dict[str, Any]:
     torch.set_num_threads(job.threads)
+    kept = keep_freed_memory() if job.keep_freed_memory else False
     autoencoder_config, base_config = presets(job.quick)
     config = autoencoder_config if job.stage == 1 else base_config
     batch_size = config.train.batch_size
@@ -243,6 +258,7 @@ def run_job(job: Job) -> dict[str, Any]:
         "images_per_second": images_per_second,
         "achieved_flops_per_second": 3 * forward * images_per_second,
         "peak_memory_mib": memory,
+        "keeps_freed_memory": kept,
         **timing,
         "compile_seconds": timing["first_step_seconds"] if job.compiled else None,
         **sampling,
@@ -299,6 +315,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile")
     parser.add_argument("--quick", action="store_true", help="tiny presets: a smoke check")
     parser.add_argument(
+        "--diffusers-keeps-freed-memory",
+        action="store_true",
+        help="give the diffusers jobs the host-memory setting our jobs have (cpu_allocator.py)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads"
     )
     args = parser.parse_args()
@@ -316,9 +337,17 @@ def main() -> None:
     widths = (int(sizes["autoencoder_kl"]["width"]), int(sizes["unet_2d"]["width"]))
     peak = {p: matmul_peak(p, device, MATMUL_SIZE[args.quick]) for p in PRECISIONS}
     template = Job(1, "ul", "fp32", False, args.steps, args.warmup, args.quick, args.device,
-                   args.threads, widths)  # fmt: skip
+                   args.threads, widths, keep_freed_memory=True)  # fmt: skip
+    diffusers_memory = args.diffusers_keeps_freed_memory
     jobs = [
-        replace(template, stage=stage, system=system, precision=precision, compiled=compiled)
+        replace(
+            template,
+            stage=stage,
+            system=system,
+            precision=precision,
+            compiled=compiled,
+            keep_freed_memory=system == "ul" or diffusers_memory,
+        )
         for stage in (1, 2)
         for compiled in ((False, True) if args.compile else (False,))
         for precision in PRECISIONS
@@ -348,6 +377,7 @@ def main() -> None:
             "warmup": args.warmup,
             "quick": args.quick,
             "sampling_images_and_steps": SAMPLING[args.quick],
+            "diffusers_keeps_freed_memory": args.diffusers_keeps_freed_memory,
         },
         "matmul_peak_flops_per_second": peak,
         "diffusers_sizing": sizes,

@@ -37,6 +37,7 @@ def row(system: str, precision: str, images: float, flops: float) -> dict[str, A
         "sampling_seconds_per_image_per_evaluation": 0.002,
         "peak_memory_mib": 100.0,
         "compile_seconds": None,
+        "minor_page_faults_per_step": 12.0 if system == "ul" else 48096.0,
     }
 
 
@@ -60,6 +61,7 @@ def test_markdown_lists_every_row_and_ratio(report_module: ModuleType) -> None:
     report = {
         "matmul_peak_flops_per_second": {"fp32": 5e10, "bf16": 1e11},
         "machine": {"threads": 1},
+        "settings": {"diffusers_keeps_freed_memory": False},
         "results": results,
         "comparisons": report_module.comparisons(results),
     }
@@ -67,3 +69,5 @@ def test_markdown_lists_every_row_and_ratio(report_module: ModuleType) -> None:
     assert text.count("| 2 | ") == 2
     assert "ours ÷ diffusers achieved FLOP/s (stage 2, fp32, eager): 0.75" in text
     assert "fp32 50.0 GFLOP/s" in text
+    assert "| 10.0% | 12 | " in text and "| 10.0% | 48096 | " in text  # page faults per step
+    assert "ours keep freed memory (training/cpu_allocator.py); diffusers default" in text

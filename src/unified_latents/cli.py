@@ -214,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     from unified_latents.commands import USER_ERRORS, Interrupted
     from unified_latents.commands import autoencoder as ae_commands
     from unified_latents.commands import base as base_commands
+    from unified_latents.training.cpu_allocator import keep_freed_memory
+
+    keep_freed_memory()  # every command: large tensors reuse the heap (training/cpu_allocator.py)
 
     try:
         if args.command == "train-autoencoder":

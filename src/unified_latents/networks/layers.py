@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from unified_latents.networks.fused import addcmul, split_heads
+
 # λ Fourier features: the lowest frequency has a period of 160, so over λ ∈ [−20, 20] its sine
 # sweeps a quarter period (monotone, no aliasing); the highest has period 1 to resolve small Δλ.
 LOGSNR_PERIOD_MAX = 160.0
@@ -60,7 +62,7 @@ def layer_norm(x: Tensor) -> Tensor:
 
 def modulate(h: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     """h·(1 + scale) + shift as one fused op; shift/scale broadcast against h."""
-    return torch.addcmul(shift, h, 1 + scale)
+    return addcmul(shift, h, 1 + scale)
 
 
 class LogSNREmbedding(nn.Module):
@@ -146,8 +148,7 @@ class Attention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         batch, tokens, dim = x.shape
-        qkv = self.qkv(x).reshape(batch, tokens, 3, self.heads, dim // self.heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [B, heads, N, D/heads]
+        q, k, v = split_heads(self.qkv(x), self.heads)  # each [B, heads, N, D/heads]
         dropout = self.dropout if self.training else 0.0
         if _explicit_attention_is_faster(q):
             h = explicit_attention(q, k, v, dropout)
@@ -239,12 +240,11 @@ class TransformerBlock(nn.Module):
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
         params = self.modulation(F.silu(cond))[:, None].chunk(6, dim=2)  # 6 × [B, 1, D]
         shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = params
-        # x + gate·f(LN(x)·(1 + scale) + shift); each "a + b·c" is one addcmul: one [B, N, D]
-        # pass and temporary fewer than a mul then an add in the forward (sampling); about even
-        # in training, whose backward of addcmul spends that pass back.
-        x = torch.addcmul(x, gate_a, self.attention(modulate(layer_norm(x), shift_a, scale_a)))
+        # x + gate·f(LN(x)·(1 + scale) + shift); each "a + b·c" is one addcmul (networks/fused.py):
+        # one [B, N, D] pass and temporary fewer than a mul then an add, forward and backward.
+        x = addcmul(x, gate_a, self.attention(modulate(layer_norm(x), shift_a, scale_a)))
         h = self.mlp(modulate(layer_norm(x), shift_m, scale_m))
-        return torch.addcmul(x, gate_m, h)  # [B, N, D]
+        return addcmul(x, gate_m, h)  # [B, N, D]
 
 
 class AdaptiveLayerNormOut(nn.Module):

@@ -26,6 +26,7 @@ from unified_latents.training.checkpoint import (
     read_latest_checkpoint,
     set_aside_newer,
 )
+from unified_latents.training.cpu_allocator import keep_freed_memory
 from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
 from unified_latents.training.metrics_log import MetricsLog, read_metrics
@@ -150,6 +151,7 @@ def train(
 ) -> TrainResult:
     context = context or DistributedContext()
     config = train_config
+    keep_freed_memory()  # no page faults on every step's activations (training/cpu_allocator.py)
     model = task.model.to(device)
     ema = make_ema(model)
     optimizer = build_optimizer(model, optim_config)
