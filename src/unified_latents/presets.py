@@ -159,10 +159,13 @@ def base_fashion_mnist() -> BaseRunConfig:
 
     Bigger than the stage-1 prior (width 96, depth 3, MLP ×2) but sized for a 2-core CPU: width
     192 / depth 6 managed only 392 steps in the demo's 20 minutes, too few to learn the classes.
+    Wide and shallow (width 192, depth 2) rather than width 128, depth 4 (the preset until
+    2026-11-30, same FLOPs ±10%): on one CPU thread its larger matrix products spend less of the
+    step in attention and elementwise passes, 1.2× the achieved FLOP/s (docs/results.md §4).
     """
     return BaseRunConfig(
         model=BaseModelConfig(
-            network=ViTConfig(width=128, depth=4, heads=4, mlp_activation="gelu"),
+            network=ViTConfig(width=192, depth=2, heads=4, mlp_activation="gelu"),
             condition=ConditionConfig(kind="class", num_classes=10),
         ),
         optim=OptimConfig(lr=3e-4, warmup_steps=200),
