@@ -1,7 +1,7 @@
 """Two transformer operations with hand-written backward passes that touch memory less often than
 the ones autograd derives. Same values and gradients (tests/networks/test_fused.py compares both
 with the plain ops in float64); in eager mode on CPU, where each pass over a [B, N, D] activation
-costs about as much as a small matmul, they save three such passes per transformer block.
+costs about as much as a small matmul, they save five such passes per transformer block.
 torch.compile traces through them like any other autograd.Function.
 """
 
@@ -41,23 +41,22 @@ class _SplitHeads(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, qkv: Tensor, heads: int) -> tuple[Tensor, Tensor, Tensor]:
         batch, tokens, width = qkv.shape
-        ctx.shape = qkv.shape
         per_head = qkv.reshape(batch, tokens, 3, heads, width // (3 * heads))
+        ctx.shape, ctx.dtype = per_head.shape, qkv.dtype
         q, k, v = per_head.permute(2, 0, 3, 1, 4).unbind(0)  # views
         return q, k, v
 
     @staticmethod
     def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor, None]:
-        batch, tokens, width = ctx.shape
-        reference = next(g for g in grads if g is not None)
-        grad = reference.new_empty(batch, tokens, 3, *reference.shape[1:2], reference.shape[3])
+        device = next(g for g in grads if g is not None).device
+        grad = torch.empty(ctx.shape, dtype=ctx.dtype, device=device)  # [B, N, 3, heads, d]
         for index, part in enumerate(grads):  # [B, heads, N, d] each, into grad[:, :, index]
             target = grad[:, :, index]
             if part is None:
                 target.zero_()
             else:
                 target.copy_(part.transpose(1, 2))
-        return grad.view(batch, tokens, width), None
+        return grad.flatten(2), None
 
 
 def split_heads(qkv: Tensor, heads: int) -> tuple[Tensor, Tensor, Tensor]:

@@ -4,15 +4,16 @@ PyTorch's CPU tensors come from the C library's `malloc`. With glibc's defaults,
 mmap threshold (which starts at 128 KiB and adapts up to 32 MiB) is mapped for itself and unmapped
 on `free`, and free memory at the top of the heap goes back to the kernel once it exceeds the trim
 threshold (twice the mmap threshold). A training step allocates and frees the same activations
-every step, so the kernel zero-fills the same pages again and again: the default stage-2 preset took
-25,000–48,000 minor page faults per step, about 100–190 MiB of fresh pages
-(benchmarks/throughput.py reports the count per step).
+every step, so the kernel zero-fills the same pages again and again: the stage-2 preset (then a
+ViT of width 128, depth 4) took 25,000–48,000 minor page faults per step, about 100–190 MiB of
+fresh pages (benchmarks/throughput.py reports the count per step).
 
 This fixes the mmap threshold at glibc's own ceiling of 32 MiB, so every block up to that size
 comes from the heap, and raises the trim threshold to 1 GiB, so freed heap memory stays in the
-process for the next step: the faults per step drop to 0. The cost: up to 1 GiB of freed memory
-is not handed back to the system while the process runs (the default presets' resident memory rose
-by 3% or less). Set UL_KEEP_FREED_MEMORY=0 to keep glibc's defaults. Only glibc has these
+process for the next step: the faults per step drop to a few hundred at most (0–512 in the
+benchmark). The cost: up to 1 GiB of freed memory is not handed back to the system while the
+process runs (at the default presets' sizes the peak resident memory did not visibly change:
+docs/results.md §4). Set UL_KEEP_FREED_MEMORY=0 to keep glibc's defaults. Only glibc has these
 settings; elsewhere (macOS, Windows, musl) this does nothing.
 """
 
@@ -36,8 +37,9 @@ _applied = False
 
 
 def keep_freed_memory() -> bool:
-    """Raise glibc's mmap and trim thresholds for this process (idempotent). Returns whether the
-    setting is in effect: False without glibc or when UL_KEEP_FREED_MEMORY=0."""
+    """Fix glibc's mmap threshold at 32 MiB and raise its trim threshold to 1 GiB for this process
+    (idempotent). Returns whether the setting is in effect: False without glibc or when
+    UL_KEEP_FREED_MEMORY=0."""
     global _applied
     if _applied:
         return True
