@@ -3,6 +3,8 @@ PyTorch operations they replace (float64, broadcast shapes as used in the transf
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
@@ -40,11 +42,33 @@ def test_addcmul_matches_torch_addcmul_in_value_and_gradient(
     assert torch.autograd.gradcheck(addcmul, tuple(leaves(*shapes)))
 
 
-def test_addcmul_computes_only_the_gradients_asked_for() -> None:
-    a, b, c = leaves((2, 3), (2, 3), (1, 3))
-    c.requires_grad_(False)
-    addcmul(a, b, c).sum().backward()
-    assert a.grad is not None and b.grad is not None and c.grad is None
+def full_size_multiplications(backward: Callable[[], None], shape: tuple[int, ...]) -> int:
+    """How many aten::mul calls with an input of `shape` run inside `backward()`."""
+    with torch.profiler.profile(record_shapes=True) as profile:
+        backward()
+    return sum(
+        1
+        for event in profile.events()
+        if event.name == "aten::mul" and list(shape) in [list(s) for s in event.input_shapes]
+    )
+
+
+def test_addcmul_backward_spends_fewer_full_size_passes_than_torch() -> None:
+    """The gated residual x + gate·h: ours multiplies the incoming gradient by h and by gate
+    (two full-size passes); PyTorch's addcmul backward also multiplies h by `value`. With the
+    gate's gradient not needed, only the pass for h's gradient is left."""
+    shapes = ((2, 5, 4), (2, 1, 4), (2, 5, 4))
+    ours = leaves(*shapes)
+    theirs = [t.detach().clone().requires_grad_() for t in ours]
+    mine = full_size_multiplications(lambda: addcmul(*ours).sum().backward(), shapes[0])
+    reference = full_size_multiplications(
+        lambda: torch.addcmul(*theirs).sum().backward(), shapes[0]
+    )
+    assert mine == 2 and reference > mine
+    a, gate, h = leaves(*shapes)
+    gate.requires_grad_(False)
+    assert full_size_multiplications(lambda: addcmul(a, gate, h).sum().backward(), shapes[0]) == 1
+    assert gate.grad is None and h.grad is not None
 
 
 def reference_split(qkv: torch.Tensor, heads: int) -> tuple[torch.Tensor, ...]:
