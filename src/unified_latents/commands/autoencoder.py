@@ -21,6 +21,7 @@ from unified_latents.stages.autoencoder import (
     reconstruction_statistics,
 )
 from unified_latents.training.distributed import init_distributed, resolve_device
+from unified_latents.training.seeding import seeded
 from unified_latents.visualize import interleave, save_image_grid
 
 
@@ -35,7 +36,8 @@ def train_autoencoder(
     device_kind = resolve_device(config.train.device).type
     context = init_distributed(device_kind)
     device = resolve_device(config.train.device, context)
-    task = AutoencoderTask(config)
+    with seeded(config.train.seed):  # same seed, same initial weights
+        task = AutoencoderTask(config)
     return run_training("autoencoder", config, task, run_dir, device=device, context=context)
 
 

@@ -44,6 +44,7 @@ from unified_latents.training.distributed import (
     init_distributed,
     resolve_device,
 )
+from unified_latents.training.seeding import seeded
 from unified_latents.visualize import save_image_grid
 
 
@@ -150,7 +151,8 @@ def train_base(
         return 0
     context = init_distributed(resolve_device(config.train.device).type)
     device = resolve_device(config.train.device, context)
-    task = base_task(config, context, device)  # before the run directory: fails early
+    with seeded(config.train.seed):  # same seed, same initial weights
+        task = base_task(config, context, device)  # before the run directory: fails early
     run_dir = run_dir or Path("runs") / f"base-{preset}"
     return run_training("base", config, task, run_dir, device=device, context=context)
 

@@ -23,6 +23,7 @@ from unified_latents.stages.end_to_end import (
     condition_source,
 )
 from unified_latents.training.distributed import init_distributed, resolve_device
+from unified_latents.training.seeding import seeded
 
 RUN_KIND = "end-to-end"
 
@@ -37,7 +38,8 @@ def train_end_to_end(
     run_dir = run_dir or Path("runs") / f"end-to-end-{preset}-{config.scheme}"
     context = init_distributed(resolve_device(config.train.device).type)
     device = resolve_device(config.train.device, context)
-    task = EndToEndTask(config)
+    with seeded(config.train.seed):  # same seed, same initial weights
+        task = EndToEndTask(config)
     return run_training(RUN_KIND, config, task, run_dir, device=device, context=context)
 
 

@@ -190,7 +190,7 @@ def train(
     last_eval: dict[str, float] = {}
     last_eval_step: int | None = None
     window: dict[str, float] = {}
-    window_steps, window_images, window_start = 0, 0, time.perf_counter()
+    window_steps, window_images, window_clipped, window_start = 0, 0, 0, time.perf_counter()
     last_save_time, last_saved_step = time.perf_counter(), state.step
     stopped_by = "max_steps"
 
@@ -266,6 +266,7 @@ def train(
                     sums[key] = sums.get(key, 0.0) + value / config.grad_accumulation
             clip = optim_config.grad_clip or math.inf
             grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, clip))  # same on all ranks
+            clipped = grad_norm > clip
             # The logged terms become means over the global batch; a non-finite loss on any rank
             # makes them non-finite on every rank, so all ranks skip the same steps.
             sums = context.mean_over_ranks(sums)
@@ -298,6 +299,7 @@ def train(
                 window[key] = window.get(key, 0.0) + value
             window_steps += 1
             window_images += config.batch_size
+            window_clipped += clipped
             bar.update(1)
             if state.step % config.log_every == 0 or state.step == config.max_steps:
                 means = {key: value / window_steps for key, value in window.items()}
@@ -306,13 +308,14 @@ def train(
                 values |= {
                     "lr": optimizer.param_groups[0]["lr"],
                     "grad_norm": grad_norm,
+                    "clipped_fraction": window_clipped / window_steps,  # steps clipped by grad_clip
                     "images_per_second": window_images / max(seconds, 1e-9),
                     "skipped_steps": float(state.skipped_steps),
                 }
                 if log is not None:
                     log.log(state.step, "train", values)
                 bar.set_postfix({k: f"{values[k]:.4g}" for k in task.progress_keys if k in values})
-                window, window_steps, window_images = {}, 0, 0
+                window, window_steps, window_images, window_clipped = {}, 0, 0, 0
                 window_start = time.perf_counter()
             if config.eval_every and state.step % config.eval_every == 0:
                 evaluate()
