@@ -231,8 +231,11 @@ def pixel_space(base: BaseRunConfig, data: DataConfig, patch_size: int) -> BaseR
 
 def base_pixel_fashion_mnist() -> BaseRunConfig:
     """The fashion-mnist base model on 32×32 images with 4×4 patches: 64 tokens, as many as on
-    the 8×8 UL latent, so both cost about the same FLOPs per step."""
-    return pixel_space(base_fashion_mnist(), autoencoder_fashion_mnist().data, patch_size=4)
+    the 8×8 UL latent, so both cost about the same FLOPs per step. Its weighting bias is the UL
+    decoder's 5.5 (`autoencoder_fashion_mnist`): the same resolution shift for the same 32×32
+    pixels, instead of the latents' 0 [C]."""
+    config = pixel_space(base_fashion_mnist(), autoencoder_fashion_mnist().data, patch_size=4)
+    return replace(config, model=replace(config.model, bias=5.5))
 
 
 def base_pixel_tiny() -> BaseRunConfig:
@@ -255,9 +258,10 @@ def end_to_end_fashion_mnist() -> EndToEndRunConfig:
     model (which is also the prior) trained together; `--set scheme=shifted-decoder` for the other
     scheme. Noise-augmented λ_aug ~ logistic(model.base.bias = 0, 1) on [−15, 5]."""
     autoencoder, base = autoencoder_fashion_mnist(), base_fashion_mnist()
+    base_model = replace(base.model, latent_normalization="none")  # latents still train
     return EndToEndRunConfig(
         data=autoencoder.data,
-        model=SingleStageConfig(autoencoder=autoencoder.model, base=base.model),
+        model=SingleStageConfig(autoencoder=autoencoder.model, base=base_model),
         optim=autoencoder.optim,
         train=autoencoder.train,
         eval=EndToEndEvalConfig(num_images=256, num_reconstructions=64, samples_per_class=4),

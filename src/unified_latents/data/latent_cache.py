@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,40 @@ class LatentCache:
             if have >= count:
                 break
         return torch.cat(latents), torch.cat(labels)
+
+    def statistics(self) -> LatentStatistics:
+        """Mean and std over every cached latent value (float64 sums, one pass over shards)."""
+        channels = self.latent_shape[0]
+        count = 0
+        sums = torch.zeros(channels, dtype=torch.float64)
+        squares = torch.zeros(channels, dtype=torch.float64)
+        for index in range(len(self.shard_sizes)):
+            z = self.shard(index)[0].double().transpose(0, 1).reshape(channels, -1)  # [c, B·h·w]
+            sums += z.sum(dim=1)
+            squares += (z**2).sum(dim=1)
+            count += z.shape[1]
+        if count == 0:
+            raise LatentCacheError(f"latent cache {self.directory} is empty")
+        channel_mean = sums / count
+        channel_var = (squares / count - channel_mean**2).clamp_min(0.0)
+        mean = float(channel_mean.mean())
+        variance = float((squares.sum() / (count * channels)) - mean**2)
+        return LatentStatistics(
+            mean=mean,
+            std=max(variance, 0.0) ** 0.5,
+            channel_mean=[float(v) for v in channel_mean],
+            channel_std=[float(v) for v in channel_var.sqrt()],
+        )
+
+
+@dataclass(frozen=True)
+class LatentStatistics:
+    """Of all values of a cached split: `std` pools every channel and position."""
+
+    mean: float
+    std: float
+    channel_mean: list[float]
+    channel_std: list[float]
 
 
 class LatentStream:

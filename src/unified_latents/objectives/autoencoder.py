@@ -81,6 +81,9 @@ class Autoencoder(nn.Module):
     has_latent_prior: ClassVar[bool] = True
     # True when `decode` is one network evaluation: its `num_steps` and `sampler` are ignored.
     deterministic_decoder: ClassVar[bool] = False
+    # True when `latent_logsnr_max` is the level of noise the latent itself carries (UL's λ_0,
+    # in the units `encode` returns): a base model that normalises the latent moves it along.
+    noisy_latents: ClassVar[bool] = True
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -116,6 +119,10 @@ class Autoencoder(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         raise NotImplementedError
+
+    def add_encoder_noise(self, z_clean: Tensor, generator: torch.Generator | None) -> Tensor:
+        """The noisy latent the decoder is trained on (UL: z_0 at λ_0); others: `z_clean`."""
+        return z_clean
 
     def rate(self, z_clean: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         """(diffusion, terminal) nats [B] of `encode`'s latents under the model's prior."""

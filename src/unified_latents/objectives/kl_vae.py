@@ -56,6 +56,7 @@ class KLAutoencoder(Autoencoder):
 
     has_latent_prior: ClassVar[bool] = False
     deterministic_decoder: ClassVar[bool] = True
+    noisy_latents: ClassVar[bool] = False  # λ_max = 5 is a choice for the base model, no noise
 
     latent_mean: Tensor
     latent_second_moment: Tensor

@@ -5,11 +5,22 @@
 λ_max is the autoencoder's λ_0, read from its checkpoint, never re-typed. The same forward pass
 also yields the *unweighted* ELBO (w ≡ 1, plus the terminal KL): the base model's bound on the
 latent's bits, Table 5's "latent bpd (base model)".
+
+Latent normalisation (UL-SPEC §8 "Latent scale" [D]; `latent_normalization="scalar"`): the model
+diffuses z_n = (z − m)/s, with m and s the mean and std of all cached training latents (one number
+each, stored as buffers). A latent that carries the autoencoder's own noise (UL: σ_0 at λ_0 in raw
+units) keeps that noise level: in z_n units it sits at λ_0 + 2·ln s, so the whole λ range moves by
+2·ln s and the process is the raw one re-expressed; the ELBO is unchanged. `bias` is then a
+bias in normalised units, the same for every latent space. One scale for all channels, not one
+per channel: per-channel scales would put each channel's λ_0 noise at a different λ, which a
+network conditioned on one λ cannot represent.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -24,6 +35,8 @@ from unified_latents.networks.registry import build_prior
 from unified_latents.networks.vit import ViTConfig
 from unified_latents.objectives.terms import LossTerms
 
+LatentNormalization = Literal["none", "scalar"]
+
 
 @dataclass(frozen=True, kw_only=True)
 class BaseModelConfig:
@@ -35,10 +48,17 @@ class BaseModelConfig:
     schedule: ScheduleKind = "cosine"
     bias: float = 0.0  # b_base in sigmoid(b_base − λ) [C]
     label_dropout: float = 0.1  # condition → null for classifier-free guidance [C]
+    # "scalar": diffuse (z − m)/s with the cached latents' mean/std (module docstring) [D].
+    # "none" (the dataclass default, so stored configs rebuild unchanged): the raw latents.
+    latent_normalization: LatentNormalization = "none"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.label_dropout < 1.0:
             raise ValueError(f"label_dropout must be in [0, 1), got {self.label_dropout}")
+        if self.latent_normalization not in ("none", "scalar"):
+            raise ValueError(
+                f"latent_normalization={self.latent_normalization!r}; choose none or scalar"
+            )
 
 
 @dataclass(frozen=True)
@@ -53,16 +73,28 @@ class BaseTerms(LossTerms):
 class LatentDiffusion(nn.Module):
     """The stage-2 base model over latents [c, h, w], with its loss as `forward`."""
 
+    latent_mean: Tensor  # buffers, only with latent_normalization="scalar"
+    latent_std: Tensor
+
     def __init__(
         self,
         config: BaseModelConfig,
         latent_shape: tuple[int, int, int],
         logsnr_max: float,
+        *,
+        noise_in_latent_units: bool = True,
     ) -> None:
+        """`logsnr_max`: the autoencoder's λ_max; `noise_in_latent_units`: it is the level of
+        noise the latent itself carries (UL's λ_0), so normalising moves it (docstring)."""
         super().__init__()
         self.config = config
         self.latent_shape = latent_shape
-        self.logsnr_max = logsnr_max
+        self.raw_logsnr_max = logsnr_max
+        self.noise_in_latent_units = noise_in_latent_units
+        self.normalized = config.latent_normalization == "scalar"
+        if self.normalized:  # set by `set_latent_statistics`, then saved with the weights
+            self.register_buffer("latent_mean", torch.zeros(()))
+            self.register_buffer("latent_std", torch.ones(()))
         channels, size, _ = latent_shape
         network = build_prior(
             config.network_kind,
@@ -72,9 +104,49 @@ class LatentDiffusion(nn.Module):
             condition=config.condition,
         )
         self.denoiser = Denoiser(network, config.parameterization)
-        self.schedule = LogSNRSchedule(
-            kind=config.schedule, logsnr_min=config.logsnr_min, logsnr_max=logsnr_max
+
+    @torch.no_grad()
+    def set_latent_statistics(self, mean: float, std: float) -> None:
+        """m and s of the training latents (before training; checkpoints then carry them)."""
+        if not self.normalized:
+            raise ValueError("set_latent_statistics needs latent_normalization='scalar'")
+        if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
+            raise ValueError(f"latent statistics must be finite with std > 0, got {mean}, {std}")
+        self.latent_mean.fill_(mean)
+        self.latent_std.fill_(std)
+
+    @property
+    def logsnr_shift(self) -> float:
+        """2·ln s where the λ range moves with normalisation, else 0."""
+        if not (self.normalized and self.noise_in_latent_units):
+            return 0.0
+        return 2.0 * math.log(float(self.latent_std))
+
+    @property
+    def logsnr_max(self) -> float:
+        """λ_max in the units the model diffuses (normalised where normalisation is on)."""
+        return self.raw_logsnr_max + self.logsnr_shift
+
+    @property
+    def schedule(self) -> LogSNRSchedule:
+        shift = self.logsnr_shift
+        return LogSNRSchedule(
+            kind=self.config.schedule,
+            logsnr_min=self.config.logsnr_min + shift,
+            logsnr_max=self.raw_logsnr_max + shift,
         )
+
+    def normalize(self, z: Tensor) -> Tensor:
+        """Latents as the autoencoder encodes them → the units the model diffuses."""
+        if not self.normalized:
+            return z
+        return (z - self.latent_mean) / self.latent_std
+
+    def denormalize(self, z: Tensor) -> Tensor:
+        """The model's sample (its final clean estimate) → the autoencoder's latent units."""
+        if not self.normalized:
+            return z
+        return z * self.latent_std + self.latent_mean
 
     def denoise(self, z_t: Tensor, logsnr: Tensor, cond: Tensor | None) -> Prediction:
         return self.denoiser(z_t, logsnr, cond)
@@ -86,11 +158,14 @@ class LatentDiffusion(nn.Module):
         generator: torch.Generator | None = None,
         drop_labels: bool = True,
     ) -> BaseTerms:
+        """Terms for latents `z_clean` in the autoencoder's units (normalised here)."""
+        z_clean = self.normalize(z_clean)
+        schedule = self.schedule
         if drop_labels and cond is not None and self.config.label_dropout > 0:
             cond = drop_condition(cond, self.config.condition, self.config.label_dropout, generator)
         t = stratified_uniform(z_clean.shape[0], generator=generator, device=z_clean.device)
-        logsnr = self.schedule.logsnr(t)
-        dlogsnr_dt = self.schedule.dlogsnr_dt(t)
+        logsnr = schedule.logsnr(t)
+        dlogsnr_dt = schedule.dlogsnr_dt(t)
         eps = torch.randn(z_clean.shape, generator=generator, device=z_clean.device)
         prediction = self.denoise(diffuse(z_clean, logsnr, eps), logsnr, cond)
         weighted = diffusion_loss(
@@ -99,7 +174,7 @@ class LatentDiffusion(nn.Module):
         unweighted = diffusion_loss(
             eps, prediction.eps_hat.detach(), dlogsnr_dt, elbo_weight(logsnr)
         )
-        terminal = terminal_kl(z_clean, self.schedule.logsnr_min)
+        terminal = terminal_kl(z_clean, schedule.logsnr_min)
         return BaseTerms(
             loss=weighted,
             weighted_nats=weighted,

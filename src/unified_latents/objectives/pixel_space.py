@@ -21,6 +21,7 @@ class PixelSpace(Autoencoder):
 
     has_latent_prior: ClassVar[bool] = False
     deterministic_decoder: ClassVar[bool] = True
+    noisy_latents: ClassVar[bool] = False
 
     def __init__(self, image_channels: int, image_size: int, logsnr_max: float) -> None:
         super().__init__()

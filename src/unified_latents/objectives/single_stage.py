@@ -108,6 +108,11 @@ class SingleStageLatents(nn.Module):
         self, config: SingleStageConfig, scheme: Scheme, image_channels: int, image_size: int
     ) -> None:
         super().__init__()
+        if config.base.latent_normalization != "none":
+            raise ValueError(
+                "end-to-end latents change while they train, so there are no fixed statistics to "
+                "normalise by: set model.base.latent_normalization=none"
+            )
         if scheme not in get_args(Scheme):
             raise ValueError(f"scheme={scheme!r}; choose one of {', '.join(get_args(Scheme))}")
         self.config, self.scheme = config, scheme

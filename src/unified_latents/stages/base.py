@@ -26,7 +26,7 @@ from unified_latents.objectives.latent_diffusion import BaseModelConfig, LatentD
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.stages.conditions import ConditionError, ConditionSource
-from unified_latents.stages.generate import generate_images
+from unified_latents.stages.generate import DecoderInput, generate_images
 from unified_latents.stages.pixel_space import PixelSpaceConfig
 from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
@@ -44,6 +44,7 @@ class BaseEvalConfig:
     sampler: SamplerKind = "ancestral"
     guidance: float = 2.0
     guidance_interval: tuple[float, float] | None = None
+    decoder_input: DecoderInput = "clean"  # or "noisy": α_0·ẑ + σ_0·ε (stages/generate.py)
     batch_size: int = 250
     seed: int = 1234
 
@@ -65,7 +66,12 @@ def latent_cache_dir(autoencoder_run: Path) -> Path:
 
 def build_base_model(config: BaseRunConfig, autoencoder: Autoencoder) -> LatentDiffusion:
     """λ_max is the autoencoder's λ_0 (from its checkpoint), never a base-model setting."""
-    return LatentDiffusion(config.model, autoencoder.latent_shape, autoencoder.latent_logsnr_max)
+    return LatentDiffusion(
+        config.model,
+        autoencoder.latent_shape,
+        autoencoder.latent_logsnr_max,
+        noise_in_latent_units=autoencoder.noisy_latents,
+    )
 
 
 @torch.no_grad()
@@ -142,6 +148,9 @@ class BaseTask:
         self.class_names: list[str] = list(self.train_cache.info.get("class_names", []))
         self.conditions = ConditionSource(config.model.condition, self.class_names)
         self.model = build_base_model(config, autoencoder)
+        if self.model.normalized:  # from the EMA encoder's cached latents (resume restores them)
+            statistics = self.train_cache.statistics()
+            self.model.set_latent_statistics(statistics.mean, statistics.std)
         self.pixels = autoencoder.image_size**2
         self.loss_normalizer = float(math.prod(autoencoder.latent_shape))
         self.device = device

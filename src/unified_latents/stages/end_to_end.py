@@ -29,7 +29,7 @@ from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.stages.autoencoder import heldout_images, reconstruction_statistics
 from unified_latents.stages.base import base_elbo_nats, elbo_bits
 from unified_latents.stages.conditions import ConditionError, ConditionSource
-from unified_latents.stages.generate import generate_images
+from unified_latents.stages.generate import DecoderInput, generate_images
 from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
 from unified_latents.visualize import interleave, save_image_grid
@@ -46,6 +46,7 @@ class EndToEndEvalConfig:
     sampler: SamplerKind = "ancestral"
     guidance: float = 2.0
     guidance_interval: tuple[float, float] | None = None
+    decoder_input: DecoderInput = "clean"  # or "noisy": α_0·ẑ + σ_0·ε (stages/generate.py)
     batch_size: int = 128
     seed: int = 1234
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 import torch
 from torch import Tensor
@@ -13,6 +13,11 @@ from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.sampling.pipeline import sample_latents
 from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.stages.conditions import ConditionSource
+
+# What the decoder gets from the base model's sample (UL-SPEC §8 note [D]): "clean" is the final
+# clean estimate ẑ, as the paper samples; "noisy" is α_0·ẑ + σ_0·ε, an input like the z_0 the
+# decoder was trained on (the same as "clean" for latents without encoder noise, e.g. kl-vae).
+DecoderInput = Literal["clean", "noisy"]
 
 
 class SamplingSettings(Protocol):
@@ -28,6 +33,8 @@ class SamplingSettings(Protocol):
     def guidance_interval(self) -> tuple[float, float] | None: ...
     @property
     def batch_size(self) -> int: ...
+    @property
+    def decoder_input(self) -> DecoderInput: ...
 
 
 @torch.no_grad()
@@ -42,7 +49,8 @@ def generate_images(
     generator: torch.Generator,
 ) -> Tensor:
     """`num` images in [−1, 1]: base model (with guidance) → ẑ → decoder. `cond` has `num`
-    rows, or is None for an unconditional model."""
+    rows, or is None for an unconditional model. ẑ is in the autoencoder's latent units (the
+    base model undoes its normalisation); `settings.decoder_input` says what the decoder gets."""
     device = next(base.parameters()).device
     outputs = []
     for start in range(0, num, settings.batch_size):
@@ -62,6 +70,9 @@ def generate_images(
             generator=generator,
             device=device,
         )
+        z_hat = base.denormalize(z_hat)
+        if settings.decoder_input == "noisy":
+            z_hat = autoencoder.add_encoder_noise(z_hat, generator)
         images = autoencoder.decode(
             z_hat, num_steps=settings.decoder_steps, sampler=settings.sampler, generator=generator
         )

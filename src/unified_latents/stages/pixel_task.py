@@ -52,6 +52,10 @@ class PixelTask(BaseTask):
         self.class_names = list(self.train_data.class_names)
         check_class_count(config.model.condition, self.class_names)
         self.conditions = ConditionSource(config.model.condition, self.class_names)
+        if config.model.latent_normalization != "none":
+            raise ValueError(
+                "pixel-space runs diffuse images in [−1, 1]: set model.latent_normalization=none"
+            )
         self.model = build_base_model(config, self.autoencoder)
         self.pixels = data.image_size**2
         self.loss_normalizer = float(math.prod(self.autoencoder.latent_shape))
