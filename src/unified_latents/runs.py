@@ -13,6 +13,7 @@ from unified_latents.training.checkpoint import (
     STATE_FILE,
     LoadedCheckpoint,
     list_checkpoints,
+    read_checkpoint,
     read_latest_checkpoint,
 )
 from unified_latents.training.state import provenance
@@ -79,9 +80,19 @@ def prepare_run_dir(run_dir: Path, kind: str, config: T, config_type: type[T]) -
     return config
 
 
-def load_run(run_dir: Path, kind: str, config_type: type[T]) -> tuple[T, LoadedCheckpoint]:
-    """The run's config (as stored in its newest readable checkpoint) and that checkpoint."""
-    loaded = read_latest_checkpoint(run_dir / "checkpoints", with_optimizer=False)
+def checkpoint_dir(run_dir: Path, step: int) -> Path:
+    return run_dir / "checkpoints" / f"step_{step:08d}"
+
+
+def load_run(
+    run_dir: Path, kind: str, config_type: type[T], step: int | None = None
+) -> tuple[T, LoadedCheckpoint]:
+    """The run's config (as stored in the checkpoint) and the checkpoint: the newest readable
+    one, or the one of optimizer step `step`."""
+    if step is None:
+        loaded = read_latest_checkpoint(run_dir / "checkpoints", with_optimizer=False)
+    else:
+        loaded = read_checkpoint(checkpoint_dir(run_dir, step), with_optimizer=False)
     record = loaded.state["config"]
     if record.get("kind") != kind:
         raise RunError(f"{run_dir} holds a {record.get('kind')} run, expected {kind}")

@@ -41,9 +41,10 @@ def train_autoencoder(
     return run_training("autoencoder", config, task, run_dir, device=device, context=context)
 
 
-def load_autoencoder(run_dir: Path, device: torch.device):  # type: ignore[no-untyped-def]
-    """The EMA autoencoder of a run, rebuilt from the config stored in its checkpoint."""
-    config, loaded = load_run(run_dir, "autoencoder", AutoencoderRunConfig)
+def load_autoencoder(run_dir: Path, device: torch.device, step: int | None = None):  # type: ignore[no-untyped-def]
+    """The EMA autoencoder of a run (newest checkpoint, or that of `step`), rebuilt from the
+    config stored in its checkpoint."""
+    config, loaded = load_run(run_dir, "autoencoder", AutoencoderRunConfig, step)
     model = build_autoencoder(config)
     model.load_state_dict(loaded.ema)
     return model.to(device).eval(), config, loaded

@@ -157,15 +157,26 @@ def train_base(
     return run_training("base", config, task, run_dir, device=device, context=context)
 
 
+def encoded_from_step(autoencoder_run: Path) -> int | None:
+    """The stage-1 step whose encoder made the latent cache (its source.json), if known."""
+    source = latent_cache_dir(autoencoder_run) / "source.json"
+    if not source.is_file():
+        return None
+    name = str(json.loads(source.read_text()).get("autoencoder_checkpoint", ""))
+    digits = name.removeprefix("step_")
+    return int(digits) if digits.isdigit() else None
+
+
 def load_generator_models(
-    run_dir: Path, device: torch.device
+    run_dir: Path, device: torch.device, step: int | None = None
 ) -> tuple[LatentDiffusion, Autoencoder, BaseRunConfig, ConditionSource]:
-    """The EMA base model of a run, its autoencoder, config and condition source."""
-    config, loaded = load_run(run_dir, "base", BaseRunConfig)
+    """The EMA base model of a run (newest checkpoint, or that of `step`), the autoencoder
+    checkpoint its latents were encoded with, its config and condition source."""
+    config, loaded = load_run(run_dir, "base", BaseRunConfig, step)
     if config.pixel is not None:
         return load_pixel_generator(config, loaded, device)
     ae_dir = Path(config.autoencoder_run)
-    autoencoder, _, _ = load_autoencoder(ae_dir, device)
+    autoencoder, _, _ = load_autoencoder(ae_dir, device, encoded_from_step(ae_dir))
     base = build_base_model(config, autoencoder)
     base.load_state_dict(loaded.ema)
     info = LatentCache(latent_cache_dir(ae_dir) / "train").info

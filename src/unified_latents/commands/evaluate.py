@@ -24,7 +24,11 @@ import numpy as np
 import torch
 
 from unified_latents.commands.autoencoder import load_autoencoder
-from unified_latents.commands.base import load_generator_models, sampling_conditions
+from unified_latents.commands.base import (
+    encoded_from_step,
+    load_generator_models,
+    sampling_conditions,
+)
 from unified_latents.commands.end_to_end import RUN_KIND as END_TO_END_KIND
 from unified_latents.commands.end_to_end import load_end_to_end_model
 from unified_latents.commands.evaluation_report import render_report, summary_line
@@ -32,7 +36,6 @@ from unified_latents.metrics.inception import InceptionFeatures
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.runs import latest_training_state, load_run, read_run_record
 from unified_latents.stages.autoencoder import AutoencoderRunConfig
-from unified_latents.stages.base import latent_cache_dir
 from unified_latents.stages.base_evaluation import evaluate_base
 from unified_latents.stages.compute import TrainingCost, stage1_forward_flops, training_compute
 from unified_latents.stages.conditions import ConditionSource
@@ -99,12 +102,7 @@ def _run_cost(part: str, run_dir: Path, batch_size: int, flops_per_image: float)
 def _stage1_cost(ae_dir: Path, autoencoder: Autoencoder, batch_size: int) -> TrainingCost:
     """Stage 1 up to the checkpoint the base model's latents were encoded from (named in the
     latent cache's source.json), else up to the newest stage-1 checkpoint."""
-    step = None
-    source = latent_cache_dir(ae_dir) / "source.json"
-    if source.is_file():
-        name = str(json.loads(source.read_text()).get("autoencoder_checkpoint", ""))
-        digits = name.removeprefix("step_")
-        step = int(digits) if digits.isdigit() else None
+    step = encoded_from_step(ae_dir)
     return TrainingCost(
         part="stage1",
         run_dir=str(ae_dir),

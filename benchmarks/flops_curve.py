@@ -1,0 +1,229 @@
+"""Issue 14: generation quality per training FLOP on UL latents vs KL-VAE latents vs pixels.
+
+    python benchmarks/flops_curve.py train --work-dir /work/exp14 --jobs 2   # stage 1 + base models
+    python benchmarks/flops_curve.py evaluate --work-dir /work/exp14         # selections, curve
+    python benchmarks/flops_curve.py report --work-dir /work/exp14           # JSON, plots, table
+
+Five arms (`ARMS`): UL at two loss factors, the KL-VAE at two KL weights (same latent shape) and
+pixel-space diffusion. Every latent arm trains stage 1 for `--stage1-steps`, then the same
+class-conditional base model (architecture, optimiser, lr, EMA, batch, data order and seed) for
+`--base-steps`, keeping the checkpoints at 1/8, 1/4, 1/2 and all of it, so one run per arm gives
+a curve. Latents are normalised the same way for every latent arm (`latent_normalization=scalar`,
+objectives/latent_diffusion.py); pixels diffuse images in [-1, 1] with the decoder's resolution
+bias (presets.py). Evaluation (`_curve_eval.py`) picks the decoder steps and input on rFID and each
+arm's guidance on a separate validation seed, then measures gFID@N, KID, FD_cls and class
+accuracy at every kept checkpoint, with a second sampling seed at the largest budget.
+
+Everything resumes: finished trainings and evaluations (one JSON each under the work dir) are
+skipped. Run it from a `git worktree` of a fixed commit; subprocesses import the package from the
+checkout this file lives in, and `plan.json` records that commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+from _tables_jobs import Job, run_jobs, say
+from unified_latents.runs import latest_training_state
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    latent_space: str  # "ul", "kl-vae" or "pixels"
+    stage1: tuple[str, ...] = ()  # preset, then --set assignments; empty for pixels
+    base: tuple[str, ...] = ("fashion-mnist", "model.latent_normalization=scalar")
+
+
+ARMS = {
+    arm.name: arm
+    for arm in (
+        Arm("ul-lf1.5", "ul", ("fashion-mnist", "model.loss_factor=1.5")),
+        Arm("ul-lf3.0", "ul", ("fashion-mnist", "model.loss_factor=3.0")),
+        Arm("kl-1e-6", "kl-vae", ("kl-vae", "objective.kl_weight=1e-6")),
+        Arm("kl-1e-2", "kl-vae", ("kl-vae", "objective.kl_weight=1e-2")),
+        Arm("pixels", "pixels", (), ("pixel-fashion-mnist",)),
+        # Ablation (not in the default set): the UL lf3.0 latents without normalisation.
+        Arm("ul-lf3.0-raw", "ul", ("fashion-mnist", "model.loss_factor=3.0"), ("fashion-mnist",)),
+    )
+}
+DEFAULT_ARMS = ("ul-lf1.5", "ul-lf3.0", "kl-1e-6", "kl-1e-2", "pixels")
+
+
+@dataclass(frozen=True)
+class Plan:
+    work_dir: Path
+    stage1_steps: int = 6000
+    base_steps: int = 6000
+    checkpoints: int = 8  # a kept checkpoint every base_steps / checkpoints steps
+
+    def stage1_dir(self, arm: Arm) -> Path:
+        # ul-lf3.0-raw shares ul-lf3.0's autoencoder: the same stage-1 run
+        name = "ul-lf3.0" if arm.name == "ul-lf3.0-raw" else arm.name
+        return self.work_dir / "runs" / "stage1" / name
+
+    def base_dir(self, arm: Arm) -> Path:
+        return self.work_dir / "runs" / "base" / arm.name
+
+    def budgets(self) -> list[int]:
+        """The base-model steps on the curve: 1/8, 1/4, 1/2 and all of the budget."""
+        return [self.base_steps // 8, self.base_steps // 4, self.base_steps // 2, self.base_steps]
+
+    def stage1_args(self, arm: Arm) -> list[str]:
+        preset, *assignments = arm.stage1
+        sets = [*assignments, f"train.max_steps={self.stage1_steps}", "train.progress=false"]
+        return [
+            "train-autoencoder",
+            "--preset",
+            preset,
+            "--run-dir",
+            str(self.stage1_dir(arm)),
+            *[item for assignment in sets for item in ("--set", assignment)],
+        ]
+
+    def base_args(self, arm: Arm) -> list[str]:
+        preset, *assignments = arm.base
+        every = self.base_steps // self.checkpoints
+        sets = [
+            *assignments,
+            f"train.max_steps={self.base_steps}",
+            f"train.checkpoint_every={every}",
+            f"train.eval_every={2 * every}",
+            "train.keep_checkpoints=100",  # the curve's checkpoints must survive
+            "train.progress=false",
+        ]
+        source = ["--autoencoder", str(self.stage1_dir(arm))] if arm.stage1 else []
+        return [
+            "train-base",
+            *source,
+            "--preset",
+            preset,
+            "--run-dir",
+            str(self.base_dir(arm)),
+            *[item for assignment in sets for item in ("--set", assignment)],
+        ]
+
+
+def newest_step(run_dir: Path) -> int:
+    """The step of a run's newest complete checkpoint (0 before the first)."""
+    newest = latest_training_state(run_dir)
+    return int(newest[1]["step"]) if newest else 0
+
+
+def ul_command(args: list[str], log: Path) -> None:
+    """Run `ul ARGS` from this checkout, one thread, output appended to `log`."""
+    env = {**os.environ, "PYTHONPATH": str(CHECKOUT / "src"), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "unified_latents", *args]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as stream:
+        stream.write(f"\n$ {shlex.join(command)}\n")
+        stream.flush()
+        done = subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT, env=env)
+    if done.returncode != 0:
+        tail = "\n".join(log.read_text().splitlines()[-10:])
+        raise RuntimeError(f"exit {done.returncode}; log {log}:\n{tail}")
+
+
+def train_job(plan: Plan, run_dir: Path, steps: int, args: list[str], name: str) -> str:
+    if newest_step(run_dir) >= steps:
+        return f"finished earlier (step {newest_step(run_dir)})"
+    ul_command(args, plan.work_dir / "logs" / f"{name.replace('/', '-')}.log")
+    return f"trained to step {newest_step(run_dir)}"
+
+
+def training_jobs(plan: Plan, arms: list[Arm]) -> dict[str, Job]:
+    jobs: dict[str, Job] = {}
+    for arm in arms:
+        deps: tuple[str, ...] = ()
+        if arm.stage1:
+            stage1 = f"stage1/{plan.stage1_dir(arm).name}"
+            if stage1 not in jobs:
+                action = partial(
+                    train_job,
+                    plan,
+                    plan.stage1_dir(arm),
+                    plan.stage1_steps,
+                    plan.stage1_args(arm),
+                    stage1,
+                )
+                jobs[stage1] = Job(stage1, (), action)
+            deps = (stage1,)
+        name = f"base/{arm.name}"
+        action = partial(
+            train_job, plan, plan.base_dir(arm), plan.base_steps, plan.base_args(arm), name
+        )
+        jobs[name] = Job(name, deps, action)
+    return jobs
+
+
+def git_commit() -> str:
+    done = subprocess.run(
+        ["git", "-C", str(CHECKOUT), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "-C", str(CHECKOUT), "status", "--porcelain", "src"], capture_output=True, text=True
+    )
+    return done.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def record_plan(plan: Plan, arms: list[Arm], command: str) -> None:
+    path = plan.work_dir / "plan.json"
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    record.setdefault("commits", {})[command] = git_commit()
+    record["settings"] = {k: str(v) for k, v in asdict(plan).items()}
+    record["arms"] = {arm.name: asdict(arm) for arm in arms}
+    record["commands"] = {
+        **{
+            f"stage1/{arm.name}": shlex.join(["ul", *plan.stage1_args(arm)])
+            for arm in arms
+            if arm.stage1
+        },
+        **{f"base/{arm.name}": shlex.join(["ul", *plan.base_args(arm)]) for arm in arms},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("phase", choices=("train", "evaluate", "report"))
+    parser.add_argument("--work-dir", type=Path, required=True)
+    parser.add_argument("--arms", default=",".join(DEFAULT_ARMS))
+    parser.add_argument("--jobs", type=int, default=2, help="trainings at once (one thread each)")
+    parser.add_argument("--stage1-steps", type=int, default=6000)
+    parser.add_argument("--base-steps", type=int, default=6000)
+    parser.add_argument("--num", type=int, default=2000, help="N of gFID@N / rFID@N")
+    parser.add_argument("--results", type=Path, default=CHECKOUT / "docs" / "results")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.arms.split(",") if name not in ARMS]
+    if unknown:
+        parser.error(f"unknown arms {unknown}; choose from {', '.join(ARMS)}")
+    arms = [ARMS[name] for name in args.arms.split(",")]
+    plan = Plan(args.work_dir.resolve(), args.stage1_steps, args.base_steps)
+    record_plan(plan, arms, args.phase)
+    if args.phase == "train":
+        status = run_jobs(training_jobs(plan, arms), workers=args.jobs)
+        return 0 if all(value == "ok" for value in status.values()) else 1
+    from _curve_eval import evaluate_all
+    from _curve_report import write_report
+
+    if args.phase == "evaluate":
+        evaluate_all(plan, arms, num=args.num)
+        return 0
+    write_report(plan, arms, num=args.num, results=args.results)
+    say(f"wrote {args.results / 'flops_curve.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
