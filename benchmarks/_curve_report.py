@@ -132,6 +132,12 @@ def xy(rows: list[dict[str, Any]], x: str, y: str) -> tuple[list[float], list[fl
     return [row[x] for row in rows], [row[y] for row in rows]
 
 
+def bootstrap_std(info: dict[str, Any], arm: str) -> dict[tuple[int, int], float]:
+    """(step, seed) → bootstrap std of gFID, where one was measured."""
+    records = [r for r in info["curve"].get(arm, []) if r and "gfid_bootstrap_std" in r]
+    return {(r["step"], r["seed"]): r["gfid_bootstrap_std"] for r in records}
+
+
 def plot(rows: list[dict[str, Any]], info: dict[str, Any], results: Path) -> None:
     import matplotlib
 
@@ -143,9 +149,13 @@ def plot(rows: list[dict[str, Any]], info: dict[str, Any], results: Path) -> Non
     for arm in sorted({row["arm"] for row in rows}):
         mine = sorted((r for r in rows if r["arm"] == arm), key=lambda r: r["base_steps"])
         first, extra = [r for r in mine if r["seed"] == 0], [r for r in mine if r["seed"] != 0]
+        spread = bootstrap_std(info, arm)
         for ax, x_key in zip(axes[:2], ("base_flops", "total_flops"), strict=True):
             (line,) = ax.plot(*xy(first, x_key, "gfid"), "o-", label=arm)
             ax.plot(*xy(extra, x_key, "gfid"), "x", color=line.get_color())
+            for row in (r for r in first if (r["base_steps"], r["seed"]) in spread):
+                error = spread[row["base_steps"], row["seed"]]
+                ax.errorbar(row[x_key], row["gfid"], yerr=error, color=line.get_color())
         axes[2].plot(*xy(first, "base_flops", "class_accuracy"), "o-", label=arm)
     labels = ("base-model training FLOPs", "total training FLOPs (stage 1 + base)")
     for ax, label in zip(axes[:2], labels, strict=True):
@@ -154,7 +164,9 @@ def plot(rows: list[dict[str, Any]], info: dict[str, Any], results: Path) -> Non
     axes[2].set(xscale="log", xlabel=labels[0], ylabel="class accuracy of the samples")
     axes[2].grid(alpha=0.3)
     axes[0].legend()
-    figure.suptitle("Fashion-MNIST 32×32, small scale (2-core CPU); x = second sampling seed")
+    figure.suptitle(
+        "Fashion-MNIST 32×32, small scale (2-core CPU); bars: bootstrap std; x: second seed"
+    )
     figure.tight_layout()
     figure.savefig(results / "flops_curve.png", dpi=110)
     plt.close(figure)
