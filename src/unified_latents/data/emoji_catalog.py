@@ -102,7 +102,7 @@ def select_vendors(catalog: EmojiCatalog, vendors: Sequence[str]) -> tuple[str, 
             f"{', '.join(catalog.vendors) or 'none'}); install them with "
             f"`EMOJI_VENDORS={','.join(sorted({*catalog.vendors, *missing}))} {INSTALL_HINT}`"
         )
-    return tuple(vendors) if vendors else catalog.vendors
+    return tuple(dict.fromkeys(vendors)) if vendors else catalog.vendors
 
 
 def heldout_concepts(entries: Sequence[EmojiEntry]) -> frozenset[str]:
