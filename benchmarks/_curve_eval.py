@@ -262,6 +262,7 @@ def evaluate_all(plan: Plan, arms: list[Arm], *, num: int, wait_seconds: float =
     """Run every ready measurement not yet written; wait for trainings (or another evaluator)
     while some are not ready; return when all are written."""
     evaluation = Evaluation(plan, arms, num)
+    evaluation.reference  # noqa: B018 -- the test-split features first: every measurement needs them
     while True:
         pending = [item for item in evaluation.items() if read(item.path) is None]
         if not pending:

@@ -8,6 +8,7 @@ use the shipped Fashion-MNIST classifier against the same 10,000 test images.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from unified_latents.metrics.image_quality import psnr, psnr_from_mse, ssim
 from unified_latents.metrics.inception import InceptionFeatures
 from unified_latents.metrics.kid import kernel_inception_distance
 from unified_latents.metrics.reference_stats import (
+    cache_path,
     cached_reference_features,
     cached_reference_statistics,
 )
@@ -52,7 +54,8 @@ class Reference:
         self.extractor = extractor
         self.real, self.labels = real_images(DATA, "test", REFERENCE_SIZE)
         key = self.real.cache_key(extractor)
-        compute = lambda: extractor.features(self.real.images, progress=True)  # noqa: E731
+        chunks = cache_path(key).with_suffix(".chunks")
+        compute = lambda: chunked_features(extractor, self.real.images, chunks)  # noqa: E731
         self.features = cached_reference_features(key, compute)
         self.statistics = cached_reference_statistics(key, lambda: self.features)
 
@@ -86,6 +89,24 @@ class Reference:
                 "fid_bootstrap_resamples": bootstrap,
             }
         return result
+
+
+def chunked_features(
+    extractor: InceptionFeatures, images: torch.Tensor, directory: Path, chunk: int = 500
+) -> np.ndarray:
+    """Inception features of many images, kept on disk `chunk` images at a time, so that a
+    computation stopped by the end of a session resumes where it stopped."""
+    directory.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for start in range(0, images.shape[0], chunk):
+        path = directory / f"{start:06d}-{min(start + chunk, images.shape[0]):06d}.npy"
+        if not path.is_file():
+            features = extractor.features(images[start : start + chunk], progress=True)
+            temporary = path.with_suffix(".tmp.npy")
+            np.save(temporary, features)
+            os.replace(temporary, path)
+        parts.append(np.load(path))
+    return np.concatenate(parts)
 
 
 def stage1_model(stage1_dir: Path) -> tuple[Autoencoder, int]:

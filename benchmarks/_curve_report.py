@@ -188,7 +188,8 @@ def plot(rows: list[dict[str, Any]], info: dict[str, Any], results: Path) -> Non
             axes[1].plot(*xy(curve, "step", "psnr_db"), "o-", label=arm)
     axes[1].set(xlabel="stage-1 step", ylabel="held-out PSNR (dB; UL: one decoder sample)")
     axes[1].set_title("stage 1 during training")
-    axes[1].legend()
+    if axes[1].lines:
+        axes[1].legend()
     figure.tight_layout()
     figure.savefig(results / "flops_curve_bits_and_stage1.png", dpi=110)
     plt.close(figure)
