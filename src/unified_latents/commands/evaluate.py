@@ -2,8 +2,9 @@
 
 Autoencoder runs: rFID@N / rKID@N (reconstructions vs the same N held-out originals), PSNR, SSIM,
 bits from the prior's bound, FLOPs. Base runs: gFID@N / KID@N (class-balanced samples vs the
-first N test-split images, as rFID), FD_cls@N and classifier accuracy (Fashion-MNIST), held-out ELBO next to the
-prior bound, FLOPs and sampling cost (pixel-space base runs: the same, without a prior bound).
+first N test-split images, as rFID), FD_cls@N and classifier accuracy (Fashion-MNIST), held-out
+ELBO next to the prior bound, FLOPs and sampling cost (pixel-space base runs: the same, without
+a prior bound).
 End-to-end runs (`ul train-end-to-end`): both, for the one model (samples as `ul sample` draws
 them, reconstructions, the base model's ELBO as the latent's bits). Every kind also records the
 training FLOPs consumed so far (`stages/compute.py`), for comparisons at equal training compute.

@@ -181,7 +181,8 @@ def sample_quality(
     progress: bool,
 ) -> tuple[dict[str, float], dict[str, str], dict[str, float]]:
     """gFID@N/gKID@N (with an extractor), FD_cls@N and classifier accuracy of N uint8 samples
-    against the first N images of `data`'s test split (the set rFID uses). Returns (metrics, notes, seconds)."""
+    against the first N images of `data`'s test split (the set rFID uses). Returns (metrics,
+    notes, seconds)."""
     num = samples.shape[0]
     metrics: dict[str, float] = {"num_samples": float(num)}
     real, real_labels = real_images(data, "test", num)
