@@ -32,6 +32,7 @@ from typing import Any
 
 from _curve_measure import Reference, generation, reconstruction
 from _tables_jobs import say
+from _tables_plan import read_json as read
 from flops_curve import Arm, Plan, newest_step
 from unified_latents.metrics.inception import InceptionFeatures
 from unified_latents.runs import checkpoint_dir
@@ -50,14 +51,6 @@ GUIDANCE_GRID = (1.0, 2.0, 3.0)
 VALIDATION_NUM, VALIDATION_SEED = 250, 1000
 BASE_SAMPLING_STEPS = 32
 CURVE_SEEDS, TOP_EXTRA_SEEDS, BOOTSTRAP = (0,), (1,), 50
-
-
-def read(path: Path) -> dict[str, Any] | None:
-    try:
-        result: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return result
 
 
 def write(path: Path, record: dict[str, Any]) -> None:
