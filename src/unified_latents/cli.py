@@ -1,6 +1,7 @@
 """The `ul` command-line tool. The only module that reads sys.argv.
 
 ul train-autoencoder --preset fashion-mnist [--run-dir DIR] [--set key=value ...] [--dry-run]
+ul train-autoencoder --preset fashion-mnist --target-bits-per-pixel 0.1   (c_lf steered to a rate)
 ul reconstruct --run AE_RUN [--num 256] [--steps 32] [--sampler ancestral] [--seed 0]
 ul encode --run AE_RUN [--shard-size 10000] [--overwrite]
 ul train-base --autoencoder AE_RUN --preset fashion-mnist [--set ...] [--dry-run]
@@ -64,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
         "train-autoencoder", help="train stage 1: encoder, prior, decoder"
     )
     add_config_arguments(train_ae, "fashion-mnist")
+    train_ae.add_argument(
+        "--target-bits-per-pixel",
+        type=float,
+        default=None,
+        metavar="R",
+        help="steer c_lf during training so the latent carries R bits/pixel "
+        "(= --set model.target_bits_per_pixel=R; objectives/rate_control.py)",
+    )
 
     recon = commands.add_parser("reconstruct", help="encode + decode held-out images; PSNR/SSIM")
     recon.add_argument(
@@ -220,8 +229,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "train-autoencoder":
+            assignments = list(args.assignments)
+            if args.target_bits_per_pixel is not None:
+                assignments.append(f"model.target_bits_per_pixel={args.target_bits_per_pixel}")
             return ae_commands.train_autoencoder(
-                args.preset, args.assignments, args.run_dir, dry_run=args.dry_run
+                args.preset, assignments, args.run_dir, dry_run=args.dry_run
             )
         if args.command == "reconstruct":
             return ae_commands.reconstruct(
