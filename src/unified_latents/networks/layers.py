@@ -14,6 +14,7 @@ from typing import Literal, get_args
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from unified_latents.networks.fused import addcmul, split_heads
 
@@ -112,7 +113,34 @@ class GroupNorm(nn.GroupNorm):
         return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
 
-class ResBlock(nn.Module):
+class Checkpointed(nn.Module):
+    """A block whose activations can be recomputed in the backward instead of stored
+    (`set_activation_checkpointing`): less memory for about one more forward per step."""
+
+    checkpointing: bool = False
+
+    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        if self.checkpointing and self.training and torch.is_grad_enabled():
+            # Non-reentrant: works with autocast, keyword-free calls and DDP; dropout replays the
+            # same mask (the RNG state is restored for the recomputation).
+            out: Tensor = checkpoint(self.body, x, cond, use_reentrant=False)
+            return out
+        return self.body(x, cond)
+
+    def body(self, x: Tensor, cond: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+
+def set_activation_checkpointing(model: nn.Module, enabled: bool) -> int:
+    """Turn activation checkpointing on/off in every transformer and residual block of `model`;
+    returns how many blocks it set."""
+    blocks = [module for module in model.modules() if isinstance(module, Checkpointed)]
+    for block in blocks:
+        block.checkpointing = enabled
+    return len(blocks)
+
+
+class ResBlock(Checkpointed):
     """norm → SiLU → conv3×3 → norm (adaptive if conditioned) → SiLU → dropout → conv3×3 (zero
     init), plus a 1×1 skip when the channel count changes. At init it is its skip path."""
 
@@ -128,7 +156,7 @@ class ResBlock(nn.Module):
         self.conv_out = zero_init(nn.Conv2d(out_ch, out_ch, 3, padding=1))
         self.skip: nn.Module = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
-    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+    def body(self, x: Tensor, cond: Tensor | None) -> Tensor:
         h = self.conv_in(F.silu(self.norm_in(x)))  # [B, out, H, W]
         h = self.norm_mid(h, cond) if self.conditioned else self.norm_mid(h)
         h = self.conv_out(self.dropout(F.silu(h)))
@@ -215,7 +243,7 @@ def mlp_activation(name: MLPActivation) -> nn.Module:
     return nn.GELU(approximate="tanh" if name == "gelu_tanh" else "none")
 
 
-class TransformerBlock(nn.Module):
+class TransformerBlock(Checkpointed):
     """Pre-norm attention + MLP with adaptive LayerNorm: (shift, scale, gate) per branch come from
     `cond` through a zero-initialised Linear, so the gates start at 0 and the block at identity."""
 
@@ -237,7 +265,8 @@ class TransformerBlock(nn.Module):
         )  # fmt: skip
         self.modulation = zero_init(nn.Linear(cond_dim, 6 * dim))
 
-    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+    def body(self, x: Tensor, cond: Tensor | None) -> Tensor:
+        assert cond is not None, "a transformer block needs its conditioning vector"
         params = self.modulation(F.silu(cond))[:, None].chunk(6, dim=2)  # 6 × [B, 1, D]
         shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = params
         # x + gate·f(LN(x)·(1 + scale) + shift); each "a + b·c" is one addcmul (networks/fused.py):
