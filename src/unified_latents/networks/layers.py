@@ -8,6 +8,7 @@ blocks) from zero-initialised linear maps, so every conditioned block starts as 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Literal, get_args
 
@@ -29,6 +30,14 @@ def group_count(channels: int, max_groups: int = 32, min_group_size: int = 4) ->
     small layers (e.g. 16 channels → 4 groups) keep statistics over several channels."""
     upper = max(1, min(max_groups, channels // min_group_size))
     return next(g for g in range(upper, 0, -1) if channels % g == 0)
+
+
+def autocast_off(device: torch.device) -> contextlib.AbstractContextManager[object]:
+    """Disable autocast inside (fp32 math); nothing to disable on `meta` (shape-only tensors,
+    e.g. parameter/FLOP counts), where torch.autocast does not exist."""
+    if device.type == "meta":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, enabled=False)
 
 
 def zero_init(module: nn.Linear | nn.Conv2d) -> nn.Linear | nn.Conv2d:
@@ -84,7 +93,7 @@ class LogSNREmbedding(nn.Module):
 
     def forward(self, logsnr: Tensor) -> Tensor:
         # The embedding must distinguish nearby λ, which bf16 (8 mantissa bits) cannot.
-        with torch.autocast(device_type=logsnr.device.type, enabled=False):
+        with autocast_off(logsnr.device):
             angles = logsnr.float()[:, None] * self.frequencies.float()[None]  # [B, F]
             features = torch.cat([angles.sin(), angles.cos()], dim=1)  # [B, 2F]
             return self.mlp(features)  # [B, dim] fp32
@@ -214,7 +223,7 @@ def explicit_attention(q: Tensor, k: Tensor, v: Tensor, dropout: float = 0.0) ->
     contiguous = torch.contiguous_format
     q = q.to(torch.float32, memory_format=contiguous, copy=True).mul_(scale)
     k = k.to(torch.float32, memory_format=contiguous)
-    with torch.autocast(device_type=q.device.type, enabled=False):
+    with autocast_off(q.device):
         scores = torch.matmul(q, k.transpose(-2, -1))  # [B, heads, N, N]
         weights = torch.softmax(scores, dim=-1).to(v.dtype)
     if dropout > 0.0:
