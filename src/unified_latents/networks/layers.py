@@ -15,8 +15,8 @@ from typing import Literal, get_args
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
+from unified_latents.networks.checkpointing import Checkpointed
 from unified_latents.networks.fused import addcmul, split_heads
 
 # λ Fourier features: the lowest frequency has a period of 160, so over λ ∈ [−20, 20] its sine
@@ -120,33 +120,6 @@ class GroupNorm(nn.GroupNorm):
 
     def forward(self, x: Tensor) -> Tensor:
         return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
-
-
-class Checkpointed(nn.Module):
-    """A block whose activations can be recomputed in the backward instead of stored
-    (`set_activation_checkpointing`): less memory for about one more forward per step."""
-
-    checkpointing: bool = False
-
-    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        if self.checkpointing and self.training and torch.is_grad_enabled():
-            # Non-reentrant: works with autocast, keyword-free calls and DDP; dropout replays the
-            # same mask (the RNG state is restored for the recomputation).
-            out: Tensor = checkpoint(self.body, x, cond, use_reentrant=False)
-            return out
-        return self.body(x, cond)
-
-    def body(self, x: Tensor, cond: Tensor | None) -> Tensor:
-        raise NotImplementedError
-
-
-def set_activation_checkpointing(model: nn.Module, enabled: bool) -> int:
-    """Turn activation checkpointing on/off in every transformer and residual block of `model`;
-    returns how many blocks it set."""
-    blocks = [module for module in model.modules() if isinstance(module, Checkpointed)]
-    for block in blocks:
-        block.checkpointing = enabled
-    return len(blocks)
 
 
 class ResBlock(Checkpointed):

@@ -21,14 +21,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from unified_latents.networks.layers import set_activation_checkpointing
+from unified_latents.networks.checkpointing import set_activation_checkpointing
 from unified_latents.training.checkpoint import (
     list_checkpoints,
     read_latest_checkpoint,
     set_aside_newer,
 )
 from unified_latents.training.cpu_allocator import keep_freed_memory
-from unified_latents.training.distributed import DistributedContext
+from unified_latents.training.distributed import DistributedContext, process_group_active
 from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
 from unified_latents.training.metrics_log import MetricsLog, read_metrics
 from unified_latents.training.optim import (
@@ -177,7 +177,7 @@ def train(
             set_aside_newer(checkpoints, state.step)
             tqdm.write(f"resuming from {loaded.path} (step {state.step})")
     trainable: nn.Module = model
-    if context.enabled:
+    if context.enabled or process_group_active():  # a 1-process group too (gpu_check)
         trainable = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
