@@ -67,3 +67,33 @@ def test_without_cuda_the_full_check_refuses(capsys: pytest.CaptureFixture[str])
 def test_wrapper_script_is_executable() -> None:
     assert SCRIPT.exists() and SCRIPT.stat().st_mode & 0o111
     assert "unified_latents.gpu_check" in SCRIPT.read_text()
+
+
+def test_past_the_deadline_measurements_are_skipped_and_reported() -> None:
+    import torch
+
+    from unified_latents.gpu_check.report import summary
+    from unified_latents.gpu_check.synthetic import check_configs
+    from unified_latents.gpu_check.throughput import measure_all
+
+    autoencoder, base = check_configs(smoke=True)
+    results = measure_all(
+        autoencoder, base, batch_sizes=(2, 4), device=torch.device("cpu"), precision="fp32",
+        compile_modes=(False, True), steps=1, warmup=0, peak_tflops=None, deadline=0.0,
+    )  # fmt: skip
+    assert [(m.stage, m.compiled) for m in results] == [
+        ("stage1", False), ("stage1", True), ("base", False), ("base", True),
+    ]  # fmt: skip
+    assert all(m.skipped and m.error is None and m.training_gflops_per_image > 0 for m in results)
+    record = {
+        "smoke": True,
+        "system": {"name": "cpu", "device": "cpu", "torch": "x", "cuda_runtime": None,
+                   "precision": "fp32", "bf16_peak_tflops": None},
+        "tests": {"ok": True, "summary": "3 skipped"},
+        "throughput": [m.record() for m in results],
+        "ddp": {"ok": False, "error": "torchrun exited 1: boom"},
+        "ok": False, "seconds": 1.0, "path": "gpu-check.json",
+    }  # fmt: skip
+    text = summary(record)
+    assert text.count("skipped: over the time budget") == 4
+    assert "FAILED - torchrun exited 1: boom" in text and text.endswith("gpu-check.json")

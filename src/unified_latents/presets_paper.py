@@ -89,7 +89,7 @@ def paper_base_network() -> ViTConfig:
 def autoencoder_imagenet_512() -> AutoencoderRunConfig:
     """Stage 1 at paper scale on an ImageNet-style folder at 512² (module docstring: what is the
     paper's and what is ours). Needs `--set data.root=DIR` (class subfolders; DIR/train and
-    DIR/test if both exist, else a hashed 10k-image holdout)."""
+    DIR/val (or DIR/test) if both exist, else a hashed 10k-image holdout)."""
     return AutoencoderRunConfig(
         data=IMAGENET_512,
         model=UnifiedLatentsConfig(

@@ -69,3 +69,13 @@ def test_random_crop_needs_an_image_folder_and_a_valid_area() -> None:
         DataConfig(crop_min_area=0.0)
     with pytest.raises(ValueError, match=r"data\.crop"):
         DataConfig(crop="random")  # type: ignore[arg-type]
+
+
+def test_imagenet_layout_train_and_val(tmp_path: Path) -> None:
+    """ImageNet folders name their held-out split `val`: it becomes the test split."""
+    write_good_images(tmp_path / "train" / "goldfish", 3)
+    write_good_images(tmp_path / "val" / "goldfish", 2)
+    centre = DataConfig(name="folder", root=str(tmp_path), image_size=8, channels=3)
+    train, test = load_split(centre, "train"), load_split(centre, "test")
+    assert (len(train), len(test)) == (3, 2)
+    assert train.class_names == test.class_names == ("goldfish",)

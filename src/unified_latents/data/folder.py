@@ -119,26 +119,25 @@ class FolderImages(ImageDataset):
 
 
 def list_folder(root: Path, split: Split, holdout_size: int) -> FolderListing:
-    """`root/train` + `root/test` when both exist, else a deterministic hash holdout of `root`."""
+    """`root/train` + `root/test` (or `root/val`, as ImageNet has) when both exist, else a
+    deterministic hash holdout of `root`."""
     if not root.is_dir():
         raise DatasetNotFoundError(
             f"image folder {root} does not exist; pass an existing "
             "directory with --set data.root=DIR"
         )
-    if (root / "train").is_dir() and (root / "test").is_dir():
+    test_name = next((name for name in ("test", "val") if (root / name).is_dir()), None)
+    if (root / "train").is_dir() and test_name is not None:
         # Class names from both splits, so a class missing from one keeps its label.
+        names = ("train", test_name)
         classes = sorted(
-            {
-                entry.name
-                for name in ("train", "test")
-                for entry in os.scandir(root / name)
-                if entry.is_dir()
-            }
+            {entry.name for name in names for entry in os.scandir(root / name) if entry.is_dir()}
         )
-        listing = _list_tree(root / split, tuple(classes))
+        directory = root / ("train" if split == "train" else test_name)
+        listing = _list_tree(directory, tuple(classes))
         if not listing.files:
             raise DatasetNotFoundError(
-                f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {root / split}"
+                f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {directory}"
             )
         return listing
     listing = _list_tree(root)

@@ -35,6 +35,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--compile", action="store_true", help="compiled runs in --cpu-smoke too")
     parser.add_argument("--skip-tests", action="store_true", help="skip (a)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="bf16 peak, if not known")
+    parser.add_argument(
+        "--budget-minutes", type=float, default=8.0, help="skip measurements that would start late"
+    )
     parser.add_argument("--ddp-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--ddp-batch-size", type=int, default=2, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -74,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         steps=args.steps or (2 if smoke else 10),
         warmup=args.warmup or (1 if smoke else 3),
         peak_tflops=info["bf16_peak_tflops"],
+        # keep ~2.5 minutes for the torchrun part; a compilation already running is not stopped
+        deadline=start + 60.0 * args.budget_minutes - 150.0,
     )
     print("(c) torchrun + DDP ...", flush=True)
     ddp = launch_ddp(args.out / "ddp", smoke, batch_size=2, timeout=120.0 if smoke else 180.0)

@@ -106,14 +106,12 @@ def summary(record: dict[str, Any]) -> str:
         f"{'TFLOP/s':>9}{'MFU':>7}{'peak GiB':>10}",
     ]
     for m in record["throughput"]:
-        if m["error"]:
-            lines.append(
-                f"    {m['stage']:<7}{m['compiled']!s:<9}{m['batch_size']:>6}  {m['error']}"
-            )
+        head = f"    {m['stage']:<7}{m['compiled']!s:<9}{m['batch_size']:>6}"
+        if m["skipped"] or m["error"]:
+            lines.append(f"{head}  " + (f"skipped: {m['skipped']}" if m["skipped"] else m["error"]))
             continue
         lines.append(
-            f"    {m['stage']:<7}{m['compiled']!s:<9}{m['batch_size']:>6}"
-            f"{_number(m['images_per_second'], '.2f'):>10}"
+            f"{head}{_number(m['images_per_second'], '.2f'):>10}"
             f"{_number(m['seconds_per_step'], '.3f'):>9}"
             f"{_number(m['achieved_tflops'], '.1f'):>9}"
             f"{_number(None if m['mfu'] is None else 100 * m['mfu'], '.1f'):>6}%"

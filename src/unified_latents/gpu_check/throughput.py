@@ -47,6 +47,7 @@ class Measurement:
     mfu: float | None = None
     peak_memory_gib: float | None = None
     error: str | None = None
+    skipped: str | None = None  # why it did not run (the time budget); not a failure
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,8 +188,10 @@ def measure_all(
     steps: int,
     warmup: int,
     peak_tflops: float | None,
+    deadline: float | None = None,
 ) -> list[Measurement]:
-    """Stage 1 and the base model, each without and with torch.compile (as asked)."""
+    """Stage 1 and the base model, each without and with torch.compile (as asked); once
+    `time.perf_counter()` passes `deadline` the remaining measurements are skipped."""
     shape = latent_shape(autoencoder)
     stage1_flops = 3.0 * sum(c.forward_flops_per_image for c in autoencoder_costs(autoencoder))
     base_flops = 3.0 * base_costs(base, shape)[0].forward_flops_per_image
@@ -204,6 +207,11 @@ def measure_all(
     results = []
     for stage, build, batch_size, flops in jobs:
         for compiled in compile_modes:
+            if deadline is not None and time.perf_counter() > deadline:
+                late = Measurement(stage, compiled, batch_size, 0, precision, flops / 1e9)
+                late.skipped = "over the time budget (--budget-minutes)"
+                results.append(late)
+                continue
             if compiled:
                 torch._dynamo.reset()
             results.append(
