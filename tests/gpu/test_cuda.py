@@ -83,3 +83,31 @@ def test_every_run_kind_trains_samples_and_loads_on_cpu(tmp_path: Path) -> None:
     with torch.no_grad():
         terms = model(x, torch.Generator().manual_seed(0))
     assert torch.isfinite(terms.loss).all()
+
+
+def test_paper_layouts_train_with_checkpointing_and_fused_attention() -> None:
+    """The paper-scale layouts (tiny widths): a bf16 step with activation checkpointing on the
+    device, attention through SDPA (never the CPU-only explicit product on CUDA)."""
+    from unified_latents.gpu_check.synthetic import check_configs
+    from unified_latents.networks import layers
+    from unified_latents.networks.checkpointing import set_activation_checkpointing
+    from unified_latents.objectives.latent_diffusion import LatentDiffusion
+
+    autoencoder_config, base_config = check_configs(smoke=True)
+    autoencoder = build_autoencoder(autoencoder_config).to(DEVICE)
+    base = LatentDiffusion(base_config.model, autoencoder.latent_shape, 5.0).to(DEVICE)
+    q = torch.randn(2, 2, 16, 8, device=DEVICE, dtype=torch.bfloat16, requires_grad=True)
+    assert layers._explicit_attention_is_faster(q) == (DEVICE.type == "cpu")
+    generator = torch.Generator(device=DEVICE).manual_seed(0)
+    x = torch.rand(2, 3, 64, 64, device=DEVICE) * 2 - 1
+    for model in (autoencoder, base):
+        assert set_activation_checkpointing(model, True) > 0
+        with autocast(DEVICE, "bf16"):
+            if model is base:
+                z = torch.randn(2, *autoencoder.latent_shape, device=DEVICE)
+                terms = base(z, torch.tensor([1, 2], device=DEVICE), generator)
+            else:
+                terms = autoencoder(x, generator)
+        terms.loss.mean().backward()
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        assert grads and all(torch.isfinite(g).all() for g in grads)
