@@ -15,6 +15,11 @@ from unified_latents.objectives.autoencoder import ObjectiveConfig
 from unified_latents.objectives.latent_diffusion import BaseModelConfig
 from unified_latents.objectives.single_stage import SingleStageConfig
 from unified_latents.objectives.unified_latents import UnifiedLatentsConfig
+from unified_latents.presets_paper import (
+    autoencoder_imagenet_512,
+    base_imagenet_512,
+    base_imagenet_512_text,
+)
 from unified_latents.stages.autoencoder import AutoencoderEvalConfig, AutoencoderRunConfig
 from unified_latents.stages.base import BaseEvalConfig, BaseRunConfig
 from unified_latents.stages.end_to_end import EndToEndEvalConfig, EndToEndRunConfig
@@ -148,6 +153,7 @@ AUTOENCODER_PRESETS: dict[str, Callable[[], AutoencoderRunConfig]] = {
     "fashion-mnist": autoencoder_fashion_mnist,
     "mnist-5k": autoencoder_mnist_5k,
     "tiny": autoencoder_tiny,
+    "imagenet-512": autoencoder_imagenet_512,  # paper scale (presets_paper.py)
     # "kl-vae", "ul-mse-decoder", ... on Fashion-MNIST, and "<name>-tiny" for tests
     **{name: derived(change, autoencoder_fashion_mnist) for name, change in ABLATIONS.items()},
     **{f"{name}-tiny": derived(change, autoencoder_tiny) for name, change in ABLATIONS.items()},
@@ -250,6 +256,8 @@ BASE_PRESETS: dict[str, Callable[[], BaseRunConfig]] = {
     "tiny": base_tiny,
     "pixel-fashion-mnist": base_pixel_fashion_mnist,
     "pixel-tiny": base_pixel_tiny,
+    "imagenet-512": base_imagenet_512,  # paper scale (presets_paper.py)
+    "imagenet-512-text": base_imagenet_512_text,
 }
 
 

@@ -55,9 +55,28 @@ def read_run_record(run_dir: Path) -> dict[str, Any]:
     return record
 
 
-def prepare_run_dir(run_dir: Path, kind: str, config: T, config_type: type[T]) -> T:
-    """Create `run_dir` with config.json, or check that resuming it with `config` is safe."""
-    record = config_record(kind, config)
+def training_precision(run_dir: Path) -> str | None:
+    """The precision the run trained in: what train.precision resolved to (config.json's
+    "resolved"), else its stored train.precision (runs from before "auto"); None if unknown."""
+    try:
+        record = read_run_record(run_dir)
+    except (RunError, OSError, ValueError, KeyError):
+        return None
+    resolved = record.get("resolved", {}).get("train.precision")
+    stored = record.get("run", {}).get("train", {}).get("precision")
+    return str(resolved or stored) if (resolved or stored) else None
+
+
+def prepare_run_dir(
+    run_dir: Path,
+    kind: str,
+    config: T,
+    config_type: type[T],
+    resolved: Mapping[str, Any] | None = None,
+) -> T:
+    """Create `run_dir` with config.json, or check that resuming it with `config` is safe.
+    `resolved` records what "auto" settings became on this machine (e.g. train.precision)."""
+    record = config_record(kind, config) | ({"resolved": dict(resolved)} if resolved else {})
     path = run_dir / CONFIG_FILE
     if path.exists():
         saved = read_run_record(run_dir)

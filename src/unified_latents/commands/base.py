@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from unified_latents.commands.autoencoder import load_autoencoder
+from unified_latents.commands.dry_run import base_dry_run
 from unified_latents.commands.end_to_end import RUN_KIND as END_TO_END_KIND
 from unified_latents.commands.end_to_end import load_end_to_end_generator
 from unified_latents.commands.training import run_training
@@ -22,7 +23,6 @@ from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.presets import BASE_PRESETS
 from unified_latents.runs import (
     RunError,
-    config_record,
     load_run,
     read_run_record,
     resolve_preset,
@@ -147,8 +147,7 @@ def train_base(
             "(or a pixel-space preset such as --preset pixel-fashion-mnist)"
         )
     if dry_run:
-        print(json.dumps(config_record("base", config), indent=2))
-        return 0
+        return base_dry_run(config)
     context = init_distributed(resolve_device(config.train.device).type)
     device = resolve_device(config.train.device, context)
     with seeded(config.train.seed):  # same seed, same initial weights

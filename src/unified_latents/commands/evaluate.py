@@ -35,7 +35,12 @@ from unified_latents.commands.end_to_end import load_end_to_end_model
 from unified_latents.commands.evaluation_report import render_report, summary_line
 from unified_latents.metrics.inception import InceptionFeatures
 from unified_latents.objectives.autoencoder import Autoencoder
-from unified_latents.runs import latest_training_state, load_run, read_run_record
+from unified_latents.runs import (
+    latest_training_state,
+    load_run,
+    read_run_record,
+    training_precision,
+)
 from unified_latents.stages.autoencoder import AutoencoderRunConfig
 from unified_latents.stages.base_evaluation import evaluate_base
 from unified_latents.stages.compute import TrainingCost, stage1_forward_flops, training_compute
@@ -306,6 +311,7 @@ def write_evaluation(
         "run_dir": str(run_dir),
         "checkpoint": str(newest[0]) if newest else None,
         "step": newest[1]["step"] if newest else None,
+        "training_precision": training_precision(run_dir),
         "command": command,
         "num": options.num,
         "fid": extractor is not None,

@@ -13,6 +13,7 @@ from unified_latents.runs import config_record, prepare_run_dir
 from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.loop import TrainConfig, train
 from unified_latents.training.optim import OptimConfig
+from unified_latents.training.precision import resolve_precision
 from unified_latents.training.task import TrainingTask
 
 
@@ -37,13 +38,17 @@ def run_training(
 ) -> int:
     """Train `task` in `run_dir` (created or resumed) with `config.train` and `config.optim`.
     `config` is the resolved run config of `kind` ("autoencoder", "base", "end-to-end")."""
-    context.run_on_main(lambda: prepare_run_dir(run_dir, kind, config, type(config)))
+    # What "auto" became on this machine, kept next to the config (config.json, checkpoints).
+    resolved = {"train.precision": resolve_precision(config.train.precision, device)}
+    context.run_on_main(
+        lambda: prepare_run_dir(run_dir, kind, config, type(config), resolved=resolved)
+    )
     result = train(
         task,
         run_dir=run_dir,
         train_config=config.train,
         optim_config=config.optim,
-        config_dict=config_record(kind, config),
+        config_dict=config_record(kind, config) | {"resolved": resolved},
         device=device,
         context=context,
     )

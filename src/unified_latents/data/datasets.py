@@ -42,6 +42,7 @@ __all__ = [
 DatasetName = Literal[
     "fashion-mnist", "mnist-5k", "digits", "folder", "tar", "emoji", "emoji-captions"
 ]
+Crop = Literal["center", "random-resized"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +55,11 @@ class DataConfig:
     max_bad_fraction: float = 0.01  # unreadable image files tolerated before failing
     num_workers: int = 0  # DataLoader worker processes for lazily decoded sources
     vendors: tuple[str, ...] = ()  # emoji-captions image sets; empty: every installed one
+    # Training images of image folders: "center" (the largest centred square) or
+    # "random-resized" (a random square of ≥ crop_min_area of it, varying per epoch). Test
+    # images and `ul encode` always use the centre crop.
+    crop: Crop = "center"
+    crop_min_area: float = 0.35  # [C]; used by crop="random-resized"
 
     def __post_init__(self) -> None:
         # Only per-field checks: the CLI applies `--set` overrides one at a time, so a check
@@ -76,12 +82,23 @@ class DataConfig:
         unknown = [vendor for vendor in self.vendors if vendor not in VENDORS]
         if unknown:
             raise ValueError(f"data.vendors has {unknown}; emoji vendors are {VENDORS}")
+        if self.crop not in get_args(Crop):
+            raise ValueError(f"data.crop={self.crop!r} is not one of {get_args(Crop)}")
+        if not 0.0 < self.crop_min_area <= 1.0:
+            raise ValueError(f"data.crop_min_area must be in (0, 1], got {self.crop_min_area}")
 
 
-def load_split(config: DataConfig, split: Split) -> ImageDataset:
-    """The `split` of the configured dataset (raises `DatasetNotFoundError` if not installed)."""
+def load_split(config: DataConfig, split: Split, *, training: bool = False) -> ImageDataset:
+    """The `split` of the configured dataset (raises `DatasetNotFoundError` if not installed).
+    `training`: the stream a training task draws from, which gets `data.crop` (image folders)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    random = training and split == "train" and config.crop == "random-resized"
+    if random and config.name not in ("folder", "emoji"):
+        raise DataError(
+            f"data.crop=random-resized works on image folders (data.name=folder), not on "
+            f"data.name={config.name!r}; use data.crop=center"
+        )
     if config.name in ("fashion-mnist", "mnist-5k", "digits"):
         return _with_channels(_builtin(config, split), config.channels)
     if config.name in ("folder", "tar") and not config.root:
@@ -102,7 +119,10 @@ def load_split(config: DataConfig, split: Split) -> ImageDataset:
         )
     root = sources.emoji_root(config.root) if config.name == "emoji" else Path(config.root)
     listing = list_folder(root, split, config.holdout_size)
-    return FolderImages(listing, config.image_size, config.channels, config.max_bad_fraction)
+    min_area = config.crop_min_area if random else 0.0
+    return FolderImages(
+        listing, config.image_size, config.channels, config.max_bad_fraction, min_area
+    )
 
 
 def _emoji_captions(config: DataConfig, split: Split) -> ImageDataset:

@@ -106,7 +106,7 @@ class EndToEndTask:
     def __init__(self, config: EndToEndRunConfig) -> None:
         self.config = config
         self.model: SingleStageLatents = build_end_to_end_model(config)
-        self.train_data = load_split(config.data, "train")
+        self.train_data = load_split(config.data, "train", training=True)
         self.test_images, self.test_labels = heldout_images(
             load_split(config.data, "test"), config.eval.num_images
         )
