@@ -27,7 +27,6 @@ from unified_latents.training.checkpoint import (
     read_latest_checkpoint,
     set_aside_newer,
 )
-from unified_latents.training.cpu_allocator import keep_freed_memory
 from unified_latents.training.distributed import DistributedContext, process_group_active
 from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
 from unified_latents.training.metrics_log import MetricsLog, read_metrics
@@ -146,9 +145,11 @@ def train(
     device: torch.device,
     context: DistributedContext | None = None,
 ) -> TrainResult:
+    """Train `task` in `run_dir` (created or resumed). Sets no process-wide state: the `ul`
+    command also keeps freed host memory (`training/cpu_allocator.py`); call
+    `keep_freed_memory()` yourself for the same CPU speed from Python."""
     context = context or DistributedContext()
     config = train_config
-    keep_freed_memory()  # no page faults on every step's activations (training/cpu_allocator.py)
     model = task.model.to(device)
     precision = resolve_precision(config.precision, device)  # warns once if bf16 is emulated
     set_activation_checkpointing(model, config.activation_checkpointing)
