@@ -96,3 +96,33 @@ def test_wrong_image_shape_is_one_clear_error(runs: dict[str, Path]) -> None:
     assert isinstance(ae, ul.Autoencoder)
     with pytest.raises(ValueError, match=re.escape("images must be [N, 1, 8, 8]")):
         ae.encode(torch.zeros(2, 3, 8, 8, dtype=torch.uint8))
+
+
+@pytest.mark.slow
+def test_export_opens_like_the_run(runs: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "exported-base"
+    assert main(["export", str(runs["base"]), str(out)]) == 0
+    assert (out / "README.md").is_file() and (out / "autoencoder" / "config.json").is_file()
+    assert not list(out.rglob("optimizer.safetensors"))  # weights to use, not to resume
+    original, exported = ul.load(runs["base"]), ul.load(out)
+    assert isinstance(original, ul.Generator) and isinstance(exported, ul.Generator)
+    assert exported.class_names == original.class_names
+    assert torch.equal(exported.sample(4, seed=2), original.sample(4, seed=2))
+    assert main(["sample", "--run", str(out), "--num", "2", "--out", str(tmp_path / "s")]) == 0
+    ae_out = tmp_path / "exported-ae"
+    assert main(["export", str(runs["ae"]), str(ae_out)]) == 0
+    ae = ul.load(ae_out)
+    assert isinstance(ae, ul.Autoencoder)
+    images = ae.test_images(2)
+    original_ae = ul.load(runs["ae"])
+    assert isinstance(original_ae, ul.Autoencoder)
+    assert torch.equal(ae.encode(images), original_ae.encode(images))
+
+
+def test_export_refuses_a_non_empty_folder(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "keep.txt").write_text("mine")
+    assert main(["export", str(runs["ae"]), str(tmp_path)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (tmp_path / "keep.txt").read_text() == "mine"

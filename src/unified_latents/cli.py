@@ -10,6 +10,7 @@ ul train-end-to-end --preset fashion-mnist [--set scheme=shifted-decoder] [--set
 ul sample --run BASE_RUN --num 64 [--class K | --prompt TEXT] [--guidance S] ...
 ul evaluate --run RUN [--num 1000] [--inception PATH] [--no-fid] [--guidance S] ...
 ul sweep --preset P --grid loss_factor=1.2,1.5,2.0 --grid bias=-2,0,2 [--budget-minutes M] ...
+ul export RUN OUT                 (EMA weights + config + model card; ul.load(OUT) opens it)
 """
 
 from __future__ import annotations
@@ -175,6 +176,16 @@ def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:  # ty
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--device", default="auto")
 
+    exp = commands.add_parser(
+        "export",
+        help="a trained run as a self-contained folder (EMA weights, config, model card)",
+        description="Write OUT: the run's EMA weights, resolved config and a README.md model "
+        "card with its measured figures (base runs: with their autoencoder). ul.load(OUT), ul "
+        "sample and ul reconstruct open it like the run.",
+    )
+    exp.add_argument("run", type=Path, help="a run directory")
+    exp.add_argument("out", type=Path, help="the new folder")
+
     sw = commands.add_parser(
         "sweep",
         help="train + evaluate one stage-1 model per grid point",
@@ -278,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("evaluate", "sweep"):
             command_line = "ul " + shlex.join(sys.argv[1:] if argv is None else argv)
             return run_evaluation_command(args, command_line)
+        if args.command == "export":
+            from unified_latents.commands.export import export
+
+            return export(args.run, args.out)
         if args.command == "sample":
             return base_commands.sample(
                 args.run,

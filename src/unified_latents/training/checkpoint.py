@@ -174,8 +174,10 @@ def read_checkpoint(path: Path, *, with_optimizer: bool = True) -> LoadedCheckpo
     """Read one checkpoint directory; raises CheckpointError naming the path if it is corrupt."""
     try:
         state = json.loads((path / STATE_FILE).read_text())
-        model = load_file(path / "model.safetensors")
         ema = load_file(path / "ema.safetensors")
+        # Exported folders (commands/export.py) keep only the EMA weights: enough to evaluate.
+        exported = not with_optimizer and not (path / "model.safetensors").exists()
+        model = ema if exported else load_file(path / "model.safetensors")
         optimizer = load_file(path / "optimizer.safetensors") if with_optimizer else {}
         extra_path = path / "extra.safetensors"
         tensors = load_file(extra_path) if with_optimizer and extra_path.exists() else {}
