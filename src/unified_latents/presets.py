@@ -36,9 +36,9 @@ def autoencoder_fashion_mnist() -> AutoencoderRunConfig:
     decoder weighting is shifted by 2·log(512/32) ≈ 5.5 toward cleaner data, as shifted noise
     schedules do; without it and without the warm-up the latent collapses to a few bits/image.
 
-    `loss_factor` is 3.0, not the spec's 1.5 [C]: after 30 CPU minutes c_lf = 1.5 kept about
-    42 bits/image and reconstructed at 17.7 dB PSNR; c_lf = 3.0 keeps 137–156 and reaches
-    20.8–21.5 dB (docs/results.md §1). `--set model.loss_factor=1.5` gives the spec's value.
+    `loss_factor` is 3.0, not the spec's 1.5 [C]: within a 30-minute CPU budget c_lf = 1.5 keeps
+    few bits and reconstructs below 20 dB PSNR, c_lf = 3.0 above it (docs/results.md §1 has the
+    runs). `--set model.loss_factor=1.5` gives the spec's value.
     """
     return AutoencoderRunConfig(
         data=DataConfig(name="fashion-mnist", image_size=32, channels=1),
@@ -163,11 +163,10 @@ AUTOENCODER_PRESETS: dict[str, Callable[[], AutoencoderRunConfig]] = {
 def base_fashion_mnist() -> BaseRunConfig:
     """Class-conditional base model (10% label dropout, CFG) on Fashion-MNIST UL latents.
 
-    Bigger than the stage-1 prior (width 96, depth 3, MLP ×2) but sized for a 2-core CPU: width
-    192 / depth 6 managed only 392 steps in the demo's 20 minutes, too few to learn the classes.
-    Wide and shallow (width 192, depth 2) rather than width 128, depth 4 (the preset until
-    2026-11-30, same FLOPs ±10%): on one CPU thread its larger matrix products spend less of the
-    step in attention and elementwise passes, 1.2× the achieved FLOP/s (docs/results.md §4).
+    Bigger than the stage-1 prior (width 96, depth 3, MLP ×2) but sized for a 2-core CPU, and
+    wide and shallow (width 192, depth 2) rather than deep: at equal FLOPs its larger matrix
+    products spend less of a CPU step in attention and elementwise passes (docs/results.md §3–4
+    have the measurements).
     """
     return BaseRunConfig(
         model=BaseModelConfig(
