@@ -9,6 +9,7 @@ use the shipped Fashion-MNIST classifier against the same 10,000 test images.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from unified_latents.commands.base import (
     load_generator_models,
     sampling_conditions,
 )
-from unified_latents.data.datasets import to_model_range, to_uint8
+from unified_latents.data.datasets import DataConfig, to_model_range, to_uint8
 from unified_latents.data.latent_cache import LatentCache
 from unified_latents.diffusion.elbo import nats_to_bits
 from unified_latents.metrics.frechet import frechet_distance, statistics_from_features
@@ -36,6 +37,7 @@ from unified_latents.metrics.reference_stats import (
 )
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.presets import autoencoder_fashion_mnist
+from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.stages.base import latent_cache_dir
 from unified_latents.stages.base_evaluation import classifier_metrics, sample_images
 from unified_latents.stages.compute import base_flops, stage1_forward_flops
@@ -50,9 +52,11 @@ DATA = autoencoder_fashion_mnist().data
 class Reference:
     """The one reference set: test-split images, labels, Inception features and statistics."""
 
-    def __init__(self, extractor: InceptionFeatures) -> None:
+    def __init__(
+        self, extractor: InceptionFeatures, data: DataConfig = DATA, size: int | None = None
+    ) -> None:
         self.extractor = extractor
-        self.real, self.labels = real_images(DATA, "test", REFERENCE_SIZE)
+        self.real, self.labels = real_images(data, "test", size or REFERENCE_SIZE)
         key = self.real.cache_key(extractor)
         chunks = cache_path(key).with_suffix(".chunks")
         compute = lambda: chunked_features(extractor, self.real.images, chunks)  # noqa: E731
@@ -125,6 +129,7 @@ def decode_latents(
     decoder_input: DecoderInput,
     seed: int,
     batch_size: int = 250,
+    sampler: SamplerKind = "ancestral",
 ) -> torch.Tensor:
     """uint8 reconstructions: decode z_0 (the trained input) or z_clean ("clean")."""
     generator = torch.Generator(device=DEVICE).manual_seed(seed)
@@ -134,7 +139,7 @@ def decode_latents(
         z = model.encode(x)
         if decoder_input == "noisy":
             z = model.add_encoder_noise(z, generator)
-        outputs.append(model.decode(z, num_steps=steps, generator=generator))
+        outputs.append(model.decode(z, num_steps=steps, sampler=sampler, generator=generator))
     return to_uint8(torch.cat(outputs))
 
 
@@ -147,19 +152,26 @@ def reconstruction(
     decoder_input: DecoderInput,
     seed: int,
     psnr_samples: int = 0,
+    sampler: SamplerKind = "ancestral",
 ) -> dict[str, Any]:
     """rFID@num, PSNR/SSIM of one decoder sample, the latent's bits (UL: the prior's bound;
     KL-VAE: its KL) and stage-1 FLOPs; with `psnr_samples` > 1 also the PSNR of the mean of
     that many decoder samples on the first 256 images (UL's MMSE-like estimate)."""
     model, step = stage1_model(stage1_dir)
     images = reference.real.images[:num]
-    outputs = decode_latents(model, images, steps=steps, decoder_input=decoder_input, seed=seed)
+    start = time.perf_counter()
+    outputs = decode_latents(
+        model, images, steps=steps, decoder_input=decoder_input, seed=seed, sampler=sampler
+    )
+    seconds_per_image = (time.perf_counter() - start) / max(num, 1)
     originals, decoded = to_model_range(images), to_model_range(outputs)
     result: dict[str, Any] = {
         "stage1_step": step,
         "num": num,
         "decoder_steps": steps,
         "decoder_input": decoder_input,
+        "sampler": sampler,
+        "seconds_per_image": seconds_per_image,
         "deterministic_decoder": model.deterministic_decoder,
         "psnr": psnr(decoded, originals).mean().item(),
         "psnr_of_mean_mse": psnr_from_mse(float(((decoded - originals) ** 2).mean())),
@@ -171,7 +183,12 @@ def reconstruction(
         draws = [
             to_model_range(
                 decode_latents(
-                    model, subset, steps=steps, decoder_input=decoder_input, seed=seed + k
+                    model,
+                    subset,
+                    steps=steps,
+                    decoder_input=decoder_input,
+                    seed=seed + k,
+                    sampler=sampler,
                 )
             )
             for k in range(psnr_samples)
@@ -219,6 +236,7 @@ def generation(
     decoder_steps: int,
     decoder_input: DecoderInput,
     bootstrap: int = 0,
+    decoder_sampler: SamplerKind | None = None,
 ) -> tuple[dict[str, Any], torch.Tensor]:
     """gFID@num (+ KID, FD_cls, class accuracy) of the base model's checkpoint at `step`, and
     the uint8 samples."""
@@ -229,6 +247,7 @@ def generation(
         base_steps=base_steps,
         decoder_steps=decoder_steps,
         decoder_input=decoder_input,
+        decoder_sampler=decoder_sampler,
         batch_size=250,
     )
     cond, labels = sampling_conditions(conditions, num, None, None)

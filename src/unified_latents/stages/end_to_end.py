@@ -47,6 +47,7 @@ class EndToEndEvalConfig:
     guidance: float = 2.0
     guidance_interval: tuple[float, float] | None = None
     decoder_input: DecoderInput = "clean"  # or "noisy": α_0·ẑ + σ_0·ε (stages/generate.py)
+    decoder_sampler: SamplerKind | None = None  # None: `sampler` for the decoder too
     batch_size: int = 128
     seed: int = 1234
 
