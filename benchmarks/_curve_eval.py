@@ -6,9 +6,10 @@ under WORK/evals, done in dependency order and skipped once written.
              go to fewer steps) is used by every later UL measurement.
 2. recon     every latent arm at N: rFID@N, PSNR (one sample; UL also the mean of 8), bits.
 3. guidance  every checkpoint on the curve at each `GUIDANCE_GRID` value on the validation seed
-             (N = `VALIDATION_NUM`); the lowest gFID picks that checkpoint's guidance. For
-             ul-lf3.0 also the other decoder input at the largest budget, so generation is
-             checked both ways.
+             (N = `VALIDATION_NUM`); the lowest FD_cls (Fréchet distance in the shipped
+             Fashion-MNIST classifier's features, no Inception: a validation point costs its
+             sampling only) picks that checkpoint's guidance. For ul-lf3.0 also gFID@N_val with
+             both decoder inputs at the largest budget, so generation is checked both ways.
 4. curve     that checkpoint's gFID@N etc. with sampling seed 0, and seed 1 plus a bootstrap
              interval at the largest budget.
 
@@ -133,7 +134,7 @@ class Evaluation:
         records = [read(self.guidance_path(arm, step, g)) for g in GUIDANCE_GRID]
         if any(record is None for record in records):
             return None
-        return min((record["gfid"], record["guidance"]) for record in records if record)[1]
+        return min((record["fd_cls"], record["guidance"]) for record in records if record)[1]
 
     def curve_path(self, arm: Arm, step: int, seed: int) -> Path:
         return self.root / "curve" / arm.name / f"step{step:06d}-seed{seed}.json"
@@ -170,8 +171,10 @@ class Evaluation:
             add(path, partial(self.recon_ready, arm), self.recon(arm, self.num, psnr_samples=8))
         for step in reversed(self.plan.budgets()):
             for arm in self.arms:
-                for guidance in GUIDANCE_GRID:
-                    run = self.generate(arm, step, VALIDATION_SEED, VALIDATION_NUM, guidance)
+                for guidance in GUIDANCE_GRID:  # chosen on FD_cls: no Inception
+                    run = self.generate(
+                        arm, step, VALIDATION_SEED, VALIDATION_NUM, guidance, inception=False
+                    )
                     path = self.guidance_path(arm, step, guidance)
                     add(path, partial(self.guidance_ready, arm, step), run)
                 seeds = CURVE_SEEDS + (TOP_EXTRA_SEEDS if step == top else ())
@@ -180,10 +183,13 @@ class Evaluation:
                         arm, step, seed, self.num, bootstrap=BOOTSTRAP * (step == top)
                     )
                     add(self.curve_path(arm, step, seed), partial(self.curve_ready, arm, step), run)
-                if arm.name == "ul-lf3.0" and step == top:  # the other decoder input, once
-                    run = self.generate(arm, top, VALIDATION_SEED, VALIDATION_NUM, other_input=True)
-                    path = self.root / "guidance" / arm.name / "chosen-other-decoder-input.json"
-                    add(path, partial(self.curve_ready, arm, top), run)
+                if arm.name == "ul-lf3.0" and step == top:  # gFID with both decoder inputs, once
+                    for source in ("clean", "noisy"):
+                        run = self.generate(
+                            arm, top, VALIDATION_SEED, VALIDATION_NUM, decoder_input=source
+                        )
+                        path = self.root / "decoder-input" / arm.name / f"{source}.json"
+                        add(path, partial(self.curve_ready, arm, top), run)
         return list(items.values())
 
     def recon(
@@ -219,18 +225,19 @@ class Evaluation:
         num: int,
         guidance: float | None = None,
         *,
-        other_input: bool = False,
+        decoder_input: str | None = None,
         bootstrap: int = 0,
+        inception: bool = True,
     ) -> Callable[[], dict[str, Any]]:
-        """Generation measurement; guidance None: the one chosen for this checkpoint."""
+        """Generation measurement; guidance None: the one chosen for this checkpoint;
+        decoder_input None: the chosen decoding's."""
 
         def run() -> dict[str, Any]:
             decoding = self.decoding(arm)
             chosen = self.guidance_choice(arm, step) if guidance is None else guidance
             assert decoding is not None and chosen is not None
             steps, source = decoding
-            if other_input:
-                source = "noisy" if source == "clean" else "clean"
+            source = decoder_input or source
             record, samples = generation(
                 self.plan.base_dir(arm),
                 step,
@@ -242,6 +249,7 @@ class Evaluation:
                 decoder_steps=steps,
                 decoder_input=source,
                 bootstrap=bootstrap,
+                inception=inception,
             )  # type: ignore[arg-type]
             name = f"step{step:06d}-seed{seed}-g{chosen:g}-{source}.png"
             grid = self.root / "grids" / arm.name / name

@@ -237,9 +237,11 @@ def generation(
     decoder_input: DecoderInput,
     bootstrap: int = 0,
     decoder_sampler: SamplerKind | None = None,
+    inception: bool = True,
 ) -> tuple[dict[str, Any], torch.Tensor]:
     """gFID@num (+ KID, FD_cls, class accuracy) of the base model's checkpoint at `step`, and
-    the uint8 samples."""
+    the uint8 samples; `inception=False` leaves out gFID/KID (the Inception network is most of
+    the cost of a measurement here)."""
     base, autoencoder, config, conditions = load_generator_models(base_dir, DEVICE, step)
     settings = replace(
         config.eval,
@@ -252,7 +254,7 @@ def generation(
     )
     cond, labels = sampling_conditions(conditions, num, None, None)
     samples = sample_images(base, autoencoder, cond, conditions, settings, num=num, seed=seed)
-    distances = reference.distances(samples, seed, bootstrap)
+    distances = reference.distances(samples, seed, bootstrap) if inception else {}
     result: dict[str, Any] = {
         "step": step,
         "num": num,

@@ -87,8 +87,11 @@ def details(evaluation: Evaluation) -> dict[str, Any]:
         }
         for arm in evaluation.arms
     }
-    out["other_decoder_input"] = {
-        arm.name: read(root / "guidance" / arm.name / "chosen-other-decoder-input.json")
+    out["decoder_input_generation"] = {
+        arm.name: {
+            source: read(root / "decoder-input" / arm.name / f"{source}.json")
+            for source in ("clean", "noisy")
+        }
         for arm in evaluation.ul_arms()
     }
     out["reconstruction"] = {

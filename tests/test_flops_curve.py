@@ -65,11 +65,10 @@ def test_decoder_and_guidance_choices(curve: dict[str, ModuleType], tmp_path: Pa
             write(evaluation.decoder_path(arm, steps, source), {"rfid": value})
     assert evaluation.decoder_choice() == (8, "noisy")  # within 2% of the best: fewer steps
     assert evaluation.decoding(arms[2]) == (1, "clean")  # KL-VAE: a deterministic decoder
-    for guidance, gfid in zip(ce.GUIDANCE_GRID, (30.0, 20.0, 25.0), strict=True):
-        write(
-            evaluation.guidance_path(arms[0], 800, guidance), {"gfid": gfid, "guidance": guidance}
-        )
-    assert evaluation.guidance_choice(arms[0], 800) == ce.GUIDANCE_GRID[1]
+    for guidance, fd_cls in zip(ce.GUIDANCE_GRID, (3.0, 2.0, 2.5), strict=True):
+        record = {"fd_cls": fd_cls, "gfid": 10.0 - fd_cls, "guidance": guidance}
+        write(evaluation.guidance_path(arms[0], 800, guidance), record)
+    assert evaluation.guidance_choice(arms[0], 800) == ce.GUIDANCE_GRID[1]  # by FD_cls, not gFID
     assert evaluation.guidance_choice(arms[0], 400) is None
 
 
