@@ -80,6 +80,19 @@ def test_same_conv_hand_computed() -> None:
     assert unit(x).flatten().tolist() == [123.0, 340.0]
 
 
+@pytest.mark.parametrize("kernel", [(3, 3, 3), (1, 1, 1), (1, 3, 5)])
+def test_stride_one_fast_path_equals_explicit_same_padding(kernel: tuple[int, int, int]) -> None:
+    x = torch.randn(2, 3, 5, 6, 7)
+    unit = Unit3D(3, 4, kernel=kernel)
+    assert unit.symmetric_padding is not None
+    explicit = F.conv3d(pad_same(x, kernel, (1, 1, 1)), unit.conv.weight)
+    scale = torch.rsqrt(unit.moving_variance + BATCH_NORM_EPS).view(-1, 1, 1, 1)
+    torch.testing.assert_close(unit(x), F.relu(explicit * scale))
+    pooled = F.max_pool3d(pad_same(x, kernel, (1, 1, 1), value=-torch.inf), kernel, 1)
+    torch.testing.assert_close(max_pool_same(x, kernel, (1, 1, 1)), pooled)
+    assert Unit3D(3, 4, kernel=(2, 3, 3)).symmetric_padding is None  # even kernel: explicit
+
+
 def test_pad_same_leaves_valid_shapes_alone() -> None:
     x = torch.randn(1, 2, 4, 6, 6)
     assert pad_same(x, (1, 1, 1), (1, 1, 1)) is x

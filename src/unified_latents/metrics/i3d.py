@@ -69,8 +69,19 @@ def pad_same(x: Tensor, kernel: Triple, stride: Triple, value: float = 0.0) -> T
     return F.pad(x, pads, value=value) if any(pads) else x
 
 
+def symmetric_same_padding(kernel: Triple, stride: Triple) -> Triple | None:
+    """With stride 1 and odd kernels TF "SAME" pads (k − 1)/2 on both sides whatever the size,
+    which PyTorch's own `padding=` does without a copy; None where the padding depends on size."""
+    if all(s == 1 and k % 2 == 1 for k, s in zip(kernel, stride, strict=True)):
+        return (kernel[0] // 2, kernel[1] // 2, kernel[2] // 2)
+    return None
+
+
 def max_pool_same(x: Tensor, kernel: Triple, stride: Triple) -> Tensor:
-    """TF "SAME" 3-D max pool: padded positions never win (they are −∞)."""
+    """TF "SAME" 3-D max pool: padded positions never win (they are −∞, as in PyTorch's)."""
+    padding = symmetric_same_padding(kernel, stride)
+    if padding is not None:
+        return F.max_pool3d(x, kernel, stride, padding=padding)
     return F.max_pool3d(pad_same(x, kernel, stride, value=-math.inf), kernel, stride)
 
 
@@ -89,13 +100,17 @@ class Unit3D(nn.Module):
     ) -> None:
         super().__init__()
         self.kernel, self.stride = kernel, stride
-        self.conv = nn.Conv3d(in_channels, out_channels, kernel, stride, bias=False)
+        self.symmetric_padding = symmetric_same_padding(kernel, stride)
+        padding = self.symmetric_padding or (0, 0, 0)
+        self.conv = nn.Conv3d(in_channels, out_channels, kernel, stride, padding, bias=False)
         self.register_buffer("moving_mean", torch.zeros(out_channels))
         self.register_buffer("moving_variance", torch.ones(out_channels))
         self.offset = nn.Parameter(torch.zeros(out_channels))
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.conv(pad_same(x, self.kernel, self.stride))  # [B, C_out, T', H', W']
+        if self.symmetric_padding is None:
+            x = pad_same(x, self.kernel, self.stride)
+        x = self.conv(x)  # [B, C_out, ⌈T/s⌉, ⌈H/s⌉, ⌈W/s⌉]
         scale = torch.rsqrt(self.moving_variance + BATCH_NORM_EPS)
         shift = self.offset - self.moving_mean * scale
         return F.relu(x * scale.view(-1, 1, 1, 1) + shift.view(-1, 1, 1, 1))
