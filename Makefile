@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 
 setup: $(VENV)/.installed data
 
-$(VENV)/.installed: pyproject.toml scripts/install-python-deps.sh
+$(VENV)/.installed: pyproject.toml scripts/install-python-deps.sh scripts/install-i3d.sh
 	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/install-python-deps.sh
 	touch $@
 
