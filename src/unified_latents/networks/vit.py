@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from unified_latents.config import ConfigError
 from unified_latents.networks.conditioning import ConditionConfig, ConditionEmbedding
 from unified_latents.networks.layers import (
     AdaptiveLayerNormOut,
@@ -60,7 +61,7 @@ class LatentViT(nn.Module):
     ) -> None:
         super().__init__()
         if size % config.patch_size:
-            raise ValueError(
+            raise ConfigError(
                 f"latent size {size} is not divisible by vit.patch_size={config.patch_size}"
             )
         self.config, self.channels, self.size = config, channels, size
