@@ -143,6 +143,18 @@ def test_a_run_without_checkpoints_takes_a_corrected_config(tmp_path: Path) -> N
     assert read_latest_checkpoint(run_dir / "checkpoints").state["step"] == 2
 
 
+def test_a_damaged_config_json_without_checkpoints_is_replaced_by_a_training(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / CONFIG_FILE).write_text('{"config": {"kind": "autoenc')  # a torn write
+    assert main(tiny(tmp_path, "--set", "train.max_steps=2", *QUIET)) == 0
+    assert json.loads((tmp_path / CONFIG_FILE).read_text())["config"]["kind"] == "autoencoder"
+    (tmp_path / "checkpoints").rename(tmp_path / "moved")
+    other = {"config": {"kind": "base", "run": {}}}
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(other))
+    assert main(tiny(tmp_path, "--set", "train.max_steps=2", *QUIET)) == 2  # another kind
+
+
 def test_reconstruct_refuses_zero_steps_instead_of_using_the_default(run_dir: Path) -> None:
     with pytest.raises(ConfigError, match="must be positive"):
         reconstruct(run_dir, num=4, steps=0, sampler=None, seed=0, device_name="cpu", out=None)

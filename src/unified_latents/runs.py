@@ -120,10 +120,9 @@ def config_changes(saved: Any, config: Any) -> list[str]:
 def check_run_dir(run_dir: Path, kind: str, config: T, config_type: type[T]) -> None:
     """Refuse to train `config` in `run_dir` if the run there is of another kind, or if its
     config.json or any of its checkpoints holds another config (beyond resumable settings).
-    A run directory without checkpoints has no training to protect: its config is replaced.
     Reads only; `write_run_config` writes."""
-    checkpoints = _checkpoint_states(run_dir)
-    if not (run_dir / CONFIG_FILE).exists() and not checkpoints:
+    if not list_checkpoints(run_dir / "checkpoints"):
+        _check_unstarted(run_dir, kind, config, config_type)
         return
     saved = read_run_record(run_dir)
     if saved["kind"] != kind:
@@ -131,19 +130,12 @@ def check_run_dir(run_dir: Path, kind: str, config: T, config_type: type[T]) -> 
             f"{run_dir} holds a {saved['kind']} run, not {kind}; choose another --run-dir"
         )
     changes = config_changes(from_dict(config_type, saved["run"]), config)
-    if changes and not list_checkpoints(run_dir / "checkpoints"):
-        warnings.warn(
-            f"{run_dir} has no checkpoint yet: starting it again with the new config "
-            f"({', '.join(changes)})",
-            stacklevel=2,
-        )
-        return
     if changes:
         raise RunError(
             f"{run_dir} was started with a different config ({', '.join(changes)}). Resume "
             "with the same settings, or start a new run with --run-dir."
         )
-    for checkpoint, state in checkpoints:
+    for checkpoint, state in _checkpoint_states(run_dir):
         record = _valid_record(state.get("config"))
         if record is None:  # unreadable: the resume falls back past it
             continue
@@ -157,6 +149,29 @@ def check_run_dir(run_dir: Path, kind: str, config: T, config_type: type[T]) -> 
                 f"({', '.join(changes)}); resume with its settings, move it out of "
                 f"{checkpoint.parent}, or start a new run with --run-dir"
             )
+
+
+def _check_unstarted(run_dir: Path, kind: str, config: T, config_type: type[T]) -> None:
+    """A run directory without checkpoints has no training to protect: its config.json (what a
+    failed start left, perhaps damaged) is replaced, unless it belongs to another kind of run."""
+    stored = _read_json(run_dir / CONFIG_FILE)
+    saved = _valid_record(stored.get("config") if isinstance(stored, dict) else None)
+    if saved is None:
+        return
+    if saved["kind"] != kind:
+        raise RunError(
+            f"{run_dir} holds a {saved['kind']} run, not {kind}; choose another --run-dir"
+        )
+    try:
+        changes = config_changes(from_dict(config_type, saved["run"]), config)
+    except ConfigError as error:  # e.g. written by another version
+        changes = [f"unreadable ({error})"]
+    if changes:
+        warnings.warn(
+            f"{run_dir} has no checkpoint yet: starting it again with the new config "
+            f"({', '.join(changes)})",
+            stacklevel=3,
+        )
 
 
 def write_run_config(run_dir: Path, kind: str, config: Any) -> None:
