@@ -1,6 +1,7 @@
 """The `ul` command-line tool. The only module that reads sys.argv.
 
 ul train-autoencoder --preset fashion-mnist [--run-dir DIR] [--set key=value ...] [--dry-run]
+ul train-autoencoder --preset fashion-mnist --target-bits-per-pixel 0.1   (c_lf steered to a rate)
 ul reconstruct --run AE_RUN [--num 256] [--steps 32] [--sampler ancestral] [--seed 0]
 ul encode --run AE_RUN [--shard-size 10000] [--overwrite]
 ul train-base --autoencoder AE_RUN --preset fashion-mnist [--set ...] [--dry-run]
@@ -9,6 +10,7 @@ ul train-end-to-end --preset fashion-mnist [--set scheme=shifted-decoder] [--set
 ul sample --run BASE_RUN --num 64 [--class K | --prompt TEXT] [--guidance S] ...
 ul evaluate --run RUN [--num 1000] [--inception PATH] [--no-fid] [--guidance S] ...
 ul sweep --preset P --grid loss_factor=1.2,1.5,2.0 --grid bias=-2,0,2 [--budget-minutes M] ...
+ul export RUN OUT                 (EMA weights + config + model card; ul.load(OUT) opens it)
 
 Exit status: 0 finished; 2 a user error (one line on stderr); 75 stopped by SIGTERM/Ctrl-C after
 writing a checkpoint (re-run the same command to resume; commands.INTERRUPTED_EXIT_CODE).
@@ -78,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
         "train-autoencoder", help="train stage 1: encoder, prior, decoder"
     )
     add_config_arguments(train_ae, "fashion-mnist")
+    train_ae.add_argument(
+        "--target-bits-per-pixel",
+        type=float,
+        default=None,
+        metavar="R",
+        help="steer c_lf during training so the latent carries R bits/pixel "
+        "(= --set model.target_bits_per_pixel=R; objectives/rate_control.py)",
+    )
 
     recon = commands.add_parser("reconstruct", help="encode + decode held-out images; PSNR/SSIM")
     recon.add_argument(
@@ -180,6 +190,16 @@ def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:  # ty
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--device", default="auto")
 
+    exp = commands.add_parser(
+        "export",
+        help="a trained run as a self-contained folder (EMA weights, config, model card)",
+        description="Write OUT: the run's EMA weights, resolved config and a README.md model "
+        "card with its measured figures (base runs: with their autoencoder). ul.load(OUT), ul "
+        "sample and ul reconstruct open it like the run.",
+    )
+    exp.add_argument("run", type=Path, help="a run directory")
+    exp.add_argument("out", type=Path, help="the new folder")
+
     sw = commands.add_parser(
         "sweep",
         help="train + evaluate one stage-1 model per grid point",
@@ -234,8 +254,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "train-autoencoder":
+            assignments = list(args.assignments)
+            if args.target_bits_per_pixel is not None:
+                assignments.append(f"model.target_bits_per_pixel={args.target_bits_per_pixel}")
             return ae_commands.train_autoencoder(
-                args.preset, args.assignments, args.run_dir, dry_run=args.dry_run
+                args.preset, assignments, args.run_dir, dry_run=args.dry_run
             )
         if args.command == "reconstruct":
             return ae_commands.reconstruct(
@@ -280,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("evaluate", "sweep"):
             command_line = "ul " + shlex.join(sys.argv[1:] if argv is None else argv)
             return run_evaluation_command(args, command_line)
+        if args.command == "export":
+            from unified_latents.commands.export import export
+
+            return export(args.run, args.out)
         if args.command == "sample":
             return base_commands.sample(
                 args.run,

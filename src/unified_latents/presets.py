@@ -15,6 +15,11 @@ from unified_latents.objectives.autoencoder import ObjectiveConfig
 from unified_latents.objectives.latent_diffusion import BaseModelConfig
 from unified_latents.objectives.single_stage import SingleStageConfig
 from unified_latents.objectives.unified_latents import UnifiedLatentsConfig
+from unified_latents.presets_paper import (
+    autoencoder_imagenet_512,
+    base_imagenet_512,
+    base_imagenet_512_text,
+)
 from unified_latents.stages.autoencoder import AutoencoderEvalConfig, AutoencoderRunConfig
 from unified_latents.stages.base import BaseEvalConfig, BaseRunConfig
 from unified_latents.stages.end_to_end import EndToEndEvalConfig, EndToEndRunConfig
@@ -31,9 +36,9 @@ def autoencoder_fashion_mnist() -> AutoencoderRunConfig:
     decoder weighting is shifted by 2·log(512/32) ≈ 5.5 toward cleaner data, as shifted noise
     schedules do; without it and without the warm-up the latent collapses to a few bits/image.
 
-    `loss_factor` is 3.0, not the spec's 1.5 [C]: after 30 CPU minutes c_lf = 1.5 kept about
-    42 bits/image and reconstructed at 17.7 dB PSNR; c_lf = 3.0 keeps 137–156 and reaches
-    20.8–21.5 dB (docs/results.md §1). `--set model.loss_factor=1.5` gives the spec's value.
+    `loss_factor` is 3.0, not the spec's 1.5 [C]: within a 30-minute CPU budget c_lf = 1.5 keeps
+    few bits and reconstructs below 20 dB PSNR, c_lf = 3.0 above it (docs/results.md §1 has the
+    runs). `--set model.loss_factor=1.5` gives the spec's value.
     """
     return AutoencoderRunConfig(
         data=DataConfig(name="fashion-mnist", image_size=32, channels=1),
@@ -148,6 +153,7 @@ AUTOENCODER_PRESETS: dict[str, Callable[[], AutoencoderRunConfig]] = {
     "fashion-mnist": autoencoder_fashion_mnist,
     "mnist-5k": autoencoder_mnist_5k,
     "tiny": autoencoder_tiny,
+    "imagenet-512": autoencoder_imagenet_512,  # paper scale (presets_paper.py)
     # "kl-vae", "ul-mse-decoder", ... on Fashion-MNIST, and "<name>-tiny" for tests
     **{name: derived(change, autoencoder_fashion_mnist) for name, change in ABLATIONS.items()},
     **{f"{name}-tiny": derived(change, autoencoder_tiny) for name, change in ABLATIONS.items()},
@@ -157,11 +163,10 @@ AUTOENCODER_PRESETS: dict[str, Callable[[], AutoencoderRunConfig]] = {
 def base_fashion_mnist() -> BaseRunConfig:
     """Class-conditional base model (10% label dropout, CFG) on Fashion-MNIST UL latents.
 
-    Bigger than the stage-1 prior (width 96, depth 3, MLP ×2) but sized for a 2-core CPU: width
-    192 / depth 6 managed only 392 steps in the demo's 20 minutes, too few to learn the classes.
-    Wide and shallow (width 192, depth 2) rather than width 128, depth 4 (the preset until
-    2026-11-30, same FLOPs ±10%): on one CPU thread its larger matrix products spend less of the
-    step in attention and elementwise passes, 1.2× the achieved FLOP/s (docs/results.md §4).
+    Bigger than the stage-1 prior (width 96, depth 3, MLP ×2) but sized for a 2-core CPU, and
+    wide and shallow (width 192, depth 2) rather than deep: at equal FLOPs its larger matrix
+    products spend less of a CPU step in attention and elementwise passes (docs/results.md §3–4
+    have the measurements).
     """
     return BaseRunConfig(
         model=BaseModelConfig(
@@ -250,6 +255,8 @@ BASE_PRESETS: dict[str, Callable[[], BaseRunConfig]] = {
     "tiny": base_tiny,
     "pixel-fashion-mnist": base_pixel_fashion_mnist,
     "pixel-tiny": base_pixel_tiny,
+    "imagenet-512": base_imagenet_512,  # paper scale (presets_paper.py)
+    "imagenet-512-text": base_imagenet_512_text,
 }
 
 

@@ -174,18 +174,41 @@ def _check_unstarted(run_dir: Path, kind: str, config: T, config_type: type[T]) 
         )
 
 
-def write_run_config(run_dir: Path, kind: str, config: Any) -> None:
-    """config.json: the resolved config and provenance, replaced atomically."""
+def write_run_config(
+    run_dir: Path, kind: str, config: Any, resolved: Mapping[str, Any] | None = None
+) -> None:
+    """config.json: the resolved config, what "auto" settings became on this machine
+    (`resolved`, e.g. train.precision) and provenance, replaced atomically."""
+    record = config_record(kind, config) | ({"resolved": dict(resolved)} if resolved else {})
     run_dir.mkdir(parents=True, exist_ok=True)
     temporary = run_dir / f".{CONFIG_FILE}.{os.getpid()}"
-    temporary.write_text(json.dumps(provenance(config_record(kind, config)), indent=2) + "\n")
+    temporary.write_text(json.dumps(provenance(record), indent=2) + "\n")
     os.replace(temporary, run_dir / CONFIG_FILE)
 
 
-def prepare_run_dir(run_dir: Path, kind: str, config: T, config_type: type[T]) -> T:
-    """Create `run_dir` with config.json, or check that resuming it with `config` is safe."""
+def training_precision(run_dir: Path) -> str | None:
+    """The precision the run trained in: what train.precision resolved to (config.json's
+    "resolved"), else its stored train.precision (runs from before "auto"); None if unknown."""
+    try:
+        record = read_run_record(run_dir)
+    except (RunError, OSError, ValueError, KeyError):
+        return None
+    resolved = record.get("resolved", {}).get("train.precision")
+    stored = record.get("run", {}).get("train", {}).get("precision")
+    return str(resolved or stored) if (resolved or stored) else None
+
+
+def prepare_run_dir(
+    run_dir: Path,
+    kind: str,
+    config: T,
+    config_type: type[T],
+    resolved: Mapping[str, Any] | None = None,
+) -> T:
+    """Create `run_dir` with config.json, or check that resuming it with `config` is safe.
+    `resolved` records what "auto" settings became on this machine (e.g. train.precision)."""
     check_run_dir(run_dir, kind, config, config_type)
-    write_run_config(run_dir, kind, config)
+    write_run_config(run_dir, kind, config, resolved=resolved)
     return config
 
 

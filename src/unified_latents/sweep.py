@@ -7,6 +7,7 @@ short aliases below. Values are split at commas, so list-valued settings cannot 
     loss_factor, c_lf    → model.loss_factor   (c_lf, UL-SPEC §7)
     bias, decoder_bias   → model.decoder_bias  (b in sigmoid(b − λ), §6)
     logsnr_0             → model.logsnr_0      (λ_0, §4)
+    target_bits_per_pixel → model.target_bits_per_pixel (objectives/rate_control.py)
 
 The cartesian product of the axes gives the points; each point is an ordinary run directory named
 after its values, e.g. `loss_factor=1.5,decoder_bias=-2`.
@@ -29,6 +30,7 @@ GRID_ALIASES: dict[str, str] = {
     "c_lf": "model.loss_factor",
     "bias": "model.decoder_bias",
     "decoder_bias": "model.decoder_bias",
+    "target_bits_per_pixel": "model.target_bits_per_pixel",
     "logsnr_0": "model.logsnr_0",
 }
 

@@ -97,7 +97,7 @@ def test_base_run(runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.Mon
     assert flops["training_total_stage1"] == pytest.approx(stage1["training_flops"])
     total = stage1["training_flops"] + stage2["training_flops"]
     assert flops["training_total"] == record["training"]["total_flops"] == pytest.approx(total)
-    assert "train split" in record["notes"]["gFID@4"]
+    assert "test split" in record["notes"]["gFID@4"]  # the set rFID uses
     report = (base / "eval" / "report.md").read_text()
     assert "gFID@4" in report and "eval/samples.png" in report and "FD_cls@4" in report
     labels = np.load(base / "eval" / "samples.npz")["labels"]
@@ -163,7 +163,7 @@ def test_end_to_end_run(
     _finite_metrics(record)
     metrics = record["metrics"]
     assert metrics["bits_per_pixel"] == metrics["base_elbo_bits_per_pixel"] > 0
-    assert "train split" in record["notes"]["gFID@4"]
+    assert "test split" in record["notes"]["gFID@4"]  # the set rFID uses
     assert "test split" in record["notes"]["rFID@4"]
     assert "skipped" in record["notes"]["FD_cls@4"]  # digits, not Fashion-MNIST
 

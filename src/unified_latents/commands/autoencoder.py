@@ -8,11 +8,12 @@ from pathlib import Path
 
 import torch
 
+from unified_latents.commands.dry_run import autoencoder_dry_run
 from unified_latents.commands.training import run_training
 from unified_latents.config import ConfigError
 from unified_latents.data.datasets import load_split
 from unified_latents.presets import AUTOENCODER_PRESETS
-from unified_latents.runs import config_record, load_run, resolve_preset
+from unified_latents.runs import load_run, resolve_preset
 from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.stages.autoencoder import (
     AutoencoderRunConfig,
@@ -31,8 +32,7 @@ def train_autoencoder(
 ) -> int:
     config = resolve_preset(AUTOENCODER_PRESETS, preset, assignments)
     if dry_run:
-        print(json.dumps(config_record("autoencoder", config), indent=2))
-        return 0
+        return autoencoder_dry_run(config)
     run_dir = run_dir or Path("runs") / f"autoencoder-{preset}"
     device_kind = resolve_device(config.train.device).type
     context = init_distributed(device_kind)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from unified_latents.commands.autoencoder import load_autoencoder
+from unified_latents.commands.dry_run import base_dry_run
 from unified_latents.commands.end_to_end import RUN_KIND as END_TO_END_KIND
 from unified_latents.commands.end_to_end import load_end_to_end_generator
 from unified_latents.commands.training import run_training
@@ -22,7 +23,6 @@ from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.presets import BASE_PRESETS
 from unified_latents.runs import (
     RunError,
-    config_record,
     load_run,
     read_run_record,
     resolve_preset,
@@ -147,8 +147,7 @@ def train_base(
             "(or a pixel-space preset such as --preset pixel-fashion-mnist)"
         )
     if dry_run:
-        print(json.dumps(config_record("base", config), indent=2))
-        return 0
+        return base_dry_run(config)
     context = init_distributed(resolve_device(config.train.device).type)
     device = resolve_device(config.train.device, context)
     with seeded(config.train.seed):  # same seed, same initial weights
@@ -175,13 +174,39 @@ def load_generator_models(
     config, loaded = load_run(run_dir, "base", BaseRunConfig, step)
     if config.pixel is not None:
         return load_pixel_generator(config, loaded, device)
-    ae_dir = Path(config.autoencoder_run)
+    ae_dir = autoencoder_dir(run_dir, config.autoencoder_run)
     autoencoder, _, _ = load_autoencoder(ae_dir, device, encoded_from_step(ae_dir))
     base = build_base_model(config, autoencoder)
     base.load_state_dict(loaded.ema)
-    info = LatentCache(latent_cache_dir(ae_dir) / "train").info
-    conditions = ConditionSource(config.model.condition, info.get("class_names", []))
+    class_names = latent_class_names(ae_dir, run_dir)
+    conditions = ConditionSource(config.model.condition, class_names)
     return base.to(device).eval(), autoencoder, config, conditions
+
+
+def autoencoder_dir(run_dir: Path, autoencoder_run: str) -> Path:
+    """A base run's autoencoder: as recorded, or inside the run folder (`ul export` folders)."""
+    inside = run_dir / autoencoder_run
+    return (
+        inside
+        if not Path(autoencoder_run).is_absolute() and inside.is_dir()
+        else Path(autoencoder_run)
+    )
+
+
+def latent_class_names(autoencoder_run: Path, run_dir: Path | None = None) -> list[str]:
+    """The class names of the data the latents were encoded from: from the latent cache, or
+    (an exported base run, `commands/export.py`) from the run's config.json."""
+    index = latent_cache_dir(autoencoder_run) / "train" / INDEX_FILE
+    if index.is_file():
+        return list(json.loads(index.read_text()).get("class_names", []))
+    if run_dir is not None:
+        names = read_run_record(run_dir).get("class_names")
+        if names is not None:
+            return list(names)
+    raise RunError(
+        f"no latent cache in {latent_cache_dir(autoencoder_run)}; run `ul encode --run "
+        f"{autoencoder_run}`"
+    )
 
 
 def load_sampling_models(

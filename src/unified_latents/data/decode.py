@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -83,9 +84,16 @@ class BadFileLog:
         )
 
 
-def decode_image(source: Path | bytes, image_size: int, channels: int) -> Tensor:
+CropBox = tuple[int, int, int]  # left, top, side: a square inside the image
+CropChooser = Callable[[int, int], CropBox]  # (width, height) → the square to keep
+
+
+def decode_image(
+    source: Path | bytes, image_size: int, channels: int, crop: CropChooser | None = None
+) -> Tensor:
     """Decode a file or encoded bytes to uint8 [channels, image_size, image_size].
 
+    `crop` picks the square to keep (random-resized crops); None: the centred largest square.
     Raises whatever PIL raises for unreadable data; callers catch and count it.
     """
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
@@ -95,11 +103,13 @@ def decode_image(source: Path | bytes, image_size: int, channels: int) -> Tensor
         with Image.open(stream) as opened:
             if opened.format == "JPEG":
                 # Let libjpeg decode at a reduced scale when the target is much smaller.
-                opened.draft("RGB" if channels == 3 else "L", (image_size, image_size))
+                # A random crop keeps a smaller square: decode at twice the size then.
+                draft = image_size if crop is None else 2 * image_size
+                opened.draft("RGB" if channels == 3 else "L", (draft, draft))
             opened.load()
             image = ImageOps.exif_transpose(opened)
     image = to_channels(image, channels)
-    return square_resize(image, image_size)
+    return square_resize(image, image_size, None if crop is None else crop(*image.size))
 
 
 def to_channels(image: Image.Image, channels: int) -> Image.Image:
@@ -133,11 +143,14 @@ def _on_white(image: Image.Image) -> Image.Image:
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
-def square_resize(image: Image.Image, image_size: int) -> Tensor:
-    """Centre-crop to a square, resize with Lanczos, return uint8 [C, H, W]."""
+def square_resize(image: Image.Image, image_size: int, box: CropBox | None = None) -> Tensor:
+    """Crop to a square (`box`, else the centred largest one), resize with Lanczos, return
+    uint8 [C, H, W]."""
     width, height = image.size
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
+    if box is not None:
+        left, top, side = box
     image = image.crop((left, top, left + side, top + side))
     if side != image_size:
         image = image.resize((image_size, image_size), Image.Resampling.LANCZOS)
@@ -145,6 +158,16 @@ def square_resize(image: Image.Image, image_size: int) -> Tensor:
     if array.ndim == 2:
         array = array[:, :, None]
     return torch.from_numpy(array.transpose(2, 0, 1).copy())  # [C, H, W]
+
+
+def random_square(width: int, height: int, seed: int, min_area: float) -> CropBox:
+    """A square covering a uniform fraction in [min_area, 1] of the largest square, at a uniform
+    position: a random-resized crop without aspect-ratio distortion [C]."""
+    generator = torch.Generator().manual_seed(seed)
+    area, x, y = torch.rand(3, generator=generator, dtype=torch.float64).tolist()
+    largest = min(width, height)
+    side = max(1, round(largest * math.sqrt(min_area + (1.0 - min_area) * area)))
+    return int(x * (width - side + 1)), int(y * (height - side + 1)), side
 
 
 def describe_failure(error: BaseException) -> str:

@@ -20,13 +20,20 @@ from pathlib import Path
 
 from torch import Tensor
 
-from unified_latents.data.containers import DataError, DatasetNotFoundError, ImageDataset, Split
+from unified_latents.data.containers import (
+    DataError,
+    DatasetNotFoundError,
+    ImageDataset,
+    Split,
+    derived_seed,
+)
 from unified_latents.data.decode import (
     IMAGE_SUFFIXES,
     BadFileLog,
     BadImageWarning,
     decode_image,
     describe_failure,
+    random_square,
 )
 
 
@@ -44,8 +51,16 @@ class FolderImages(ImageDataset):
     """Lazily decoded images of one split of a folder."""
 
     def __init__(
-        self, listing: FolderListing, image_size: int, channels: int, max_bad_fraction: float
+        self,
+        listing: FolderListing,
+        image_size: int,
+        channels: int,
+        max_bad_fraction: float,
+        random_crop_min_area: float = 0.0,
     ) -> None:
+        """`random_crop_min_area` > 0: random-resized square crops (`decode.random_square`) whose
+        position and size are a pure function of (epoch, index), so resumed streams reproduce
+        them; the stream passes `epoch · len(self) + index` (see `epoch_indexed`)."""
         if not listing.files:
             raise DataError("the image folder split is empty; add images")
         self.files = listing.files
@@ -56,6 +71,8 @@ class FolderImages(ImageDataset):
         self.log = BadFileLog(max_bad_fraction, total=len(listing.files) + len(listing.empty))
         self.log.add_known([str(path) for path in listing.empty])
         self._known_bad: set[int] = set()
+        self.random_crop_min_area = random_crop_min_area
+        self.epoch_indexed = random_crop_min_area > 0.0  # read by data/stream.py
 
     @property
     def bad_files(self) -> list[str]:
@@ -66,21 +83,31 @@ class FolderImages(ImageDataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        epoch = 0
+        if self.epoch_indexed and index >= 0:
+            epoch, index = divmod(index, len(self.files))
         if not 0 <= index < len(self.files):
             raise IndexError(f"index {index} out of range for {len(self.files)} images")
         for offset in range(len(self.files)):
             candidate = (index + offset) % len(self.files)
             if candidate in self._known_bad:
                 continue
-            image = self._decode(candidate)
+            image = self._decode(candidate, epoch)
             if image is not None:
                 return image, self.labels[candidate]
         raise DataError("no image in the folder split can be decoded")
 
-    def _decode(self, index: int) -> Tensor | None:
+    def _decode(self, index: int, epoch: int = 0) -> Tensor | None:
         path = self.files[index]
+        crop = None
+        if self.random_crop_min_area > 0.0:
+            seed, min_area = derived_seed(epoch, index), self.random_crop_min_area
+
+            def crop(width: int, height: int) -> tuple[int, int, int]:
+                return random_square(width, height, seed, min_area)
+
         try:
-            image = decode_image(path, self.image_size, self.channels)
+            image = decode_image(path, self.image_size, self.channels, crop)
         except Exception as error:  # PIL raises many types (OSError, SyntaxError, ValueError…)
             self._known_bad.add(index)
             self.log.record_bad(str(path), describe_failure(error))
@@ -90,7 +117,8 @@ class FolderImages(ImageDataset):
 
 
 def list_folder(root: Path, split: Split, holdout_size: int) -> FolderListing:
-    """`root/train` + `root/test` when both exist, else a deterministic hash holdout of `root`."""
+    """`root/train` + `root/test` (or `root/val`, as ImageNet has) when both exist, else a
+    deterministic hash holdout of `root`."""
     if root.exists() and not root.is_dir():
         raise DatasetNotFoundError(
             f"image folder {root} is a file, not a directory; pass the directory that holds "
@@ -101,20 +129,18 @@ def list_folder(root: Path, split: Split, holdout_size: int) -> FolderListing:
             f"image folder {root} does not exist; pass an existing "
             "directory with --set data.root=DIR"
         )
-    if (root / "train").is_dir() and (root / "test").is_dir():
+    test_name = next((name for name in ("test", "val") if (root / name).is_dir()), None)
+    if (root / "train").is_dir() and test_name is not None:
         # Class names from both splits, so a class missing from one keeps its label.
+        names = ("train", test_name)
         classes = sorted(
-            {
-                entry.name
-                for name in ("train", "test")
-                for entry in os.scandir(root / name)
-                if entry.is_dir()
-            }
+            {entry.name for name in names for entry in os.scandir(root / name) if entry.is_dir()}
         )
-        listing = _list_tree(root / split, tuple(classes))
+        directory = root / ("train" if split == "train" else test_name)
+        listing = _list_tree(directory, tuple(classes))
         if not listing.files:
             raise DatasetNotFoundError(
-                f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {root / split}"
+                f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {directory}"
             )
         return listing
     listing = _list_tree(root)

@@ -117,7 +117,11 @@ class BatchStream:
         self._epoch_rows = self.epoch_batches(self.epoch)
         if isinstance(self.dataset, InMemoryImages):
             return
-        self._rows.rows = self._epoch_rows[self.batch :].tolist()
+        rows = self._epoch_rows[self.batch :]
+        if getattr(self.dataset, "epoch_indexed", False):
+            # The dataset varies items by epoch (random crops): index = epoch · N + i.
+            rows = rows + self.epoch * self.num_examples
+        self._rows.rows = rows.tolist()
         if self._loader is None:
             self._loader = DataLoader(
                 self.dataset,

@@ -18,6 +18,7 @@ from unified_latents.networks.layers import Downsample, GroupNorm, ResBlock
 class EncoderConfig:
     channels: tuple[int, ...] = (32, 64, 128)  # one entry per resolution stage
     blocks_per_stage: int = 2
+    last_stage_blocks: int = 0  # blocks of the lowest-resolution stage; 0 = blocks_per_stage
     latent_channels: int = 4
     patch_size: int = 1  # space-to-depth before the stem (the paper uses 2)
     dropout: float = 0.0
@@ -29,6 +30,8 @@ class EncoderConfig:
             )
         if self.blocks_per_stage < 1:
             raise ValueError(f"encoder.blocks_per_stage must be ≥ 1, got {self.blocks_per_stage}")
+        if self.last_stage_blocks < 0:
+            raise ValueError(f"encoder.last_stage_blocks must be ≥ 0, got {self.last_stage_blocks}")
         if self.latent_channels < 1:
             raise ValueError(f"encoder.latent_channels must be ≥ 1, got {self.latent_channels}")
         if self.patch_size < 1:
@@ -39,6 +42,11 @@ class EncoderConfig:
     @property
     def downsample_factor(self) -> int:
         return self.patch_size * 2 ** (len(self.channels) - 1)
+
+    def stage_blocks(self, index: int) -> int:
+        """ResBlocks of stage `index` (the paper: 2 per stage, 3 in the last)."""
+        last = index == len(self.channels) - 1
+        return self.last_stage_blocks if last and self.last_stage_blocks else self.blocks_per_stage
 
 
 class ConvEncoder(nn.Module):
@@ -55,7 +63,7 @@ class ConvEncoder(nn.Module):
         for index, stage_width in enumerate(config.channels):
             if index > 0:
                 layers.append(Downsample(width))
-            for _ in range(config.blocks_per_stage):
+            for _ in range(config.stage_blocks(index)):
                 layers.append(ResBlock(width, stage_width, cond_dim=None, dropout=config.dropout))
                 width = stage_width
         self.stages = nn.Sequential(*layers)

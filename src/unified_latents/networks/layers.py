@@ -8,6 +8,7 @@ blocks) from zero-initialised linear maps, so every conditioned block starts as 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Literal, get_args
 
@@ -15,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from unified_latents.networks.checkpointing import Checkpointed
 from unified_latents.networks.fused import addcmul, split_heads
 
 # λ Fourier features: the lowest frequency has a period of 160, so over λ ∈ [−20, 20] its sine
@@ -28,6 +30,14 @@ def group_count(channels: int, max_groups: int = 32, min_group_size: int = 4) ->
     small layers (e.g. 16 channels → 4 groups) keep statistics over several channels."""
     upper = max(1, min(max_groups, channels // min_group_size))
     return next(g for g in range(upper, 0, -1) if channels % g == 0)
+
+
+def autocast_off(device: torch.device) -> contextlib.AbstractContextManager[object]:
+    """Disable autocast inside (fp32 math); nothing to disable on `meta` (shape-only tensors,
+    e.g. parameter/FLOP counts), where torch.autocast does not exist."""
+    if device.type == "meta":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, enabled=False)
 
 
 def zero_init(module: nn.Linear | nn.Conv2d) -> nn.Linear | nn.Conv2d:
@@ -83,7 +93,7 @@ class LogSNREmbedding(nn.Module):
 
     def forward(self, logsnr: Tensor) -> Tensor:
         # The embedding must distinguish nearby λ, which bf16 (8 mantissa bits) cannot.
-        with torch.autocast(device_type=logsnr.device.type, enabled=False):
+        with autocast_off(logsnr.device):
             angles = logsnr.float()[:, None] * self.frequencies.float()[None]  # [B, F]
             features = torch.cat([angles.sin(), angles.cos()], dim=1)  # [B, 2F]
             return self.mlp(features)  # [B, dim] fp32
@@ -112,7 +122,7 @@ class GroupNorm(nn.GroupNorm):
         return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
 
-class ResBlock(nn.Module):
+class ResBlock(Checkpointed):
     """norm → SiLU → conv3×3 → norm (adaptive if conditioned) → SiLU → dropout → conv3×3 (zero
     init), plus a 1×1 skip when the channel count changes. At init it is its skip path."""
 
@@ -128,7 +138,7 @@ class ResBlock(nn.Module):
         self.conv_out = zero_init(nn.Conv2d(out_ch, out_ch, 3, padding=1))
         self.skip: nn.Module = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
-    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+    def body(self, x: Tensor, cond: Tensor | None) -> Tensor:
         h = self.conv_in(F.silu(self.norm_in(x)))  # [B, out, H, W]
         h = self.norm_mid(h, cond) if self.conditioned else self.norm_mid(h)
         h = self.conv_out(self.dropout(F.silu(h)))
@@ -186,7 +196,7 @@ def explicit_attention(q: Tensor, k: Tensor, v: Tensor, dropout: float = 0.0) ->
     contiguous = torch.contiguous_format
     q = q.to(torch.float32, memory_format=contiguous, copy=True).mul_(scale)
     k = k.to(torch.float32, memory_format=contiguous)
-    with torch.autocast(device_type=q.device.type, enabled=False):
+    with autocast_off(q.device):
         scores = torch.matmul(q, k.transpose(-2, -1))  # [B, heads, N, N]
         weights = torch.softmax(scores, dim=-1).to(v.dtype)
     if dropout > 0.0:
@@ -215,7 +225,7 @@ def mlp_activation(name: MLPActivation) -> nn.Module:
     return nn.GELU(approximate="tanh" if name == "gelu_tanh" else "none")
 
 
-class TransformerBlock(nn.Module):
+class TransformerBlock(Checkpointed):
     """Pre-norm attention + MLP with adaptive LayerNorm: (shift, scale, gate) per branch come from
     `cond` through a zero-initialised Linear, so the gates start at 0 and the block at identity."""
 
@@ -237,7 +247,8 @@ class TransformerBlock(nn.Module):
         )  # fmt: skip
         self.modulation = zero_init(nn.Linear(cond_dim, 6 * dim))
 
-    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+    def body(self, x: Tensor, cond: Tensor | None) -> Tensor:
+        assert cond is not None, "a transformer block needs its conditioning vector"
         params = self.modulation(F.silu(cond))[:, None].chunk(6, dim=2)  # 6 × [B, 1, D]
         shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = params
         # x + gate·f(LN(x)·(1 + scale) + shift); each "a + b·c" is one addcmul (networks/fused.py):

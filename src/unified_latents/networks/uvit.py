@@ -51,6 +51,10 @@ class UViTConfig:
     patch_size: int = 1
     dropout: float = 0.0
     latent_injection: LatentInjection = "both"
+    # True: halve the last conv stage's resolution once more before the transformer (and double
+    # it after), as in simple diffusion's UViT; the paper-scale preset uses it so the 8 × 1024
+    # transformer runs on the 32×32 latent grid of a 512² image [C].
+    transformer_downsample: bool = False
 
     def __post_init__(self) -> None:
         if not self.channels or any(c < 1 for c in self.channels):
@@ -79,7 +83,8 @@ class UViTConfig:
     @property
     def downsample_factor(self) -> int:
         """Image size ÷ the transformer's grid size."""
-        return self.patch_size * 2 ** (len(self.channels) - 1)
+        extra = 1 if self.transformer_downsample else 0
+        return self.patch_size * 2 ** (len(self.channels) - 1 + extra)
 
 
 def resize(z: Tensor, size: int) -> Tensor:
@@ -162,7 +167,11 @@ class UViTDecoder(nn.Module):
     def _build_transformer(self, cond_dim: int) -> None:
         config = self.config
         width, bottleneck = config.transformer_width, config.channels[-1]
-        num_tokens = self.stage_size(len(config.channels) - 1) ** 2
+        extra = 1 if config.transformer_downsample else 0
+        num_tokens = self.stage_size(len(config.channels) - 1 + extra) ** 2
+        # Downsample / Upsample around the transformer (None: it runs at the last stage's size).
+        self.to_transformer = Downsample(bottleneck) if extra else None
+        self.from_transformer = Upsample(bottleneck) if extra else None
         self.tokens_in = nn.Linear(bottleneck, width)
         self.position = nn.Parameter(torch.randn(1, num_tokens, width) * 0.02)
         self.latent_to_tokens = (
@@ -224,6 +233,8 @@ class UViTDecoder(nn.Module):
         return h, skips
 
     def _middle(self, h: Tensor, z: Tensor, cond: Tensor) -> Tensor:
+        if self.to_transformer is not None:
+            h = self.to_transformer(h)  # [B, channels[-1], H/2f, W/2f]
         size = h.shape[-1]
         tokens = self.tokens_in(to_tokens(h)) + self.position  # [B, N, D]
         if self.latent_to_tokens is not None:
@@ -231,7 +242,8 @@ class UViTDecoder(nn.Module):
         for block in self.blocks:
             tokens = block(tokens, cond)
         tokens = self.tokens_out(self.tokens_norm(tokens, cond))  # [B, N, channels[-1]]
-        return from_tokens(tokens, size, size)
+        h = from_tokens(tokens, size, size)
+        return h if self.from_transformer is None else self.from_transformer(h)
 
     def _up(self, h: Tensor, skips: list[Tensor], cond: Tensor) -> Tensor:
         for index, blocks in enumerate(self.up):

@@ -2,11 +2,21 @@
 
 It maps (z_t, λ, cond) to a raw output of z_t's shape; the Denoiser interprets it (v, ε or x).
 Conditioning on λ (and the class/text condition) is through adaptive LayerNorm in every block.
+
+Multi-level (the paper's base model, "2-level ViT [512, 1024] × [6, 16]"): `inner_widths` and
+`inner_depths` add levels below the first. The first level runs `depth // 2` blocks at
+(width, the full token grid), merges each 2×2 group of tokens into one token of the next level's
+width, …, runs the innermost level's blocks, then splits tokens back level by level, adds the
+skip from the same level's down path, and runs the remaining `depth − depth // 2` blocks there.
+Heads keep the first level's head width (width / heads) at every level [C: the paper says no
+more than widths and depths]. The conditioning vector has the widest level's width.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -34,11 +44,27 @@ class ViTConfig:
     mlp_ratio: float = 4.0
     mlp_activation: MLPActivation = "gelu_tanh"  # see networks/layers.py; presets use "gelu"
     dropout: float = 0.0
+    inner_widths: tuple[int, ...] = ()  # widths of the levels below the first (2×2 fewer tokens)
+    inner_depths: tuple[int, ...] = ()  # blocks of each inner level
 
     def __post_init__(self) -> None:
         for name in ("width", "depth", "heads", "patch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"vit.{name} must be ≥ 1, got {getattr(self, name)}")
+        if len(self.inner_widths) != len(self.inner_depths):
+            raise ValueError(
+                f"vit.inner_widths {self.inner_widths} and vit.inner_depths {self.inner_depths} "
+                "must have one entry per inner level"
+            )
+        if any(value < 1 for value in (*self.inner_widths, *self.inner_depths)):
+            raise ValueError("vit.inner_widths and vit.inner_depths must be ≥ 1")
+        if self.inner_widths and self.depth < 2:
+            raise ValueError(f"a multi-level vit needs depth ≥ 2 (down and up), got {self.depth}")
+        if any(w % self.head_width for w in self.inner_widths):
+            raise ValueError(
+                f"vit.inner_widths {self.inner_widths} must be multiples of the head width "
+                f"{self.head_width} (width / heads)"
+            )
         if self.width % self.heads:
             raise ValueError(f"vit.width={self.width} is not divisible by vit.heads={self.heads}")
         if self.mlp_ratio <= 0:
@@ -47,10 +73,24 @@ class ViTConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"vit.dropout must be in [0, 1), got {self.dropout}")
 
+    @property
+    def head_width(self) -> int:
+        return max(1, self.width // self.heads)
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return (self.width, *self.inner_widths)
+
+    @property
+    def grid_factor(self) -> int:
+        """Latent size ÷ the innermost level's token grid size."""
+        return self.patch_size * 2 ** len(self.inner_widths)
+
 
 class LatentViT(nn.Module):
-    """patchify → Linear → + position embedding → conditioned TransformerBlocks → adaptive norm →
-    zero-init Linear → unpatchify. The output is exactly 0 at initialisation."""
+    """patchify → Linear → + position embedding → conditioned TransformerBlocks (per level, see
+    the module docstring) → adaptive norm → zero-init Linear → unpatchify. The output is exactly 0
+    at initialisation."""
 
     def __init__(
         self,
@@ -60,23 +100,42 @@ class LatentViT(nn.Module):
         condition: ConditionConfig | None = None,
     ) -> None:
         super().__init__()
-        if size % config.patch_size:
+        if size % config.grid_factor:
             raise ConfigError(
-                f"latent size {size} is not divisible by vit.patch_size={config.patch_size}"
+                f"latent size {size} is not divisible by vit.patch_size · 2^(inner levels) = "
+                f"{config.grid_factor}"
             )
         self.config, self.channels, self.size = config, channels, size
         patch_dim = channels * config.patch_size**2
         num_tokens = (size // config.patch_size) ** 2
+        cond_dim = max(config.widths)
         self.patch_in = nn.Linear(patch_dim, config.width)
         self.position = nn.Parameter(torch.randn(1, num_tokens, config.width) * 0.02)
-        self.logsnr_embedding = LogSNREmbedding(config.width)
-        self.condition_embedding = ConditionEmbedding(condition or ConditionConfig(), config.width)
-        self.blocks = nn.ModuleList(
-            TransformerBlock(config.width, config.heads, config.width, config.mlp_ratio,
-                             config.dropout, config.mlp_activation)
-            for _ in range(config.depth)
-        )  # fmt: skip
-        self.norm_out = AdaptiveLayerNormOut(config.width, config.width)
+        self.logsnr_embedding = LogSNREmbedding(cond_dim)
+        self.condition_embedding = ConditionEmbedding(condition or ConditionConfig(), cond_dim)
+
+        def blocks(width: int, count: int) -> nn.ModuleList:
+            heads = width // config.head_width if config.inner_widths else config.heads
+            return nn.ModuleList(
+                TransformerBlock(width, heads, cond_dim, config.mlp_ratio, config.dropout,
+                                 config.mlp_activation)
+                for _ in range(count)
+            )  # fmt: skip
+
+        first_down = config.depth // 2 if config.inner_widths else config.depth
+        self.blocks = blocks(config.width, first_down)  # level 0, down path (or all of it)
+        widths, depths = config.widths, (config.depth, *config.inner_depths)
+        self.down_blocks = nn.ModuleList(
+            blocks(widths[i], depths[i] // 2) for i in range(1, len(widths) - 1)
+        )
+        self.inner_blocks = blocks(widths[-1], depths[-1]) if config.inner_widths else None
+        # up paths, innermost-but-one level first; level 0 last
+        self.up_blocks = nn.ModuleList(
+            blocks(widths[i], depths[i] - depths[i] // 2) for i in reversed(range(len(widths) - 1))
+        )
+        self.merges = nn.ModuleList(nn.Linear(4 * a, b) for a, b in itertools.pairwise(widths))
+        self.splits = nn.ModuleList(nn.Linear(b, 4 * a) for a, b in itertools.pairwise(widths))
+        self.norm_out = AdaptiveLayerNormOut(config.width, cond_dim)
         self.patch_out = zero_init(nn.Linear(config.width, patch_dim))
 
     def forward(self, z_t: Tensor, logsnr: Tensor, cond: Tensor | None = None) -> Tensor:
@@ -86,12 +145,35 @@ class LatentViT(nn.Module):
                 f"LatentViT expects [B, {self.channels}, {self.size}, {self.size}], "
                 f"got {tuple(z_t.shape)}"
             )
-        embedding = self.logsnr_embedding(logsnr)  # [B, width] fp32
+        embedding = self.logsnr_embedding(logsnr)  # [B, cond_dim] fp32
         condition = self.condition_embedding(cond, batch)
         if condition is not None:
             embedding = embedding + condition
         h = self.patch_in(to_tokens(z_t, self.config.patch_size)) + self.position  # [B, N, width]
         for block in self.blocks:
             h = block(h, embedding)
+        if self.inner_blocks is not None:
+            h = self._levels(h, embedding, height // self.config.patch_size)
         h = self.patch_out(self.norm_out(h, embedding))  # [B, N, C·p²]
         return from_tokens(h, height, width, self.config.patch_size)  # [B, C, h, w]
+
+    def _levels(self, h: Tensor, embedding: Tensor, grid: int) -> Tensor:
+        """Down through the inner levels, the innermost blocks, and back up to level 0."""
+        assert self.inner_blocks is not None
+        skips: list[Tensor] = []
+        for level, merge in enumerate(self.merges):
+            if level > 0:
+                for block in cast(nn.ModuleList, self.down_blocks[level - 1]):
+                    h = block(h, embedding)
+            skips.append(h)
+            h = merge(to_tokens(from_tokens(h, grid, grid), 2))  # [B, N/4, 4·w] → next width
+            grid //= 2
+        for block in self.inner_blocks:
+            h = block(h, embedding)
+        for index, up in enumerate(self.up_blocks):
+            split = self.splits[len(self.splits) - 1 - index]
+            grid *= 2
+            h = to_tokens(from_tokens(split(h), grid, grid, 2)) + skips.pop()  # [B, 4N, w]
+            for block in cast(nn.ModuleList, up):
+                h = block(h, embedding)
+        return h

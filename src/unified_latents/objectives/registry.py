@@ -40,4 +40,9 @@ def build_stage1_model(
     config: UnifiedLatentsConfig, objective: ObjectiveConfig, image_channels: int, image_size: int
 ) -> Autoencoder:
     """The stage-1 model `objective.kind` names (the kind is validated by `ObjectiveConfig`)."""
+    if config.target_bits_per_pixel > 0 and objective.kind != "ul":
+        raise ValueError(
+            f"model.target_bits_per_pixel steers UL's loss factor; objective.kind="
+            f"{objective.kind!r} has no such loop (set it to 0)"
+        )
     return AUTOENCODER_KINDS[objective.kind](config, objective, image_channels, image_size)

@@ -12,6 +12,7 @@ in DistributedDataParallel and driven by the shared training loop.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -29,6 +30,7 @@ from unified_latents.networks.registry import build_decoder, build_encoder, buil
 from unified_latents.networks.uvit import UViTConfig
 from unified_latents.networks.vit import ViTConfig
 from unified_latents.objectives.autoencoder import Autoencoder
+from unified_latents.objectives.rate_control import RateControlConfig, RateController
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.sampling.samplers import SamplerKind, sample
 
@@ -55,6 +57,10 @@ class UnifiedLatentsConfig:
     # Training aid [C], not in the paper: ramp the rate term's weight 0 → 1 over this many steps
     # so the latent does not collapse before the decoder has learned to read it. 0 = off.
     rate_warmup_steps: int = 0
+    # Rate targeting [D] (objectives/rate_control.py): > 0 makes `loss_factor` the starting
+    # c_lf of a controller that steers the training rate to this many bits/pixel. 0 = off.
+    target_bits_per_pixel: float = 0.0
+    rate_control: RateControlConfig = field(default_factory=RateControlConfig)
 
     def rate_weight(self, step: int) -> float:
         """Weight of L_z at optimizer step `step`: 1 once the warm-up is over (the true loss)."""
@@ -65,6 +71,10 @@ class UnifiedLatentsConfig:
     def __post_init__(self) -> None:
         if self.loss_factor <= 0:
             raise ValueError(f"loss_factor must be positive, got {self.loss_factor}")
+        if self.target_bits_per_pixel < 0:
+            raise ValueError(
+                f"target_bits_per_pixel must be ≥ 0 (0 = off), got {self.target_bits_per_pixel}"
+            )
         if not self.latent_logsnr_min < self.logsnr_0:
             raise ValueError("latent_logsnr_min must be below logsnr_0")
 
@@ -90,6 +100,14 @@ class Stage1Terms(LossTerms):
     prior_diffusion_nats: Tensor
     prior_terminal_nats: Tensor
     distortion_nats: Tensor  # L_x, sigmoid-weighted decoder loss (before c_lf)
+
+
+@dataclass(frozen=True)
+class RateTargetedTerms(Stage1Terms):
+    """With rate targeting: also the controller's c_lf and its rate average r̄ (logged)."""
+
+    loss_factor: Tensor
+    rate_average_bits_per_pixel: Tensor
 
 
 def randn(like: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -119,6 +137,11 @@ class UnifiedLatents(Autoencoder):
         self.decoder = self.make_decoder()
         self.latent_schedule = config.latent_noise_schedule()
         self.pixel_schedule = config.pixel_noise_schedule()
+        self.rate_controller: RateController | None = None
+        if config.target_bits_per_pixel > 0:  # its buffers join the checkpoint
+            self.rate_controller = RateController(
+                config.rate_control, config.target_bits_per_pixel, config.loss_factor
+            )
 
     def make_encoder(self) -> nn.Module:
         """x → z_clean; the module exposes `downsample_factor`."""
@@ -207,12 +230,26 @@ class UnifiedLatents(Autoencoder):
         prior_diffusion, prior_terminal = self.rate(z_clean, generator)
         rate = prior_diffusion + prior_terminal
         distortion = self.distortion(x, self.add_encoder_noise(z_clean, generator), generator)
-        return Stage1Terms(
-            loss=rate_weight * rate + self.config.loss_factor * distortion,
-            rate_nats=rate,
-            prior_diffusion_nats=prior_diffusion,
-            prior_terminal_nats=prior_terminal,
-            distortion_nats=distortion,
+        terms = {
+            "rate_nats": rate,
+            "prior_diffusion_nats": prior_diffusion,
+            "prior_terminal_nats": prior_terminal,
+            "distortion_nats": distortion,
+        }
+        controller = self.rate_controller
+        if controller is None:
+            return Stage1Terms(
+                loss=rate_weight * rate + self.config.loss_factor * distortion, **terms
+            )
+        loss_factor = controller.loss_factor.clone()  # this step's c_lf
+        if self.training and rate_weight >= 1.0:  # after the warm-up: one control step
+            pixels = self.image_size * self.image_size
+            controller.update(rate.detach().mean() / (math.log(2.0) * pixels))
+        return RateTargetedTerms(
+            loss=rate_weight * rate + loss_factor * distortion,
+            **terms,
+            loss_factor=loss_factor.expand_as(rate),
+            rate_average_bits_per_pixel=controller.rate_average.clone().expand_as(rate),
         )
 
     @torch.no_grad()

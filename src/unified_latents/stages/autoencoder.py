@@ -171,7 +171,7 @@ class AutoencoderTask:
     def __init__(self, config: AutoencoderRunConfig) -> None:
         self.config = config
         self.model: Autoencoder = build_autoencoder(config)
-        self.train_data = load_split(config.data, "train")
+        self.train_data = load_split(config.data, "train", training=True)
         self.test_images, _ = heldout_images(
             load_split(config.data, "test"), config.eval.num_images
         )

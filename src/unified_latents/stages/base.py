@@ -46,6 +46,7 @@ class BaseEvalConfig:
     guidance: float = 2.0
     guidance_interval: tuple[float, float] | None = None
     decoder_input: DecoderInput = "clean"  # or "noisy": α_0·ẑ + σ_0·ε (stages/generate.py)
+    decoder_sampler: SamplerKind | None = None  # None: `sampler` for the decoder too
     batch_size: int = 250
     seed: int = 1234
 

@@ -1,9 +1,10 @@
 """What `ul evaluate` measures on a trained base-model run (UL-SPEC §8, §10).
 
 - gFID@N and gKID@N of N class-balanced samples (sample i is asked for class i mod K) against the
-  first N images of the dataset's *train* split; the reference features are cached on disk.
+  first N images of the dataset's *test* split, the same images rFID@N uses (before 2026-12-06
+  the train split); the reference features are cached on disk.
 - FD_cls@N and classifier accuracy (Fashion-MNIST 32×32 only): features of the shipped classifier
-  (`metrics/classifier.py`) for the samples against the same N train images. FD_cls is NOT FID.
+  (`metrics/classifier.py`) for the samples against the same N test images. FD_cls is NOT FID.
 - The base model's unweighted ELBO in bits/pixel on held-out latents, next to the stage-1 prior's
   bound on the same latents (the paper's "latent bpd (base model)", Table 5).
 - FLOPs: base-model forward per sample, training = 3 × forward (spec §10), and one sample:
@@ -180,10 +181,11 @@ def sample_quality(
     progress: bool,
 ) -> tuple[dict[str, float], dict[str, str], dict[str, float]]:
     """gFID@N/gKID@N (with an extractor), FD_cls@N and classifier accuracy of N uint8 samples
-    against the first N images of `data`'s train split. Returns (metrics, notes, seconds)."""
+    against the first N images of `data`'s test split (the set rFID uses). Returns (metrics,
+    notes, seconds)."""
     num = samples.shape[0]
     metrics: dict[str, float] = {"num_samples": float(num)}
-    real, real_labels = real_images(data, "train", num)
+    real, real_labels = real_images(data, "test", num)
     notes: dict[str, str] = {}
     seconds: dict[str, float] = {}
     if extractor is not None:

@@ -134,7 +134,10 @@ def base_flops(
     generator = torch.Generator(device=device).manual_seed(0)
     decoding = call_flops(
         lambda: autoencoder.decode(
-            z, num_steps=settings.decoder_steps, sampler=settings.sampler, generator=generator
+            z,
+            num_steps=settings.decoder_steps,
+            sampler=settings.decoder_sampler or settings.sampler,
+            generator=generator,
         )
     )
     base_passes = network_passes(

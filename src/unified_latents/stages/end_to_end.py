@@ -48,6 +48,7 @@ class EndToEndEvalConfig:
     guidance: float = 2.0
     guidance_interval: tuple[float, float] | None = None
     decoder_input: DecoderInput = "clean"  # or "noisy": α_0·ẑ + σ_0·ε (stages/generate.py)
+    decoder_sampler: SamplerKind | None = None  # None: `sampler` for the decoder too
     batch_size: int = 128
     seed: int = 1234
 
@@ -120,7 +121,7 @@ class EndToEndTask:
     def __init__(self, config: EndToEndRunConfig) -> None:
         self.config = config
         self.model: SingleStageLatents = build_end_to_end_model(config)
-        self.train_data = load_split(config.data, "train")
+        self.train_data = load_split(config.data, "train", training=True)
         self.test_images, self.test_labels = heldout_images(
             load_split(config.data, "test"), config.eval.num_images
         )

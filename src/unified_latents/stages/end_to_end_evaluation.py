@@ -2,7 +2,7 @@
 two-stage pipeline reports for its autoencoder run and its base run, with the same helpers.
 
 - Samples, exactly as `ul sample` draws them for such a run (base model → ẑ → decoder with
-  λ_aug = λ_0): gFID@N / gKID@N against the first N train images, FD_cls@N and classifier
+  λ_aug = λ_0): gFID@N / gKID@N against the first N test images, FD_cls@N and classifier
   accuracy (Fashion-MNIST 32×32), as for a base run (`stages/base_evaluation.py`).
 - Reconstructions of the first N test images: rFID@N / rKID@N against those same originals,
   PSNR and SSIM, as for an autoencoder run (`stages/evaluation.py`).

@@ -35,6 +35,8 @@ class SamplingSettings(Protocol):
     def batch_size(self) -> int: ...
     @property
     def decoder_input(self) -> DecoderInput: ...
+    @property
+    def decoder_sampler(self) -> SamplerKind | None: ...
 
 
 @torch.no_grad()
@@ -74,7 +76,10 @@ def generate_images(
         if settings.decoder_input == "noisy":
             z_hat = autoencoder.add_encoder_noise(z_hat, generator)
         images = autoencoder.decode(
-            z_hat, num_steps=settings.decoder_steps, sampler=settings.sampler, generator=generator
+            z_hat,
+            num_steps=settings.decoder_steps,
+            sampler=settings.decoder_sampler or settings.sampler,
+            generator=generator,
         )
         outputs.append(images.cpu())
     return torch.cat(outputs)

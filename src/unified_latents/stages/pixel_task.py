@@ -46,7 +46,7 @@ class PixelTask(BaseTask):
         data = self.data_config = config.pixel.data
         self.config = config
         self.autoencoder = config.pixel.identity().to(device)
-        self.train_data = load_split(data, "train")
+        self.train_data = load_split(data, "train", training=True)
         images, self.test_labels = heldout_images(load_split(data, "test"), config.eval.num_latents)
         self.test_latents = to_model_range(images)  # [N, C, H, W] in [−1, 1]
         self.class_names = list(self.train_data.class_names)

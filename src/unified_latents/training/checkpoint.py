@@ -199,8 +199,10 @@ def read_checkpoint(
         _check_state(state, with_optimizer)
         if check is not None:
             check(state)
-        model = load_file(path / "model.safetensors")
         ema = load_file(path / "ema.safetensors")
+        # Exported folders (commands/export.py) keep only the EMA weights: enough to evaluate.
+        exported = not with_optimizer and not (path / "model.safetensors").exists()
+        model = ema if exported else load_file(path / "model.safetensors")
         optimizer = load_file(path / "optimizer.safetensors") if with_optimizer else {}
         extra_path = path / "extra.safetensors"
         tensors = load_file(extra_path) if with_optimizer and extra_path.exists() else {}

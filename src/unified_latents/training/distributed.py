@@ -103,6 +103,11 @@ class DistributedContext:
         return torch.device("cpu")
 
 
+def process_group_active() -> bool:
+    """Whether this process has joined a torch.distributed process group (of any size)."""
+    return dist.is_available() and dist.is_initialized()
+
+
 def init_distributed(device_kind: str) -> DistributedContext:
     """Join the process group if launched by torchrun (idempotent)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

@@ -14,20 +14,20 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from unified_latents.config import ConfigError
+from unified_latents.networks.checkpointing import set_activation_checkpointing
 from unified_latents.training.checkpoint import (
     list_checkpoints,
     read_latest_checkpoint,
     set_aside_newer,
 )
-from unified_latents.training.cpu_allocator import keep_freed_memory
-from unified_latents.training.distributed import DistributedContext
+from unified_latents.training.distributed import DistributedContext, process_group_active
 from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
 from unified_latents.training.metrics_log import MetricsLog, TrainWindow, read_metrics
 from unified_latents.training.optim import (
@@ -36,6 +36,7 @@ from unified_latents.training.optim import (
     learning_rate,
     set_learning_rate,
 )
+from unified_latents.training.precision import Precision, autocast, resolve_precision
 from unified_latents.training.signals import stop_on_signals
 from unified_latents.training.state import (
     TrainingState,
@@ -68,8 +69,10 @@ class TrainConfig:
     keep_checkpoints: int = 3
     seed: int = 0
     device: str = "auto"
-    precision: Literal["fp32", "bf16"] = "fp32"
+    # auto: bf16 autocast where the device runs bf16 natively, else fp32 (training/precision.py)
+    precision: Precision = "auto"
     compile: bool = False
+    activation_checkpointing: bool = False  # recompute block activations in the backward
     ema_decay: float = 0.999
     max_nonfinite_steps: int = 20
     progress: bool = True
@@ -118,13 +121,6 @@ class TrainResult:
     last_eval: dict[str, float]
 
 
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast for network bodies; λ, weights and reductions stay fp32 (DESIGN)."""
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @contextlib.contextmanager
 def explain_compile_errors(compiling: bool) -> Iterator[None]:
     """torch.compile works lazily, inside the first forward/backward: turn its failures into one
@@ -158,8 +154,9 @@ def train(
     `run_dir`; `before_writing` then runs first (e.g. to write the run's config.json)."""
     context = context or DistributedContext()
     config = train_config
-    keep_freed_memory()  # no page faults on every step's activations (training/cpu_allocator.py)
     model = task.model.to(device)
+    precision = resolve_precision(config.precision, device)  # warns once if bf16 is emulated
+    set_activation_checkpointing(model, config.activation_checkpointing)
     ema = make_ema(model)
     optimizer = build_optimizer(model, optim_config)
     generator = torch.Generator(device=device).manual_seed(config.seed * 1000 + context.rank)
@@ -187,7 +184,7 @@ def train(
             set_aside_newer(checkpoints, state.step)
             tqdm.write(f"resuming from {loaded.path} (step {state.step})")
     trainable: nn.Module = model
-    if context.enabled:
+    if context.enabled or process_group_active():  # a 1-process group too (gpu_check)
         trainable = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
@@ -238,6 +235,7 @@ def train(
         values = task.summarize(window.means())
         values |= {"lr": optimizer.param_groups[0]["lr"], **window.rates()}
         values["skipped_steps"] = float(state.skipped_steps)
+        values["bf16"] = float(precision == "bf16")  # the resolved train.precision
         if log is not None:
             log.log(state.step, "train", values)
         bar.set_postfix({k: f"{values[k]:.4g}" for k in task.progress_keys if k in values})
@@ -275,7 +273,7 @@ def train(
             for _ in range(config.grad_accumulation):
                 batch = next(stream)
                 with explain_compile_errors(config.compile):
-                    with autocast(device, config.precision):
+                    with autocast(device, precision):
                         terms = task.loss(trainable, batch, generator, state.step)
                     scale = task.loss_normalizer * config.grad_accumulation
                     (terms.loss.float().mean() / scale).backward()

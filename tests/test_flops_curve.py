@@ -1,0 +1,112 @@
+"""benchmarks/flops_curve.py (issue 14): the commands each arm trains with, the choices the
+evaluation makes from written measurements, claims, and the rows of flops_curve.json (built from
+hand-written measurement files; no training, no Inception)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+ROW_KEYS = {
+    "arm", "latent_space", "base_flops", "total_flops", "base_steps", "gfid", "n", "fd_cls",
+    "class_accuracy", "guidance", "seed",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def curve() -> dict[str, ModuleType]:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        names = ("flops_curve", "_curve_eval", "_curve_report")
+        return {name: importlib.import_module(name) for name in names}
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def write(path: Path, record: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+
+
+def test_every_arm_trains_the_same_base_model_and_keeps_the_curve_checkpoints(
+    curve: dict[str, ModuleType], tmp_path: Path
+) -> None:
+    fc = curve["flops_curve"]
+    plan = fc.Plan(tmp_path, stage1_steps=100, base_steps=800)
+    assert plan.budgets() == [100, 200, 400, 800]
+    for name in fc.DEFAULT_ARMS:
+        args = plan.base_args(fc.ARMS[name])
+        assert "train.checkpoint_every=100" in args and "train.max_steps=800" in args
+        assert ("model.latent_normalization=scalar" in args) == (name != "pixels")
+        assert ("--autoencoder" in args) == (name != "pixels")
+    assert plan.stage1_dir(fc.ARMS["ul-lf3.0-raw"]) == plan.stage1_dir(fc.ARMS["ul-lf3.0"])
+    jobs = fc.training_jobs(plan, [fc.ARMS["ul-lf3.0"], fc.ARMS["ul-lf3.0-raw"]])
+    assert list(jobs) == ["stage1/ul-lf3.0", "base/ul-lf3.0", "base/ul-lf3.0-raw"]
+
+
+def test_decoder_and_guidance_choices(curve: dict[str, ModuleType], tmp_path: Path) -> None:
+    fc, ce = curve["flops_curve"], curve["_curve_eval"]
+    plan = fc.Plan(tmp_path, stage1_steps=100, base_steps=800)
+    arms = [fc.ARMS["ul-lf1.5"], fc.ARMS["ul-lf3.0"], fc.ARMS["kl-1e-6"]]
+    evaluation = ce.Evaluation(plan, arms, num=10)
+    assert evaluation.decoder_choice() is None  # nothing measured yet
+    rfid = {(4, "noisy"): 50.0, (8, "noisy"): 40.5, (16, "noisy"): 40.0, (32, "noisy"): 45.0}
+    for arm in arms[:2]:
+        for steps, source in ce.DECODER_GRID:
+            value = rfid.get((steps, source), 60.0)
+            write(evaluation.decoder_path(arm, steps, source), {"rfid": value})
+    assert evaluation.decoder_choice() == (8, "noisy")  # within 2% of the best: fewer steps
+    assert evaluation.decoding(arms[2]) == (1, "clean")  # KL-VAE: a deterministic decoder
+    for guidance, gfid in zip(ce.GUIDANCE_GRID, (30.0, 20.0, 25.0), strict=True):
+        write(
+            evaluation.guidance_path(arms[0], 800, guidance), {"gfid": gfid, "guidance": guidance}
+        )
+    assert evaluation.guidance_choice(arms[0], 800) == ce.GUIDANCE_GRID[1]
+    assert evaluation.guidance_choice(arms[0], 400) is None
+
+
+def test_a_claim_excludes_live_processes_and_takes_over_dead_ones(
+    curve: dict[str, ModuleType], tmp_path: Path
+) -> None:
+    ce = curve["_curve_eval"]
+    target = tmp_path / "m.json"
+    assert ce.claim(target) and not ce.claim(target)  # this process holds it
+    target.with_suffix(".claim").write_text(str(2**22 + 12345))  # no such PID
+    assert ce.claim(target)
+    assert target.with_suffix(".claim").read_text() == str(os.getpid())
+
+
+def test_rows_have_the_issues_keys(curve: dict[str, ModuleType], tmp_path: Path) -> None:
+    fc, ce, cr = curve["flops_curve"], curve["_curve_eval"], curve["_curve_report"]
+    plan = fc.Plan(tmp_path, stage1_steps=100, base_steps=800)
+    arms = [fc.ARMS["ul-lf1.5"], fc.ARMS["kl-1e-6"], fc.ARMS["pixels"]]
+    evaluation = ce.Evaluation(plan, arms, num=10)
+    for arm in arms[:2]:
+        config = {"config": {"run": {"train": {"batch_size": 64}}}}
+        write(plan.stage1_dir(arm) / "config.json", config)
+        recon = {"stage1_step": 100, "stage1_training_flops_per_image": 2.0, "psnr": 20.0}
+        recon |= {"rfid": 30.0, "bits_per_pixel": 0.1} if arm.latent_space == "ul" else {}
+        recon |= {"rfid": 20.0, "kl": 900.0} if arm.latent_space == "kl-vae" else {}
+        write(evaluation.root / "recon" / f"{arm.name}.json", recon)
+    for arm in arms:
+        record = {
+            "step": 400, "num": 10, "seed": 0, "gfid": 50.0, "fd_cls": 3.0, "guidance": 2.0,
+            "class_accuracy": 0.5, "batch_size": 128, "base_training_flops_per_sample": 3.0,
+            "raw_latent_std": 0.4,
+        }  # fmt: skip
+        write(evaluation.curve_path(arm, 400, 0), record)
+    rows = {row["arm"]: row for row in cr.curve_rows(evaluation)}
+    assert set(rows["ul-lf1.5"]) == ROW_KEYS | {"bits_per_pixel", "psnr", "rfid", "latent_std"}
+    assert set(rows["kl-1e-6"]) == ROW_KEYS | {"kl", "psnr", "rfid", "latent_std"}
+    assert set(rows["pixels"]) == ROW_KEYS
+    assert rows["ul-lf1.5"]["base_flops"] == 400 * 128 * 3.0
+    assert rows["ul-lf1.5"]["total_flops"] == 400 * 128 * 3.0 + 100 * 64 * 2.0
+    assert rows["pixels"]["total_flops"] == rows["pixels"]["base_flops"]
