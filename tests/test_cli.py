@@ -28,6 +28,14 @@ def test_dry_run_prints_resolved_config(capsys: pytest.CaptureFixture[str]) -> N
         (["--set", "model.lossfactor=2"], "model.lossfactor"),
         (["--set", "train.max_steps=ten"], "train.max_steps"),
         (["--preset", "nope"], "unknown preset"),
+        # issue 15: values that used to pass and crash later with tracebacks
+        (["--set", "train.log_every=0"], "log_every must be ≥ 1, got 0"),
+        (["--set", "optim.lr=nan"], "optim.lr: expected a number, got 'nan'"),
+        (["--set", "optim.lr=inf"], "lr must be a finite positive number"),
+        (["--set", "train.grad_accumulation=3"], "must be divisible by"),
+        (["--set", "train.max_steps=-5"], "max_steps must be ≥ 0, got -5"),
+        (["--set", "train.time_budget_minutes=-1"], "time_budget_minutes must be a finite"),
+        (["--set", "eval.decoder_steps=0"], "decoder_steps must be ≥ 1"),
     ],
 )
 def test_bad_config_is_one_clear_line(
@@ -35,7 +43,53 @@ def test_bad_config_is_one_clear_line(
 ) -> None:
     assert main(["train-autoencoder", "--preset", "tiny", *arguments, "--dry-run"]) == 2
     error = capsys.readouterr().err
-    assert message in error and "Traceback" not in error
+    assert message in error and "Traceback" not in error and len(error.splitlines()) == 1
+
+
+def test_the_accumulation_rule_applies_to_the_final_values_not_each_override(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = ["--set", "train.grad_accumulation=3", "--set", "train.batch_size=48"]
+    assert main(["train-autoencoder", "--preset", "tiny", *settings, "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["run"]["train"]["grad_accumulation"] == 3
+
+
+def test_a_model_that_cannot_be_built_is_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "run"
+    arguments = ["--run-dir", str(run_dir), "--set", "data.image_size=7"]
+    assert main(["train-autoencoder", "--preset", "tiny", *arguments]) == 2
+    error = capsys.readouterr().err
+    assert "image size 7 is not divisible" in error and len(error.splitlines()) == 1
+    assert not run_dir.exists()
+
+
+def test_a_failed_data_check_leaves_no_run_directory_behind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15: a batch larger than the data failed after writing config.json, and the
+    corrected re-run was then refused as "a different config"."""
+    run_dir = tmp_path / "run"
+    tiny = ["train-autoencoder", "--preset", "tiny", "--run-dir", str(run_dir)]
+    assert main([*tiny, "--set", "train.batch_size=4096"]) == 2
+    assert "too few for batches of 4096" in capsys.readouterr().err
+    assert not run_dir.exists()
+    assert main([*tiny, "--set", "train.max_steps=2", "--set", "train.eval_every=0"]) == 0
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["--num", "0"], ["--num", "-3"], ["--steps", "0"], ["--num", "two"]],
+)
+def test_reconstruct_counts_must_be_positive(
+    arguments: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--num 0` crashed in torch.stack; `--steps 0` silently used the run's 8 steps."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["reconstruct", "--run", str(tmp_path), *arguments])
+    assert stopped.value.code == 2
+    assert "positive integer" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -11,6 +11,9 @@ ul sample --run BASE_RUN --num 64 [--class K | --prompt TEXT] [--guidance S] ...
 ul evaluate --run RUN [--num 1000] [--inception PATH] [--no-fid] [--guidance S] ...
 ul sweep --preset P --grid loss_factor=1.2,1.5,2.0 --grid bias=-2,0,2 [--budget-minutes M] ...
 ul export RUN OUT                 (EMA weights + config + model card; ul.load(OUT) opens it)
+
+Exit status: 0 finished; 2 a user error (one line on stderr); 75 stopped by SIGTERM/Ctrl-C after
+writing a checkpoint (re-run the same command to resume; commands.INTERRUPTED_EXIT_CODE).
 """
 
 from __future__ import annotations
@@ -44,6 +47,17 @@ def add_config_arguments(parser: argparse.ArgumentParser, default_preset: str) -
 # as ambiguous abbreviations of its options (--run-path, --numa-binding): use the long aliases
 # `--run-dir` and `--num-images` there (docs/distributed.md).
 AUTOENCODER_RUN_HELP = "an autoencoder run directory (alias --run-dir)"
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts (images, steps, batch sizes): an integer ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
 
 
 def interval(text: str) -> tuple[float, float]:
@@ -80,9 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--run", "--run-dir", dest="run", type=Path, required=True, help=AUTOENCODER_RUN_HELP
     )
     recon.add_argument(
-        "--num", "--num-images", dest="num", type=int, default=256, help="held-out images"
+        "--num", "--num-images", dest="num", type=positive_int, default=256, help="held-out images"
     )
-    recon.add_argument("--steps", type=int, default=None, help="decoder sampling steps")
+    recon.add_argument("--steps", type=positive_int, default=None, help="decoder sampling steps")
     recon.add_argument("--sampler", choices=("ancestral", "ddim"), default=None)
     recon.add_argument("--seed", type=int, default=0)
     recon.add_argument("--device", default="auto")
@@ -92,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument(
         "--run", "--run-dir", dest="run", type=Path, required=True, help=AUTOENCODER_RUN_HELP
     )
-    enc.add_argument("--shard-size", type=int, default=10_000)
-    enc.add_argument("--batch-size", type=int, default=256)
+    enc.add_argument("--shard-size", type=positive_int, default=10_000)
+    enc.add_argument("--batch-size", type=positive_int, default=256)
     enc.add_argument("--device", default="auto")
     enc.add_argument("--overwrite", action="store_true", help="delete and rebuild the cache")
 
@@ -115,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument(
         "--run", "--run-dir", dest="run", type=Path, required=True, help="a base/end-to-end run dir"
     )
-    smp.add_argument("--num", "--num-images", dest="num", type=int, default=64)
+    smp.add_argument("--num", "--num-images", dest="num", type=positive_int, default=64)
     who = smp.add_mutually_exclusive_group()
     who.add_argument("--class", dest="class_label", type=int, default=None)
     who.add_argument("--prompt", default=None, help="text prompt (text-conditioned models)")
@@ -127,10 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LO,HI",
         help="apply guidance only for log-SNR in [LO, HI]",
     )
-    smp.add_argument("--steps", type=int, default=None, help="base-model sampling steps")
-    smp.add_argument("--decoder-steps", type=int, default=None)
+    smp.add_argument("--steps", type=positive_int, default=None, help="base-model sampling steps")
+    smp.add_argument("--decoder-steps", type=positive_int, default=None)
     smp.add_argument("--sampler", choices=("ancestral", "ddim"), default=None)
-    smp.add_argument("--batch-size", type=int, default=None)
+    smp.add_argument("--batch-size", type=positive_int, default=None)
     smp.add_argument("--seed", type=int, default=0)
     smp.add_argument("--device", default="auto")
     smp.add_argument("--out", type=Path, default=None, help="output directory")
@@ -138,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
     demo.add_argument("--autoencoder-minutes", type=float, default=30.0)
     demo.add_argument("--base-minutes", type=float, default=60.0)
-    demo.add_argument("--num-samples", type=int, default=100)
+    demo.add_argument("--num-samples", type=positive_int, default=100)
     demo.add_argument("--preset", default="fashion-mnist")
     demo.add_argument("--device", default="auto")
     add_evaluation_commands(commands)
@@ -164,14 +178,14 @@ def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:  # ty
         "--num",
         "--num-images",
         dest="num",
-        type=int,
+        type=positive_int,
         default=1000,
         help="N: reconstructions or samples (the N of FID@N)",
     )
     ev.add_argument("--inception", type=Path, default=None, help="FID Inception TorchScript file")
     ev.add_argument("--no-fid", action="store_true", help="skip Inception (FID/KID)")
-    ev.add_argument("--decoder-steps", type=int, default=None)
-    ev.add_argument("--base-steps", type=int, default=None, help="base/end-to-end runs")
+    ev.add_argument("--decoder-steps", type=positive_int, default=None)
+    ev.add_argument("--base-steps", type=positive_int, default=None, help="base/end-to-end runs")
     ev.add_argument("--guidance", type=float, default=None, help="base/end-to-end runs")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--device", default="auto")
@@ -231,7 +245,7 @@ def sampling_overrides(args: argparse.Namespace) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # heavy imports (torch) only after parsing, so `ul --help` is instant
-    from unified_latents.commands import USER_ERRORS, Interrupted
+    from unified_latents.commands import INTERRUPTED_EXIT_CODE, USER_ERRORS, Interrupted
     from unified_latents.commands import autoencoder as ae_commands
     from unified_latents.commands import base as base_commands
     from unified_latents.training.cpu_allocator import keep_freed_memory
@@ -306,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     except Interrupted as stop:
         print(f"ul {args.command}: {stop}", file=sys.stderr)
-        return 0
+        return INTERRUPTED_EXIT_CODE
     except USER_ERRORS as error:
         print(f"ul {args.command}: error: {error}", file=sys.stderr)
         return 2

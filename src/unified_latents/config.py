@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -20,6 +21,15 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """A configuration problem a user can fix; the message names the offending key."""
+
+
+def check_at_least(config: Any, minimum: float, *names: str) -> None:
+    """For a config's `__post_init__`: raise ValueError naming the first of the fields `names`
+    whose value is below `minimum` (or NaN)."""
+    for name in names:
+        value = getattr(config, name)
+        if not value >= minimum:
+            raise ValueError(f"{name} must be ≥ {minimum}, got {value}")
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -85,9 +95,12 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if isinstance(value, bool):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+        if math.isnan(number):  # NaN passes every `<` range check unnoticed: never a setting
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return number
     if annotation is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
@@ -102,7 +115,24 @@ def override(config: T, assignments: Iterable[str]) -> T:
         if not separator:
             raise ConfigError(f"--set expects key=value, got {assignment!r}")
         config = _set_path(config, key.strip().split("."), raw.strip(), key.strip())
+    check_across_fields(config)
     return config
+
+
+def check_across_fields(config: Any, prefix: str = "") -> None:
+    """Run the `check_fields()` of every config group in the tree: rules across fields (e.g. a
+    batch divisible by the accumulation steps), which `__post_init__` cannot check because
+    `--set` changes one field at a time. Raises ConfigError naming the group."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            check_across_fields(value, f"{prefix}{field.name}.")
+    check = getattr(config, "check_fields", None)
+    if check is not None:
+        try:
+            check()
+        except ValueError as error:
+            raise ConfigError(f"{prefix.rstrip('.') or type(config).__name__}: {error}") from None
 
 
 def _set_path(node: Any, path: list[str], raw: str, full_key: str) -> Any:

@@ -209,3 +209,22 @@ def test_unsupported_run_kinds_are_a_clear_error(
     run = _fake_run(tmp_path / "other", "something-else")
     assert main(["evaluate", "--run", str(run), "--no-fid"]) == 2
     assert "'something-else'" in capsys.readouterr().err
+
+
+def test_eval_json_names_the_checkpoint_it_loaded_after_a_fallback(tmp_path: Path) -> None:
+    """Issue 15: with the newest checkpoint truncated, `ul evaluate` loaded the previous one
+    but eval.json recorded the newest's path, step and training compute."""
+    run = tmp_path / "ae"
+    settings = ["--set", "train.max_steps=4", "--set", "train.checkpoint_every=2"]
+    train = ["train-autoencoder", "--preset", "tiny", "--run-dir", str(run), *settings]
+    assert main([*train, "--set", "train.eval_every=0"]) == 0
+    newest = run / "checkpoints" / "step_00000004" / "ema.safetensors"
+    newest.write_bytes(newest.read_bytes()[:100])  # truncated
+    arguments = ["evaluate", "--run", str(run), "--num", "4", "--no-fid", "--decoder-steps", "2"]
+    with pytest.warns(UserWarning, match="step_00000004 is unreadable"):
+        assert main(arguments) == 0
+    record = json.loads((run / "eval" / "eval.json").read_text())
+    assert record["checkpoint"] == str(run / "checkpoints" / "step_00000002")
+    assert record["step"] == 2
+    (part,) = record["training"]["parts"].values()
+    assert part["step"] == 2 and part["images_seen"] == 2 * 32

@@ -124,6 +124,6 @@ def test_a_signal_during_a_point_stops_the_whole_sweep(
         raise Interrupted("stopped at step 1 by a signal; re-run to resume")
 
     monkeypatch.setattr(sweep_command, "train_autoencoder", interrupted_training)
-    assert main(_sweep(tmp_path / "sweep", max_steps=2)) == 0
+    assert main(_sweep(tmp_path / "sweep", max_steps=2)) == 75  # interrupted, not finished
     assert len(calls) == 1
     assert "by a signal; re-run to resume" in capsys.readouterr().err

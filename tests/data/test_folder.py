@@ -155,3 +155,61 @@ def test_palette_transparency_and_centre_crop() -> None:
     palette.info["transparency"] = 0  # colour 0 (the sides) is transparent
     image = decode_image(image_bytes(palette, "PNG"), 10, 1)
     assert image.shape == (1, 10, 10) and image.max() <= 1  # the crop kept only the centre
+
+
+def test_a_symlink_loop_lists_each_real_file_once_in_one_split(tmp_path: Path) -> None:
+    """Issue 15: `a/loop -> ..` made 50 files 1640 train + 410 test entries, every image in both
+    splits, and hid the 8 % bad files from data.max_bad_fraction."""
+    root = tmp_path / "images"
+    write_good_images(root / "a", 25)
+    write_good_images(root / "b", 21)
+    for index in range(4):
+        (root / "b" / f"bad_{index}.png").write_bytes(b"not a PNG")
+    (root / "a" / "loop").symlink_to("..")  # back to the root
+    (root / "b" / "alias.png").symlink_to(root / "a" / "good_000.png")  # a second name
+    with pytest.warns(BadImageWarning, match=r"symbolic link.*images/a/loop"):
+        train = folder(root, "train", holdout_size=10, max_bad_fraction=0.05)
+    with pytest.warns(BadImageWarning, match="a link loop"):
+        test = folder(root, "test", holdout_size=10, max_bad_fraction=0.05)
+    assert len(train) + len(test) == 50 and len(test) == 10
+    assert not {p.resolve() for p in train.files} & {p.resolve() for p in test.files}
+    assert len({p.resolve() for p in train.files}) == len(train)
+    assert train.class_names == ("a", "b")
+    # 4 bad of 50 listed files is over 5 %: reading one epoch fails as it should
+    with pytest.warns(BadImageWarning), pytest.raises(DataError, match="max_bad_fraction"):
+        for index in range(len(train)):
+            train[index]
+
+
+def test_a_link_to_a_sibling_folder_changes_neither_labels_nor_split(tmp_path: Path) -> None:
+    write_good_images(tmp_path / "cats", 10)
+    write_good_images(tmp_path / "dogs", 10, start=10)
+    before = folder(tmp_path, "test", holdout_size=4)
+    (tmp_path / "all_cats").symlink_to(tmp_path / "cats")  # listed before `cats` by name
+    (tmp_path / "dogs" / "same_as_cat_0.png").symlink_to(tmp_path / "cats" / "good_000.png")
+    with pytest.warns(BadImageWarning, match="all_cats"):
+        after = folder(tmp_path, "test", holdout_size=4)
+    with pytest.warns(BadImageWarning, match="all_cats"):
+        train = folder(tmp_path, "train", holdout_size=4)
+    assert after.files == before.files and after.labels == before.labels
+    assert train.class_names == ("cats", "dogs") and len(train) == 16
+    assert all(".." not in str(path) and "all_cats" not in str(path) for path in train.files)
+    assert tmp_path / "dogs" / "same_as_cat_0.png" not in train.files
+
+
+def test_a_dangling_link_counts_as_a_bad_file(tmp_path: Path) -> None:
+    write_good_images(tmp_path, 9)
+    (tmp_path / "gone.png").symlink_to(tmp_path / "missing.png")
+    with pytest.warns(BadImageWarning, match="dangling"):
+        data = folder(tmp_path, holdout_size=1, max_bad_fraction=0.2)
+    assert str(tmp_path / "gone.png") in data.bad_files and len(data) == 8
+
+
+def test_a_one_image_folder_and_a_file_as_root_say_what_is_wrong(tmp_path: Path) -> None:
+    (image,) = write_good_images(tmp_path / "one", 1)
+    assert len(folder(tmp_path / "one", "train")) == 1
+    with pytest.raises(DataError, match="1 usable image: too few") as caught:
+        folder(tmp_path / "one", "test")
+    assert "holdout_size" not in str(caught.value)  # lowering it cannot help (it is ≥ 1)
+    with pytest.raises(DatasetNotFoundError, match="is a file, not a directory"):
+        folder(image)

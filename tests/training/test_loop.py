@@ -12,7 +12,11 @@ import pytest
 import torch
 
 from tests.training.toy import ToyTask
-from unified_latents.training.checkpoint import list_checkpoints, read_latest_checkpoint
+from unified_latents.training.checkpoint import (
+    CheckpointError,
+    list_checkpoints,
+    read_latest_checkpoint,
+)
 from unified_latents.training.loop import NonFiniteLossError, TrainConfig, train
 from unified_latents.training.optim import OptimConfig
 
@@ -104,3 +108,62 @@ def test_sigterm_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
     loaded = read_latest_checkpoint(tmp_path / "checkpoints")
     assert loaded.state["training"]["step"] == result.step == 5
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
+
+
+def signal_at_call(task: ToyTask, call: int) -> None:
+    """SIGTERM this process during the task's `call`-th loss evaluation."""
+    original = task.loss
+
+    def loss_then_signal(module, batch, generator, step):  # type: ignore[no-untyped-def]
+        if task.calls == call - 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(module, batch, generator, step)
+
+    task.loss = loss_then_signal  # type: ignore[method-assign]
+
+
+def train_records(run_dir: Path) -> dict[int, float]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return {r["step"]: r["loss"] for r in map(json.loads, lines) if r["split"] == "train"}
+
+
+def test_a_stop_logs_the_steps_since_the_last_record(tmp_path: Path) -> None:
+    """Issue 15: after SIGTERM at step 7 with a record every 5 steps, steps 6-7 were never
+    logged (the record after the resume averaged only the steps since the restart)."""
+    every_step = run(ToyTask(), tmp_path / "every", replace(CONFIG, eval_every=0))
+    config = replace(CONFIG, log_every=5, eval_every=0, checkpoint_every=0)
+    task = ToyTask()
+    signal_at_call(task, 7)
+    run(task, tmp_path / "stopped", config)
+    run(ToyTask(), tmp_path / "stopped", config)  # resumes at step 7, runs to 12
+    records = train_records(tmp_path / "stopped")
+    assert sorted(records) == [5, 7, 10, 12]
+    windows = {5: range(1, 6), 7: range(6, 8), 10: range(8, 11), 12: range(11, 13)}
+    for step, window in windows.items():
+        expected = sum(every_step[s - 1] for s in window) / len(window)
+        assert records[step] == pytest.approx(expected, rel=1e-6), step
+
+
+def test_a_checkpoint_that_does_not_fit_the_model_is_a_checkpoint_error(tmp_path: Path) -> None:
+    run(ToyTask(), tmp_path, replace(CONFIG, max_steps=6))
+    other = ToyTask()
+    other.model.linear = torch.nn.Linear(4, 8)  # another config: other shapes
+    other.model.head = torch.nn.Linear(8, 1)
+    with pytest.raises(CheckpointError, match=r"step_00000006 does not fit this model \(.*size"):
+        run(other, tmp_path)
+
+
+def test_the_last_steps_are_saved_before_the_final_evaluation(tmp_path: Path) -> None:
+    """A kill during the (possibly long) final evaluation must not lose the steps since the
+    last periodic checkpoint."""
+    task = ToyTask()
+
+    def killed_at_the_end(ema: torch.nn.Module, step: int, run_dir: Path) -> dict[str, float]:
+        if step == 8:
+            raise KeyboardInterrupt  # what a second Ctrl-C or a kill looks like from here
+        return {}
+
+    task.evaluate = killed_at_the_end  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        run(task, tmp_path, replace(CONFIG, max_steps=8))
+    assert [c.step for c in list_checkpoints(tmp_path / "checkpoints")] == [6, 8]

@@ -10,6 +10,7 @@ import torch
 
 from unified_latents.commands.dry_run import autoencoder_dry_run
 from unified_latents.commands.training import run_training
+from unified_latents.config import ConfigError
 from unified_latents.data.datasets import load_split
 from unified_latents.presets import AUTOENCODER_PRESETS
 from unified_latents.runs import load_run, resolve_preset
@@ -60,9 +61,11 @@ def reconstruct(
     device_name: str,
     out: Path | None,
 ) -> int:
+    if num < 1 or (steps is not None and steps < 1):
+        raise ConfigError(f"--num and --steps must be positive, got {num} and {steps}")
     device = resolve_device(device_name)
     model, config, loaded = load_autoencoder(run_dir, device)
-    steps = steps or config.eval.decoder_steps
+    steps = config.eval.decoder_steps if steps is None else steps
     sampler = sampler or config.eval.sampler
     images, _ = heldout_images(load_split(config.data, "test"), num)
     start = time.perf_counter()

@@ -44,11 +44,11 @@ def train_end_to_end(
 
 
 def load_end_to_end_model(
-    run_dir: Path, device: torch.device
+    run_dir: Path, device: torch.device, step: int | None = None
 ) -> tuple[SingleStageLatents, EndToEndRunConfig, ConditionSource]:
-    """The EMA model of an end-to-end run (encoder, decoder and base model, in eval mode), its
-    config and condition source."""
-    config, loaded = load_run(run_dir, RUN_KIND, EndToEndRunConfig)
+    """The EMA model of an end-to-end run (encoder, decoder and base model, in eval mode) of its
+    newest checkpoint (or that of `step`), its config and condition source."""
+    config, loaded = load_run(run_dir, RUN_KIND, EndToEndRunConfig, step)
     model = build_end_to_end_model(config)
     model.load_state_dict(loaded.ema)
     model = model.to(device).eval()

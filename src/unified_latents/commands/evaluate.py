@@ -38,6 +38,7 @@ from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.runs import (
     latest_training_state,
     load_run,
+    newest_readable_checkpoint,
     read_run_record,
     training_precision,
 )
@@ -53,6 +54,7 @@ from unified_latents.stages.evaluation import (
     load_extractor,
 )
 from unified_latents.stages.generate import SamplingSettings
+from unified_latents.training.checkpoint import Checkpoint
 from unified_latents.training.distributed import resolve_device
 from unified_latents.visualize import save_image_grid
 
@@ -95,11 +97,14 @@ def _steps_so_far(run_dir: Path) -> int:
     return int(newest[1]["step"]) if newest else 0
 
 
-def _run_cost(part: str, run_dir: Path, batch_size: int, flops_per_image: float) -> TrainingCost:
+def _run_cost(
+    part: str, run_dir: Path, step: int, batch_size: int, flops_per_image: float
+) -> TrainingCost:
+    """Training compute of `run_dir` up to optimizer step `step` (the evaluated checkpoint)."""
     return TrainingCost(
         part=part,
         run_dir=str(run_dir),
-        step=_steps_so_far(run_dir),
+        step=step,
         batch_size=batch_size,
         flops_per_image=flops_per_image,
     )
@@ -124,14 +129,10 @@ def _finite_or_none(values: dict[str, float]) -> dict[str, float | None]:
 
 
 def _evaluate_autoencoder_run(
-    run_dir: Path, device: torch.device, options: EvaluateOptions
+    run_dir: Path, step: int, device: torch.device, options: EvaluateOptions
 ) -> RunEvaluation:
-    if options.base_steps is not None or options.guidance is not None:
-        raise EvaluationError(
-            "--base-steps and --guidance apply to base-model and end-to-end runs only"
-        )
-    model, config, _ = load_autoencoder(run_dir, device)
-    steps = options.decoder_steps or config.eval.decoder_steps
+    model, config, _ = load_autoencoder(run_dir, device, step)
+    steps = config.eval.decoder_steps if options.decoder_steps is None else options.decoder_steps
     evaluation = evaluate_autoencoder(
         model,
         config,
@@ -150,7 +151,7 @@ def _evaluate_autoencoder_run(
         "dataset": config.data.name,
     }
     per_image = evaluation.flops["stage1_training_per_image"]
-    cost = _run_cost("stage1", run_dir, config.train.batch_size, per_image)
+    cost = _run_cost("stage1", run_dir, step, config.train.batch_size, per_image)
     return RunEvaluation(evaluation, settings, [cost])
 
 
@@ -164,9 +165,9 @@ def _sampling_overrides(options: EvaluateOptions) -> dict[str, Any]:
 
 
 def _evaluate_base_run(
-    run_dir: Path, device: torch.device, options: EvaluateOptions
+    run_dir: Path, step: int, device: torch.device, options: EvaluateOptions
 ) -> RunEvaluation:
-    base, autoencoder, config, conditions = load_generator_models(run_dir, device)
+    base, autoencoder, config, conditions = load_generator_models(run_dir, device, step)
     costs = []
     if config.pixel is not None:  # pixel-space diffusion: no autoencoder run
         data = config.pixel.data
@@ -196,7 +197,7 @@ def _evaluate_base_run(
         "autoencoder_run": config.autoencoder_run or "none (pixel space)",
     }
     per_sample = evaluation.flops["base_training_per_sample"]
-    costs.append(_run_cost("base", run_dir, config.train.batch_size, per_sample))
+    costs.append(_run_cost("base", run_dir, step, config.train.batch_size, per_sample))
     return RunEvaluation(evaluation, described, costs)
 
 
@@ -217,9 +218,9 @@ def _sampling_description(
 
 
 def _evaluate_end_to_end_run(
-    run_dir: Path, device: torch.device, options: EvaluateOptions
+    run_dir: Path, step: int, device: torch.device, options: EvaluateOptions
 ) -> RunEvaluation:
-    model, config, conditions = load_end_to_end_model(run_dir, device)
+    model, config, conditions = load_end_to_end_model(run_dir, device, step)
     settings = replace(config.eval, **_sampling_overrides(options))
     cond, labels = sampling_conditions(conditions, options.num, None, None)
     evaluation = evaluate_end_to_end(
@@ -239,7 +240,7 @@ def _evaluate_end_to_end_run(
         **_sampling_description(settings, conditions, config.data.name),
     }
     per_image = evaluation.flops["end_to_end_training_per_image"]
-    cost = _run_cost("end_to_end", run_dir, config.train.batch_size, per_image)
+    cost = _run_cost("end_to_end", run_dir, step, config.train.batch_size, per_image)
     return RunEvaluation(evaluation, described, [cost])
 
 
@@ -283,13 +284,25 @@ def evaluate(
         raise EvaluationError(
             f"ul evaluate supports {', '.join(evaluators)} runs; {run_dir} is a {kind!r} run"
         )
-    result = evaluators[kind](run_dir, device, options)
+    if kind == "autoencoder" and (base_steps is not None or guidance is not None):
+        raise EvaluationError(
+            "--base-steps and --guidance apply to base-model and end-to-end runs only"
+        )
+    # The newest readable checkpoint, named once: a damaged newer one is skipped (with a
+    # warning) and everything below, eval.json included, is about the one actually loaded.
+    checkpoint = newest_readable_checkpoint(run_dir)
+    result = evaluators[kind](run_dir, checkpoint.step, device, options)
     result.evaluation.seconds["total"] = time.perf_counter() - start
-    return write_evaluation(run_dir, kind, result, options, command)
+    return write_evaluation(run_dir, kind, checkpoint, result, options, command)
 
 
 def write_evaluation(
-    run_dir: Path, kind: str, result: RunEvaluation, options: EvaluateOptions, command: str
+    run_dir: Path,
+    kind: str,
+    checkpoint: Checkpoint,
+    result: RunEvaluation,
+    options: EvaluateOptions,
+    command: str,
 ) -> dict[str, Any]:
     """eval.json, report.md and the image grids under RUN_DIR/eval; prints a summary."""
     evaluation = result.evaluation
@@ -305,12 +318,11 @@ def write_evaluation(
         images["arrays"] = f"{EVAL_DIR}/samples.npz"
     training, training_flops = training_compute(result.costs)
     extractor = options.extractor
-    newest = latest_training_state(run_dir)  # the checkpoint `load_run` read (newest)
     record = {
         "kind": kind,
         "run_dir": str(run_dir),
-        "checkpoint": str(newest[0]) if newest else None,
-        "step": newest[1]["step"] if newest else None,
+        "checkpoint": str(checkpoint.path),  # the one evaluated
+        "step": checkpoint.step,
         "training_precision": training_precision(run_dir),
         "command": command,
         "num": options.num,

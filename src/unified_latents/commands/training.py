@@ -1,5 +1,5 @@
-"""The part every training command shares: prepare the run directory, run the shared loop, print
-where it stopped, and turn a signal stop into `Interrupted`."""
+"""The part every training command shares: lock and check the run directory, run the shared loop,
+print where it stopped, and turn a signal stop into `Interrupted`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Protocol
 import torch
 
 from unified_latents.commands import Interrupted
-from unified_latents.runs import config_record, prepare_run_dir
+from unified_latents.run_lock import RunLock
+from unified_latents.runs import check_run_dir, config_record, write_run_config
 from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.loop import TrainConfig, train
 from unified_latents.training.optim import OptimConfig
@@ -37,21 +38,31 @@ def run_training(
     context: DistributedContext,
 ) -> int:
     """Train `task` in `run_dir` (created or resumed) with `config.train` and `config.optim`.
-    `config` is the resolved run config of `kind` ("autoencoder", "base", "end-to-end")."""
+    `config` is the resolved run config of `kind` ("autoencoder", "base", "end-to-end").
+
+    Rank 0 holds `run_dir`'s lock for the whole training (another training there is refused),
+    and config.json is written only once the data has passed its checks."""
     # What "auto" became on this machine, kept next to the config (config.json, checkpoints).
     resolved = {"train.precision": resolve_precision(config.train.precision, device)}
-    context.run_on_main(
-        lambda: prepare_run_dir(run_dir, kind, config, type(config), resolved=resolved)
-    )
-    result = train(
-        task,
-        run_dir=run_dir,
-        train_config=config.train,
-        optim_config=config.optim,
-        config_dict=config_record(kind, config) | {"resolved": resolved},
-        device=device,
-        context=context,
-    )
+    locks: list[RunLock] = []
+    context.run_on_main(lambda: locks.append(RunLock(run_dir).acquire()))
+    try:
+        context.run_on_main(lambda: check_run_dir(run_dir, kind, config, type(config)))
+        result = train(
+            task,
+            run_dir=run_dir,
+            train_config=config.train,
+            optim_config=config.optim,
+            config_dict=config_record(kind, config) | {"resolved": resolved},
+            device=device,
+            context=context,
+            before_writing=lambda: context.run_on_main(
+                lambda: write_run_config(run_dir, kind, config, resolved=resolved)
+            ),
+        )
+    finally:
+        for lock in locks:
+            lock.release()
     if context.is_main:
         summary = ", ".join(f"{k}={v:.4g}" for k, v in result.last_eval.items())
         print(f"stopped at step {result.step} ({result.stopped_by}); {summary}")

@@ -62,9 +62,7 @@ class FolderImages(ImageDataset):
         position and size are a pure function of (epoch, index), so resumed streams reproduce
         them; the stream passes `epoch · len(self) + index` (see `epoch_indexed`)."""
         if not listing.files:
-            raise DataError(
-                "the image folder split is empty; add images or lower data.holdout_size"
-            )
+            raise DataError("the image folder split is empty; add images")
         self.files = listing.files
         self.labels = listing.labels
         self.class_names = listing.class_names
@@ -121,6 +119,11 @@ class FolderImages(ImageDataset):
 def list_folder(root: Path, split: Split, holdout_size: int) -> FolderListing:
     """`root/train` + `root/test` (or `root/val`, as ImageNet has) when both exist, else a
     deterministic hash holdout of `root`."""
+    if root.exists() and not root.is_dir():
+        raise DatasetNotFoundError(
+            f"image folder {root} is a file, not a directory; pass the directory that holds "
+            "the images with --set data.root=DIR"
+        )
     if not root.is_dir():
         raise DatasetNotFoundError(
             f"image folder {root} does not exist; pass an existing "
@@ -150,25 +153,75 @@ def list_folder(root: Path, split: Split, holdout_size: int) -> FolderListing:
 
 
 def _list_tree(root: Path, classes: tuple[str, ...] = ()) -> FolderListing:
-    found: list[Path] = []
-    empty: list[Path] = []
-    for directory, subdirectories, names in os.walk(root, followlinks=True):
-        subdirectories.sort()  # os.walk order is filesystem-dependent; sorting makes it stable
-        for name in sorted(names):
-            path = Path(directory) / name
-            if name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            if path.stat().st_size == 0:
-                empty.append(path)
-                continue
-            found.append(path)
+    found, empty, revisited = _walk_once(root)
+    if revisited:
+        warnings.warn(
+            f"{len(revisited)} symbolic link(s) under {root} lead to a directory already "
+            f"listed (a link loop or a duplicate), e.g. {revisited[0]}: each image is listed "
+            "once",
+            BadImageWarning,
+            stacklevel=2,
+        )
     if empty:
         warnings.warn(
-            f"skipping {len(empty)} empty (0-byte) image files under {root}, e.g. {empty[0]}",
+            f"skipping {len(empty)} empty (0-byte) or dangling image files under {root}, e.g. "
+            f"{empty[0]}",
             BadImageWarning,
             stacklevel=2,
         )
     return _with_labels(root, found, tuple(empty), classes)
+
+
+def _walk_once(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """Image files under `root` (non-empty ones; empty or dangling ones) and the symbolic links
+    not followed. Links are followed, but each real directory is entered once (a link back to
+    an ancestor would repeat the tree forever) and each real file listed once (by device and
+    inode: one image whatever links or hard links lead to it), under its own path when the
+    walk meets that, else under the first link to it."""
+    real_root = root.resolve()
+
+    def unlinked(path: Path) -> bool:  # no symbolic link between the root and the file
+        return Path(os.path.realpath(path)) == real_root / path.relative_to(root)
+
+    chosen: dict[tuple[int, int], tuple[int, Path, int]] = {}  # → walk position, path, size
+    dangling: list[Path] = []
+    seen_dirs, revisited = {_identity(root)}, []
+    for directory, subdirectories, names in os.walk(root, followlinks=True):
+        here = Path(directory)
+        entered = []
+        # real subdirectories claim their identity before links do (of siblings `a -> z` and
+        # `z`, `a` is the duplicate), in name order (os.walk's order depends on the system)
+        for name in sorted(subdirectories, key=lambda name: ((here / name).is_symlink(), name)):
+            try:
+                identity = _identity(here / name)
+            except OSError:  # unreadable: os.walk would skip it as well
+                continue
+            if identity in seen_dirs:
+                revisited.append(here / name)
+                continue
+            seen_dirs.add(identity)
+            entered.append(name)
+        subdirectories[:] = sorted(entered)
+        for name in sorted(names):
+            path = here / name
+            if name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                status = path.stat()
+            except OSError:  # a dangling symbolic link
+                dangling.append(path)
+                continue
+            key = (status.st_dev, status.st_ino)
+            if key not in chosen or (not unlinked(chosen[key][1]) and unlinked(path)):
+                chosen[key] = (len(chosen) + len(dangling), path, status.st_size)
+    ordered = sorted(chosen.values())
+    found = [path for _, path, size in ordered if size]
+    return found, [path for _, path, size in ordered if not size] + dangling, revisited
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_dev, status.st_ino
 
 
 def _with_labels(
@@ -186,13 +239,22 @@ def _with_labels(
 
 
 def _holdout(listing: FolderListing, root: Path, split: Split, holdout_size: int) -> FolderListing:
-    # Rank files by a hash of their relative path: the split of a file does not depend on the
-    # file system's order, classes are mixed in the test order, and the choice is reproducible.
+    # Rank files by a hash of their real path (symbolic links resolved) relative to the root:
+    # the split of a file does not depend on the file system's order nor on the link it was
+    # listed through, classes are mixed in the test order, and the choice is reproducible.
+    real_root = root.resolve()
+
     def rank(position: int) -> str:
-        relative = listing.files[position].relative_to(root).as_posix()
-        return hashlib.sha1(relative.encode()).hexdigest()
+        real = listing.files[position].resolve()
+        name = real.relative_to(real_root) if real.is_relative_to(real_root) else real
+        return hashlib.sha1(name.as_posix().encode()).hexdigest()
 
     order = sorted(range(len(listing.files)), key=rank)
+    if len(order) < 2 and split == "test":
+        raise DataError(
+            f"{root} holds {len(order)} usable image: too few to hold any out for the test "
+            f"split (at least 2 needed); add images, or give {root}/train and {root}/test"
+        )
     # Keep at least 80% for training, but give tiny folders a one-image test split.
     count = min(holdout_size, max(1, len(order) // 5)) if len(order) > 1 else 0
     chosen = order[:count] if split == "test" else sorted(order[count:])

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from unified_latents.config import ConfigError
 from unified_latents.networks.layers import (
     AdaptiveLayerNormOut,
     Downsample,
@@ -105,7 +106,7 @@ class UViTDecoder(nn.Module):
     ) -> None:
         super().__init__()
         if image_size % config.downsample_factor:
-            raise ValueError(
+            raise ConfigError(
                 f"image size {image_size} is not divisible by the decoder's "
                 f"downsampling factor {config.downsample_factor}"
             )

@@ -21,6 +21,7 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
+from unified_latents.config import ConfigError
 from unified_latents.networks.conditioning import ConditionConfig, ConditionEmbedding
 from unified_latents.networks.layers import (
     AdaptiveLayerNormOut,
@@ -100,7 +101,7 @@ class LatentViT(nn.Module):
     ) -> None:
         super().__init__()
         if size % config.grid_factor:
-            raise ValueError(
+            raise ConfigError(
                 f"latent size {size} is not divisible by vit.patch_size · 2^(inner levels) = "
                 f"{config.grid_factor}"
             )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from unified_latents.config import ConfigError
 from unified_latents.diffusion.elbo import diffusion_loss, terminal_kl
 from unified_latents.diffusion.process import Prediction, diffuse
 from unified_latents.diffusion.schedules import LogSNRSchedule, ScheduleKind
@@ -126,7 +127,7 @@ class UnifiedLatents(Autoencoder):
         self.encoder = self.make_encoder()
         factor: int = self.encoder.downsample_factor  # type: ignore[assignment]
         if image_size % factor:
-            raise ValueError(
+            raise ConfigError(
                 f"image size {image_size} is not divisible by the encoder's downsampling "
                 f"factor {factor}; change data.image_size or model.encoder.channels/patch_size"
             )

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from unified_latents.config import check_at_least
 from unified_latents.data.datasets import (
     DataConfig,
     ImageDataset,
@@ -48,6 +49,17 @@ class AutoencoderEvalConfig:
     sampler: SamplerKind = "ancestral"
     batch_size: int = 128
     seed: int = 1234
+
+    def __post_init__(self) -> None:
+        check_at_least(
+            self,
+            1,
+            "num_images",
+            "rate_passes",
+            "num_reconstructions",
+            "decoder_steps",
+            "batch_size",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

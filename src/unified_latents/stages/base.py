@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from unified_latents.config import check_at_least
 from unified_latents.data.datasets import to_uint8
 from unified_latents.data.latent_cache import LatentCache, LatentStream
 from unified_latents.diffusion.elbo import nats_to_bits
@@ -48,6 +49,18 @@ class BaseEvalConfig:
     decoder_sampler: SamplerKind | None = None  # None: `sampler` for the decoder too
     batch_size: int = 250
     seed: int = 1234
+
+    def __post_init__(self) -> None:
+        check_at_least(
+            self,
+            1,
+            "num_latents",
+            "elbo_passes",
+            "samples_per_class",
+            "base_steps",
+            "decoder_steps",
+            "batch_size",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

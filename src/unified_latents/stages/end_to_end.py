@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from unified_latents.config import check_at_least
 from unified_latents.data.datasets import DataConfig, load_split, to_model_range, to_uint8
 from unified_latents.data.stream import BatchStream
 from unified_latents.diffusion.elbo import nats_to_bits
@@ -50,6 +51,19 @@ class EndToEndEvalConfig:
     decoder_sampler: SamplerKind | None = None  # None: `sampler` for the decoder too
     batch_size: int = 128
     seed: int = 1234
+
+    def __post_init__(self) -> None:
+        check_at_least(
+            self,
+            1,
+            "num_images",
+            "elbo_passes",
+            "num_reconstructions",
+            "samples_per_class",
+            "base_steps",
+            "decoder_steps",
+            "batch_size",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,10 +170,35 @@ class LoadedCheckpoint:
     tensors: dict[str, Tensor]
 
 
-def read_checkpoint(path: Path, *, with_optimizer: bool = True) -> LoadedCheckpoint:
-    """Read one checkpoint directory; raises CheckpointError naming the path if it is corrupt."""
+# Checks what a caller will read from state.json; any exception marks the checkpoint unreadable.
+StateCheck = Callable[[Mapping[str, Any]], None]
+
+
+def _check_state(state: Any, with_optimizer: bool) -> None:
+    if not isinstance(state, dict):
+        raise ValueError(f"{STATE_FILE} holds no JSON object")
+    if not isinstance(state.get("step"), int):
+        raise ValueError(f"{STATE_FILE} has no step")
+    if with_optimizer:
+        meta = state.get("optimizer")
+        if not (
+            isinstance(meta, dict)
+            and isinstance(meta.get("param_groups"), list)
+            and isinstance(meta.get("scalars"), dict)
+        ):
+            raise ValueError(f"{STATE_FILE} has no optimizer settings")
+
+
+def read_checkpoint(
+    path: Path, *, with_optimizer: bool = True, check: StateCheck | None = None
+) -> LoadedCheckpoint:
+    """Read one checkpoint directory; raises CheckpointError naming the path if it is corrupt
+    (unreadable files, or a state.json without what this reader needs: see `check`)."""
     try:
         state = json.loads((path / STATE_FILE).read_text())
+        _check_state(state, with_optimizer)
+        if check is not None:
+            check(state)
         ema = load_file(path / "ema.safetensors")
         # Exported folders (commands/export.py) keep only the EMA weights: enough to evaluate.
         exported = not with_optimizer and not (path / "model.safetensors").exists()
@@ -186,14 +211,16 @@ def read_checkpoint(path: Path, *, with_optimizer: bool = True) -> LoadedCheckpo
     return LoadedCheckpoint(path, state, model, ema, optimizer, tensors)
 
 
-def read_latest_checkpoint(directory: Path, *, with_optimizer: bool = True) -> LoadedCheckpoint:
+def read_latest_checkpoint(
+    directory: Path, *, with_optimizer: bool = True, check: StateCheck | None = None
+) -> LoadedCheckpoint:
     """The newest readable checkpoint; corrupt ones are reported and skipped."""
     checkpoints = list_checkpoints(directory)
     if not checkpoints:
         raise CheckpointError(f"no checkpoint found in {directory}")
     for checkpoint in reversed(checkpoints):
         try:
-            return read_checkpoint(checkpoint.path, with_optimizer=with_optimizer)
+            return read_checkpoint(checkpoint.path, with_optimizer=with_optimizer, check=check)
         except CheckpointError as error:
             warnings.warn(f"{error}; falling back to an earlier checkpoint", stacklevel=2)
     raise CheckpointError(f"every checkpoint in {directory} is unreadable")

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from unified_latents.config import ConfigError
 from unified_latents.networks.checkpointing import set_activation_checkpointing
 from unified_latents.training.checkpoint import (
     list_checkpoints,
@@ -29,7 +29,7 @@ from unified_latents.training.checkpoint import (
 )
 from unified_latents.training.distributed import DistributedContext, process_group_active
 from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
-from unified_latents.training.metrics_log import MetricsLog, read_metrics
+from unified_latents.training.metrics_log import MetricsLog, TrainWindow, read_metrics
 from unified_latents.training.optim import (
     OptimConfig,
     build_optimizer,
@@ -37,7 +37,13 @@ from unified_latents.training.optim import (
     set_learning_rate,
 )
 from unified_latents.training.precision import Precision, autocast, resolve_precision
-from unified_latents.training.state import TrainingState, restore_state, save_state
+from unified_latents.training.signals import stop_on_signals
+from unified_latents.training.state import (
+    TrainingState,
+    check_training_state,
+    restore_state,
+    save_state,
+)
 from unified_latents.training.task import TrainingTask
 from unified_latents.visualize import plot_metrics
 
@@ -72,15 +78,36 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.batch_size <= 0 or self.grad_accumulation <= 0 or self.max_steps < 0:
-            raise ValueError("batch_size and grad_accumulation must be positive")
+        # Per-field ranges only: `--set` applies one field at a time, so rules across fields
+        # (batch_size divisible by grad_accumulation) wait for `check_fields`.
+        at_least = {
+            "batch_size": 1,
+            "grad_accumulation": 1,
+            "max_steps": 0,
+            "log_every": 1,
+            "eval_every": 0,  # 0: no periodic evaluation
+            "checkpoint_every": 0,  # 0: no periodic checkpoint
+            "keep_checkpoints": 0,  # 0: keep every checkpoint
+            "max_nonfinite_steps": 1,
+        }
+        for name, low in at_least.items():
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be ≥ {low}, got {getattr(self, name)}")
+        for name in ("time_budget_minutes", "checkpoint_minutes"):  # 0: no limit
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f"{name} must be a finite number ≥ 0, got {value}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+
+    def check_fields(self) -> None:
+        """Across fields (`config.check_across_fields`, after all `--set` overrides)."""
+        self.micro_batch_size(1)
 
     def micro_batch_size(self, world_size: int) -> int:
         per_step = world_size * self.grad_accumulation
         if self.batch_size % per_step:
-            raise ValueError(
+            raise ConfigError(
                 f"train.batch_size={self.batch_size} must be divisible by world size × "
                 f"grad_accumulation = {world_size} × {self.grad_accumulation}"
             )
@@ -111,30 +138,6 @@ def explain_compile_errors(compiling: bool) -> Iterator[None]:
         ) from error
 
 
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[dict[str, bool]]:
-    """SIGTERM / first Ctrl-C request a clean stop (checkpoint, exit); a second Ctrl-C aborts."""
-    flag = {"stop": False}
-
-    def request_stop(signum: int, frame: Any) -> None:
-        if flag["stop"] and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        flag["stop"] = True
-        tqdm.write(f"received {signal.Signals(signum).name}: saving a checkpoint, then stopping")
-
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        for sig in previous:
-            signal.signal(sig, request_stop)
-    except ValueError:  # not the main thread (e.g. inside some notebook runners)
-        previous = {}
-    try:
-        yield flag
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def train(
     task: TrainingTask,
     *,
@@ -144,10 +147,11 @@ def train(
     config_dict: Mapping[str, Any],
     device: torch.device,
     context: DistributedContext | None = None,
+    before_writing: Callable[[], None] | None = None,
 ) -> TrainResult:
-    """Train `task` in `run_dir` (created or resumed). Sets no process-wide state: the `ul`
-    command also keeps freed host memory (`training/cpu_allocator.py`); call
-    `keep_freed_memory()` yourself for the same CPU speed from Python."""
+    """Train `task` in `run_dir`, resuming from its newest readable checkpoint. The data stream
+    is built (and so checked, e.g. enough images for a batch) before anything is written to
+    `run_dir`; `before_writing` then runs first (e.g. to write the run's config.json)."""
     context = context or DistributedContext()
     config = train_config
     model = task.model.to(device)
@@ -159,10 +163,12 @@ def train(
     stream = task.batches(
         config.micro_batch_size(context.world_size), config.seed, context.rank, context.world_size
     )
+    if before_writing is not None:
+        before_writing()
     state = TrainingState()
     checkpoints = run_dir / "checkpoints"
     if list_checkpoints(checkpoints):
-        loaded = read_latest_checkpoint(checkpoints)
+        loaded = read_latest_checkpoint(checkpoints, check=check_training_state)
         state = restore_state(
             loaded,
             model=model,
@@ -189,8 +195,7 @@ def train(
     budget_seconds = config.time_budget_minutes * 60.0
     last_eval: dict[str, float] = {}
     last_eval_step: int | None = None
-    window: dict[str, float] = {}
-    window_steps, window_images, window_clipped, window_start = 0, 0, 0, time.perf_counter()
+    window = TrainWindow()
     last_save_time, last_saved_step = time.perf_counter(), state.step
     stopped_by = "max_steps"
 
@@ -225,6 +230,17 @@ def train(
             tqdm.write(f"[eval step {state.step}] {summary}")
         last_eval, last_eval_step = context.broadcast_object(last_eval), state.step
 
+    def log_window() -> None:
+        """A train record of the steps since the last one (their mean terms)."""
+        values = task.summarize(window.means())
+        values |= {"lr": optimizer.param_groups[0]["lr"], **window.rates()}
+        values["skipped_steps"] = float(state.skipped_steps)
+        values["bf16"] = float(precision == "bf16")  # the resolved train.precision
+        if log is not None:
+            log.log(state.step, "train", values)
+        bar.set_postfix({k: f"{values[k]:.4g}" for k in task.progress_keys if k in values})
+        window.reset()
+
     bar = tqdm(
         # under a time budget the step count is unknown: no total, so no misleading ETA
         total=None if budget_seconds else config.max_steps,
@@ -243,11 +259,10 @@ def train(
                 bool(budget_seconds) and state.elapsed_seconds >= budget_seconds,
                 bool(config.checkpoint_minutes) and minutes >= config.checkpoint_minutes,
             )
-            if stop:
-                stopped_by = "signal"
-                break
-            if out_of_time:
-                stopped_by = "time_budget"
+            if stop or out_of_time:
+                stopped_by = "signal" if stop else "time_budget"
+                if window.steps:  # the steps since the last record, so that none goes unlogged
+                    log_window()
                 break
             if save_due and state.step != last_saved_step:
                 checkpoint()
@@ -295,38 +310,21 @@ def train(
             state.step += 1
             state.consecutive_nonfinite = 0
             state.elapsed_seconds += time.perf_counter() - step_start
-            for key, value in sums.items():
-                window[key] = window.get(key, 0.0) + value
-            window_steps += 1
-            window_images += config.batch_size
-            window_clipped += clipped
+            window.add(sums, config.batch_size, grad_norm, clipped)
             bar.update(1)
             if state.step % config.log_every == 0 or state.step == config.max_steps:
-                means = {key: value / window_steps for key, value in window.items()}
-                values = task.summarize(means)
-                seconds = time.perf_counter() - window_start
-                values |= {
-                    "lr": optimizer.param_groups[0]["lr"],
-                    "grad_norm": grad_norm,
-                    "clipped_fraction": window_clipped / window_steps,  # steps clipped by grad_clip
-                    "images_per_second": window_images / max(seconds, 1e-9),
-                    "skipped_steps": float(state.skipped_steps),
-                    "bf16": float(precision == "bf16"),  # the resolved train.precision
-                }
-                if log is not None:
-                    log.log(state.step, "train", values)
-                bar.set_postfix({k: f"{values[k]:.4g}" for k in task.progress_keys if k in values})
-                window, window_steps, window_images, window_clipped = {}, 0, 0, 0
-                window_start = time.perf_counter()
+                log_window()
             if config.eval_every and state.step % config.eval_every == 0:
                 evaluate()
             if config.checkpoint_every and state.step % config.checkpoint_every == 0:
                 checkpoint()
     bar.close()
-    if stopped_by != "signal" and last_eval_step != state.step:
-        evaluate()
+    # The checkpoint first: a kill during the final evaluation then loses no training (and the
+    # saved RNG state is the one a longer run would continue from at this step).
     if context.any(state.step != last_saved_step or not list_checkpoints(checkpoints)):
         checkpoint()
+    if stopped_by != "signal" and last_eval_step != state.step:
+        evaluate()
     if log is not None:
         log.close()
     return TrainResult(step=state.step, stopped_by=stopped_by, last_eval=last_eval)

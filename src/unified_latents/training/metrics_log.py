@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,37 @@ class MetricsLog:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+class TrainWindow:
+    """The optimizer steps since the last train record: sums of their logged terms, images and
+    clipped steps, the last gradient norm and the wall time, for the next record's means."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.steps, self.images, self.clipped = 0, 0, 0
+        self.grad_norm = math.nan
+        self.start = time.perf_counter()
+
+    def add(self, terms: Mapping[str, float], images: int, grad_norm: float, clipped: bool) -> None:
+        for key, value in terms.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+        self.steps += 1
+        self.images += images
+        self.grad_norm = grad_norm
+        self.clipped += clipped
+
+    def means(self) -> dict[str, float]:
+        return {key: value / self.steps for key, value in self.sums.items()}
+
+    def rates(self) -> dict[str, float]:
+        """What the record adds to the task's summary of `means`."""
+        seconds = time.perf_counter() - self.start
+        return {
+            "grad_norm": self.grad_norm,
+            "clipped_fraction": self.clipped / self.steps,  # steps clipped by optim.grad_clip
+            "images_per_second": self.images / max(seconds, 1e-9),
+        }

@@ -19,6 +19,7 @@ from torch import nn
 
 import unified_latents
 from unified_latents.training.checkpoint import (
+    CheckpointError,
     LoadedCheckpoint,
     optimizer_from_flat,
     save_checkpoint,
@@ -53,6 +54,16 @@ def provenance(config_dict: Mapping[str, Any]) -> dict[str, Any]:
         "version": unified_latents.__version__,
         "git_revision": git_revision(),
     }
+
+
+def check_training_state(state: Mapping[str, Any]) -> None:
+    """What `restore_state` reads from a state.json beyond the optimizer settings, checked when
+    the checkpoint is read: a damaged file then counts as an unreadable checkpoint, and the
+    previous one is used (`read_latest_checkpoint(..., check=check_training_state)`)."""
+    training = state.get("training")
+    if not isinstance(training, dict) or training.get("step") != state["step"]:
+        raise ValueError("state.json has no training counters for its step")
+    TrainingState(**training)  # no unknown counters
 
 
 def save_state(
@@ -110,9 +121,17 @@ def restore_state(
     """Exact with the same number of ranks. With another number, every rank continues from rank
     0's data position (for `BatchStream` with the same global batch and accumulation that is the
     same place in the epoch) and ranks without a saved noise generator keep their fresh one."""
-    model.load_state_dict(loaded.model)
-    ema.load_state_dict(loaded.ema)
-    optimizer_from_flat(optimizer, loaded.optimizer, loaded.state["optimizer"])
+    try:
+        model.load_state_dict(loaded.model)
+        ema.load_state_dict(loaded.ema)
+        optimizer_from_flat(optimizer, loaded.optimizer, loaded.state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as error:  # e.g. a checkpoint of another config
+        first = str(error).strip().splitlines()
+        raise CheckpointError(
+            f"checkpoint {loaded.path} does not fit this model "
+            f"({first[-1].strip() if first else type(error).__name__}); resume with the config "
+            "it was trained with, or start a new run with --run-dir"
+        ) from error
     streams = loaded.state.get("streams", [])
     if streams and len(streams) != world_size:
         if rank == 0:
