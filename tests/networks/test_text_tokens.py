@@ -49,7 +49,7 @@ def test_per_token_features_and_padding_mask(encoder: SentenceEncoder) -> None:
     assert not features[0][~mask[0]].any()  # padding rows are zero …
     assert torch.equal(token_mask(features), mask)  # … so the mask travels in the tensor
     # the same features as the encoder's own last layer, and independent of the batch
-    alone, _ = encode_tokens(encoder, ["cat face, pet"], length=12)
+    alone, _ = encoder.encode_tokens(["cat face, pet"], length=12)
     assert torch.allclose(alone[0], features[0], atol=1e-5)
     tokenized = encoder.tokenize(["cat face, pet"])
     hidden = encoder.hidden_states(*tokenized)

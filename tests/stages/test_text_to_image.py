@@ -115,8 +115,8 @@ def test_tiny_text_token_run_trains_and_samples_from_prompts(dataset: Path, tmp_
     with Image.open(out / "grid.png") as grid:
         assert grid.width == 2 * (128 + 4) + 4  # two samples per prompt, one row each
 
-    evaluate = ["evaluate", "--run", str(base), "--num", "4", "--no-fid", *steps]
-    assert main([*evaluate, "--base-steps", "2"]) == 0  # held-out ELBO on test captions
+    evaluate = ["evaluate", "--run", str(base), "--num", "4", "--no-fid", "--base-steps", "2"]
+    assert main([*evaluate, "--decoder-steps", "2"]) == 0  # held-out ELBO on test captions
     evaluated = json.loads((base / "eval" / "eval.json").read_text())
     assert np.isfinite(evaluated["metrics"]["base_elbo_bits_per_pixel"])
 

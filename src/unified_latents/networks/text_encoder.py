@@ -230,6 +230,15 @@ class SentenceEncoder(nn.Module):
             x = layer(x, key_mask)
         return x
 
+    def encode_tokens(
+        self, texts: Sequence[str], length: int, batch_size: int = 64
+    ) -> tuple[Tensor, Tensor]:
+        """Per-token features [N, length, dim] (zero at padding) and the padding mask [N, length]
+        (True = a real token); empty texts are all padding. See networks/text_tokens.py."""
+        from unified_latents.networks.text_tokens import encode_tokens
+
+        return encode_tokens(self, texts, length, batch_size)
+
     @torch.no_grad()
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> Tensor:
         """Embeds texts → [N, dim] float32 on the encoder's device (rows follow the input order)."""
