@@ -132,7 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--num", "--num-images", dest="num", type=positive_int, default=64)
     who = smp.add_mutually_exclusive_group()
     who.add_argument("--class", dest="class_label", type=int, default=None)
-    who.add_argument("--prompt", default=None, help="text prompt (text-conditioned models)")
+    who.add_argument(
+        "--prompt",
+        action="append",
+        default=None,
+        help="text prompt (text-conditioned models); repeat for several: --num samples of each, "
+        "captioned grid",
+    )
+    smp.add_argument("--prompt-file", type=Path, default=None, help="prompts, one per line")
     smp.add_argument("--guidance", type=float, default=None, help="classifier-free guidance")
     smp.add_argument(
         "--guidance-interval",
@@ -230,6 +237,15 @@ def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:  # ty
     sw.add_argument("--inception", type=Path, default=None, help="FID Inception TorchScript file")
 
 
+def sample_prompts(args: argparse.Namespace) -> list[str] | None:
+    from unified_latents.commands.prompts import read_prompts
+    from unified_latents.stages.conditions import ConditionError
+
+    if args.prompt_file is not None and args.class_label is not None:
+        raise ConditionError("--prompt-file and --class exclude each other")
+    return read_prompts(args.prompt, args.prompt_file)
+
+
 def sampling_overrides(args: argparse.Namespace) -> dict[str, object]:
     pairs = {
         "guidance": args.guidance,
@@ -312,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.run,
                 num=args.num,
                 class_label=args.class_label,
-                prompt=args.prompt,
+                prompt=sample_prompts(args),
                 overrides=sampling_overrides(args),
                 seed=args.seed,
                 device_name=args.device,

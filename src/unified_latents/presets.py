@@ -15,6 +15,12 @@ from unified_latents.objectives.autoencoder import ObjectiveConfig
 from unified_latents.objectives.latent_diffusion import BaseModelConfig
 from unified_latents.objectives.single_stage import SingleStageConfig
 from unified_latents.objectives.unified_latents import UnifiedLatentsConfig
+from unified_latents.presets_emoji import (
+    autoencoder_emoji,
+    autoencoder_emoji_64,
+    base_emoji_text,
+    emoji_data,
+)
 from unified_latents.presets_paper import (
     autoencoder_imagenet_512,
     base_imagenet_512,
@@ -154,9 +160,15 @@ AUTOENCODER_PRESETS: dict[str, Callable[[], AutoencoderRunConfig]] = {
     "mnist-5k": autoencoder_mnist_5k,
     "tiny": autoencoder_tiny,
     "imagenet-512": autoencoder_imagenet_512,  # paper scale (presets_paper.py)
-    # "kl-vae", "ul-mse-decoder", ... on Fashion-MNIST, and "<name>-tiny" for tests
+    "emoji": lambda: autoencoder_emoji(autoencoder_fashion_mnist()),  # presets_emoji.py
+    "emoji-64": lambda: autoencoder_emoji_64(autoencoder_fashion_mnist()),
+    # "kl-vae", "ul-mse-decoder", ... on Fashion-MNIST, "<name>-tiny" for tests, "<name>-emoji"
     **{name: derived(change, autoencoder_fashion_mnist) for name, change in ABLATIONS.items()},
     **{f"{name}-tiny": derived(change, autoencoder_tiny) for name, change in ABLATIONS.items()},
+    **{
+        f"{name}-emoji": derived(change, lambda: autoencoder_emoji(autoencoder_fashion_mnist()))
+        for name, change in ABLATIONS.items()
+    },
 }
 
 
@@ -248,6 +260,13 @@ def base_pixel_tiny() -> BaseRunConfig:
     return pixel_space(base_tiny(), autoencoder_tiny().data, patch_size=2)
 
 
+def base_pixel_emoji_text() -> BaseRunConfig:
+    """Pixel-space baseline of `emoji-text`: RGB 32×32 emoji with 4×4 patches (64 tokens, as on
+    the 8×8 latent), the pixel weighting bias of `base_pixel_fashion_mnist`."""
+    config = pixel_space(base_emoji_text(base_fashion_mnist()), emoji_data(32), patch_size=4)
+    return replace(config, model=replace(config.model, bias=5.5))
+
+
 BASE_PRESETS: dict[str, Callable[[], BaseRunConfig]] = {
     "fashion-mnist": base_fashion_mnist,
     "fashion-mnist-text": base_fashion_mnist_text,
@@ -255,6 +274,8 @@ BASE_PRESETS: dict[str, Callable[[], BaseRunConfig]] = {
     "tiny": base_tiny,
     "pixel-fashion-mnist": base_pixel_fashion_mnist,
     "pixel-tiny": base_pixel_tiny,
+    "emoji-text": lambda: base_emoji_text(base_fashion_mnist()),  # presets_emoji.py
+    "pixel-emoji-text": base_pixel_emoji_text,
     "imagenet-512": base_imagenet_512,  # paper scale (presets_paper.py)
     "imagenet-512-text": base_imagenet_512_text,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from unified_latents.commands.autoencoder import load_autoencoder
 from unified_latents.commands.dry_run import base_dry_run
 from unified_latents.commands.end_to_end import RUN_KIND as END_TO_END_KIND
 from unified_latents.commands.end_to_end import load_end_to_end_generator
+from unified_latents.commands.prompts import save_captioned_grid
 from unified_latents.commands.training import run_training
 from unified_latents.data.datasets import load_split, to_uint8
 from unified_latents.data.latent_cache import INDEX_FILE, LatentCache, write_index
@@ -34,7 +36,7 @@ from unified_latents.stages.base import (
     check_condition,
     latent_cache_dir,
 )
-from unified_latents.stages.conditions import ConditionError, ConditionSource
+from unified_latents.stages.conditions import ConditionError, ConditionSource, dataset_captions
 from unified_latents.stages.encode import encode_split
 from unified_latents.stages.end_to_end import EndToEndRunConfig
 from unified_latents.stages.generate import sample_chunks
@@ -124,8 +126,11 @@ def base_task(config: BaseRunConfig, context: DistributedContext, device: torch.
     ae_dir = Path(config.autoencoder_run)
     cache = ensure_encoded(ae_dir, config.train.device, context)
     check_condition(config.model.condition, LatentCache(cache / "train"))
-    autoencoder, _, _ = load_autoencoder(ae_dir, device)
-    return BaseTask(config, autoencoder, cache, device)
+    autoencoder, ae_config, _ = load_autoencoder(ae_dir, device)
+    captions = None
+    if config.model.condition.kind == "text-tokens":  # looked up by the latents' dataset index
+        captions = dataset_captions(ae_config.data)
+    return BaseTask(config, autoencoder, cache, device, captions)
 
 
 def train_base(
@@ -220,12 +225,20 @@ def load_sampling_models(
 
 
 def sampling_conditions(
-    conditions: ConditionSource, num: int, class_label: int | None, prompt: str | None
+    conditions: ConditionSource,
+    num: int,
+    class_label: int | None,
+    prompt: str | Sequence[str] | None,
 ) -> tuple[torch.Tensor | None, torch.Tensor]:
     """Conditions for `num` samples and the class index each one is meant to show (−1 if none):
-    one class, one prompt, or (by default) every class in turn."""
+    one class, prompts (`num` = the total, prompts in turn), or (by default) every class in
+    turn."""
     if prompt is not None:
-        return conditions.encode_prompts([prompt] * num), torch.full((num,), -1)
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not prompts:
+            raise ConditionError("no prompts given")
+        chosen = [prompts[i % len(prompts)] for i in range(num)]
+        return conditions.encode_prompts(chosen), torch.full((num,), -1)
     if conditions.kind == "none":
         if class_label is not None:
             raise ConditionError("this base model is unconditional; drop --class")
@@ -244,19 +257,27 @@ def sample(
     *,
     num: int,
     class_label: int | None,
-    prompt: str | None,
+    prompt: str | Sequence[str] | None,
     overrides: dict[str, object],
     seed: int,
     device_name: str,
     out: Path | None,
 ) -> int:
-    """Under torchrun the ranks share the work (see `sample_chunks`: the samples do not depend
+    """`prompt`: one prompt, or several: `num` samples of each, one grid row per prompt with
+    the prompt written under every image (commands/prompts.py).
+
+    Under torchrun the ranks share the work (see `sample_chunks`: the samples do not depend
     on the number of ranks); rank 0 gathers exactly `num` images and writes the outputs."""
     context = init_distributed(resolve_device(device_name).type)
     device = resolve_device(device_name, context)
     base, autoencoder, config, conditions = load_sampling_models(run_dir, device)
     settings = replace(config.eval, **overrides)  # type: ignore[arg-type]
-    cond, labels = sampling_conditions(conditions, num, class_label, prompt)
+    prompts = [prompt] if isinstance(prompt, str) else None if prompt is None else list(prompt)
+    per_prompt = num
+    if prompts is not None:  # prompt-major: every prompt's samples in one row (or more)
+        prompts = [text for text in prompts for _ in range(per_prompt)]
+        num = len(prompts)
+    cond, labels = sampling_conditions(conditions, num, class_label, prompts)
     start = time.perf_counter()
     chunks = sample_chunks(
         base,
@@ -279,12 +300,15 @@ def sample(
     out = out or run_dir / "samples" / f"sample_seed{seed}"
     out.mkdir(parents=True, exist_ok=True)
     columns = 10 if class_label is None and prompt is None and conditions.kind != "none" else 8
-    grid = save_image_grid(images, out / "grid.png", columns, scale=2)
+    if prompts is not None:
+        grid = save_captioned_grid(images, prompts, out / "grid.png", min(per_prompt, 8))
+    else:
+        grid = save_image_grid(images, out / "grid.png", columns, scale=2)
     np.savez_compressed(out / "samples.npz", images=images.numpy(), labels=labels.numpy())
     meta = {
         "num": num,
         "class": class_label,
-        "prompt": prompt,
+        "prompt": prompt if isinstance(prompt, str) or prompt is None else list(prompt),
         "seed": seed,
         "num_ranks": context.world_size,
         "seconds": seconds,

@@ -45,7 +45,7 @@ from unified_latents.runs import (
 from unified_latents.stages.autoencoder import AutoencoderRunConfig
 from unified_latents.stages.base_evaluation import evaluate_base
 from unified_latents.stages.compute import TrainingCost, stage1_forward_flops, training_compute
-from unified_latents.stages.conditions import ConditionSource
+from unified_latents.stages.conditions import ConditionSource, dataset_captions
 from unified_latents.stages.end_to_end_evaluation import evaluate_end_to_end
 from unified_latents.stages.evaluation import (
     Evaluation,
@@ -176,6 +176,10 @@ def _evaluate_base_run(
         ae_config, _ = load_run(ae_dir, "autoencoder", AutoencoderRunConfig)
         data = ae_config.data
         costs.append(_stage1_cost(ae_dir, autoencoder, ae_config.train.batch_size))
+    if conditions.keyed_by_index:  # held-out ELBOs look captions up by dataset index
+        conditions = ConditionSource(
+            config.model.condition, conditions.class_names, *dataset_captions(data)
+        )
     settings = replace(config.eval, **_sampling_overrides(options))
     cond, labels = sampling_conditions(conditions, options.num, None, None)
     evaluation = evaluate_base(

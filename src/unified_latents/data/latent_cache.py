@@ -3,6 +3,13 @@
     <cache>/<split>/shard_00000.safetensors   z_clean float32 [n, c, h, w], labels int64 [n]
     <cache>/<split>/index.json                 shard sizes, latent shape, provenance
 
+Shards hold the dataset in its own order (`ul encode` writes shard i from items
+i·shard_size, …), so a latent's position in the cache is its index in the encoded dataset. A
+captioned dataset's captions are therefore not cached: `keys="indices"` makes the stream (and
+`first`) yield int64 keys [B, 2] = (dataset index, epoch) in place of labels, and the condition
+source looks up `captions.caption(index, epoch)` (stages/conditions.py): a fresh caption per
+example per epoch, and caches made before captions existed work unchanged.
+
 Shards are written atomically (temporary file + rename), so an interrupted `ul encode` resumes by
 skipping the shards already present. `LatentStream` yields seeded, resumable, rank-sharded batches.
 """
@@ -14,13 +21,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 INDEX_FILE = "index.json"
+
+Keys = Literal["labels", "indices"]
 
 
 class LatentCacheError(RuntimeError):
@@ -91,8 +100,13 @@ class LatentCache:
             self._loaded[index] = (tensors["z_clean"], tensors["labels"])
         return self._loaded[index]
 
-    def first(self, count: int) -> tuple[Tensor, Tensor]:
-        """The first `count` examples in shard order (a fixed evaluation set)."""
+    def first(self, count: int, keys: Keys = "labels") -> tuple[Tensor, Tensor]:
+        """The first `count` examples in shard order (a fixed evaluation set), with their labels
+        or (`keys="indices"`) their (dataset index, epoch 0) keys [n, 2]."""
+        if keys == "indices":
+            cached = self.first(count)[0]
+            indices = torch.arange(cached.shape[0])
+            return cached, torch.stack([indices, torch.zeros_like(indices)], dim=1)
         latents, labels, have = [], [], 0
         for index in range(len(self.shard_sizes)):
             z, y = self.shard(index)
@@ -144,7 +158,13 @@ class LatentStream:
     the end of a shard are dropped. `state_dict` allows exact resumption."""
 
     def __init__(
-        self, cache: LatentCache, batch_size: int, seed: int, rank: int = 0, world_size: int = 1
+        self,
+        cache: LatentCache,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        keys: Keys = "labels",
     ) -> None:
         if batch_size * world_size > min(cache.shard_sizes):
             raise LatentCacheError(
@@ -152,7 +172,8 @@ class LatentStream:
                 f"({min(cache.shard_sizes)} latents); re-encode with a larger --shard-size"
             )
         self.cache, self.batch_size, self.seed = cache, batch_size, seed
-        self.rank, self.world_size = rank, world_size
+        self.rank, self.world_size, self.keys = rank, world_size, keys
+        self.offsets = [sum(cache.shard_sizes[:i]) for i in range(len(cache.shard_sizes))]
         self.epoch, self.shard_cursor, self.position = 0, 0, 0
 
     def _generator(self, *salt: int) -> torch.Generator:
@@ -180,6 +201,9 @@ class LatentStream:
         chosen = indices[self.position : self.position + self.batch_size]
         self.position += self.batch_size
         z_clean, labels = self.cache.shard(shard)
+        if self.keys == "indices":
+            index = chosen + self.offsets[shard]
+            return z_clean[chosen], torch.stack([index, torch.full_like(index, self.epoch)], 1)
         return z_clean[chosen], labels[chosen]
 
     def state_dict(self) -> dict[str, int]:

@@ -5,6 +5,10 @@
 - "class": integer labels [B] in [0, num_classes]; the index `num_classes` is the NULL class.
 - "text":  float sentence embeddings [B, text_dim]; real ones are unit-norm, so an all-zero row can
            safely mean NULL and is replaced by a learned null vector.
+- "text-tokens": per-token caption features [B, text_tokens, text_dim], zero rows = padding, all
+           rows zero = NULL (the empty caption); see networks/text_tokens.py. Here they give the
+           pooled vector (masked mean → Linear) added to the λ embedding; the ViT also
+           cross-attends to the tokens.
 A conditioned model given `cond=None` treats the whole batch as NULL (unconditional sampling).
 """
 
@@ -16,14 +20,17 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor, nn
 
-ConditionKind = Literal["none", "class", "text"]
+from unified_latents.networks.text_tokens import check_tokens, token_mask
+
+ConditionKind = Literal["none", "class", "text", "text-tokens"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class ConditionConfig:
     kind: ConditionKind = "none"
     num_classes: int = 0  # real classes; the embedding table has one more row for NULL
-    text_dim: int = 384  # all-MiniLM-L6-v2 sentence embeddings
+    text_dim: int = 384  # all-MiniLM-L6-v2 sentence embeddings (and per-token features)
+    text_tokens: int = 32  # "text-tokens": caption tokens kept, [CLS] and [SEP] included
 
     def __post_init__(self) -> None:
         if self.kind not in get_args(ConditionKind):
@@ -34,12 +41,20 @@ class ConditionConfig:
             raise ValueError(f"condition.num_classes must be ≥ 0, got {self.num_classes}")
         if self.kind == "class" and self.num_classes < 1:
             raise ValueError("class conditioning needs condition.num_classes ≥ 1")
-        if self.kind == "text" and self.text_dim < 1:
+        if self.is_text and self.text_dim < 1:
             raise ValueError(f"text conditioning needs condition.text_dim ≥ 1, got {self.text_dim}")
+        if self.text_tokens < 1:
+            raise ValueError(f"condition.text_tokens must be ≥ 1, got {self.text_tokens}")
+
+    @property
+    def is_text(self) -> bool:
+        return self.kind in ("text", "text-tokens")
 
 
 def null_condition(config: ConditionConfig, batch_size: int, device: torch.device) -> Tensor | None:
     """The NULL condition for a batch: None, the NULL class index, or all-zero text rows."""
+    if config.kind == "text-tokens":
+        return torch.zeros(batch_size, config.text_tokens, config.text_dim, device=device)
     if config.kind == "class":
         return torch.full((batch_size,), config.num_classes, dtype=torch.long, device=device)
     if config.kind == "text":
@@ -75,7 +90,7 @@ class ConditionEmbedding(nn.Module):
         if config.kind == "class":
             self.class_embedding = nn.Embedding(config.num_classes + 1, dim)
             nn.init.normal_(self.class_embedding.weight, std=0.02)
-        elif config.kind == "text":
+        elif config.is_text:
             self.text_projection = nn.Linear(config.text_dim, dim)
             self.null_text = nn.Parameter(torch.randn(dim) * 0.02)
 
@@ -92,6 +107,8 @@ class ConditionEmbedding(nn.Module):
             raise ValueError(f"cond has batch size {cond.shape[0]}, the input has {batch_size}")
         if self.class_embedding is not None:
             return self._embed_class(cond)
+        if self.config.kind == "text-tokens":
+            return self._embed_tokens(cond)
         return self._embed_text(cond)
 
     def null_embedding(self) -> Tensor:
@@ -122,4 +139,15 @@ class ConditionEmbedding(nn.Module):
             )
         is_null = (text == 0).all(dim=1, keepdim=True)  # [B, 1]
         embedded = self.text_projection(text.float())  # [B, dim]
+        return torch.where(is_null, self.null_embedding().to(embedded.dtype), embedded)
+
+    def _embed_tokens(self, tokens: Tensor) -> Tensor:
+        """The pooled caption: masked mean of the token features → Linear (NULL if all masked)."""
+        assert self.text_projection is not None
+        check_tokens(tokens, self.config.text_tokens, self.config.text_dim)
+        mask = token_mask(tokens)  # [B, L]
+        weights = mask.to(torch.float32)[..., None]  # [B, L, 1]
+        pooled = (tokens.float() * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
+        embedded = self.text_projection(pooled)  # [B, dim]
+        is_null = ~mask.any(dim=1, keepdim=True)  # [B, 1]
         return torch.where(is_null, self.null_embedding().to(embedded.dtype), embedded)

@@ -212,16 +212,32 @@ class SentenceEncoder(nn.Module):
 
     def forward(self, input_ids: Tensor, token_type_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """Pooled sentence embeddings [B, dim] from token ids [B, T] (mask: 1 = real token)."""
+        x = self.hidden_states(input_ids, token_type_ids, attention_mask)
+        weights = attention_mask.to(x.dtype).unsqueeze(-1)  # [B, T, 1]
+        # Same clamp as sentence-transformers' mean pooling: an all-padding row cannot divide by 0.
+        pooled = (x * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1e-9)  # [B, W]
+        return F.normalize(pooled, dim=-1) if self.normalize else pooled
+
+    def hidden_states(
+        self, input_ids: Tensor, token_type_ids: Tensor, attention_mask: Tensor
+    ) -> Tensor:
+        """The last layer's per-token features [B, T, dim] (padding rows are not meaningful)."""
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         x = self.token_embedding(input_ids) + self.position_embedding(positions)
         x = self.embedding_norm(x + self.segment_embedding(token_type_ids))  # [B, T, W]
         key_mask = attention_mask.bool()[:, None, None, :]  # [B, 1, 1, T]
         for layer in self.layers:
             x = layer(x, key_mask)
-        weights = attention_mask.to(x.dtype).unsqueeze(-1)  # [B, T, 1]
-        # Same clamp as sentence-transformers' mean pooling: an all-padding row cannot divide by 0.
-        pooled = (x * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1e-9)  # [B, W]
-        return F.normalize(pooled, dim=-1) if self.normalize else pooled
+        return x
+
+    def encode_tokens(
+        self, texts: Sequence[str], length: int, batch_size: int = 64
+    ) -> tuple[Tensor, Tensor]:
+        """Per-token features [N, length, dim] (zero at padding) and the padding mask [N, length]
+        (True = a real token); empty texts are all padding. See networks/text_tokens.py."""
+        from unified_latents.networks.text_tokens import encode_tokens
+
+        return encode_tokens(self, texts, length, batch_size)
 
     @torch.no_grad()
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> Tensor:

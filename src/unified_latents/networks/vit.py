@@ -2,6 +2,9 @@
 
 It maps (z_t, λ, cond) to a raw output of z_t's shape; the Denoiser interprets it (v, ε or x).
 Conditioning on λ (and the class/text condition) is through adaptive LayerNorm in every block.
+Token-level text conditioning (condition.kind = "text-tokens") adds a cross-attention to the
+caption's tokens after every block, at every level (networks/text_tokens.py says why
+cross-attention); other kinds build no cross-attention, so their checkpoints are unchanged.
 
 Multi-level (the paper's base model, "2-level ViT [512, 1024] × [6, 16]"): `inner_widths` and
 `inner_depths` add levels below the first. The first level runs `depth // 2` blocks at
@@ -33,6 +36,7 @@ from unified_latents.networks.layers import (
     to_tokens,
     zero_init,
 )
+from unified_latents.networks.text_tokens import cross_attentions, token_mask
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,10 +118,12 @@ class LatentViT(nn.Module):
         self.logsnr_embedding = LogSNREmbedding(cond_dim)
         self.condition_embedding = ConditionEmbedding(condition or ConditionConfig(), cond_dim)
 
+        def heads_at(width: int) -> int:
+            return width // config.head_width if config.inner_widths else config.heads
+
         def blocks(width: int, count: int) -> nn.ModuleList:
-            heads = width // config.head_width if config.inner_widths else config.heads
             return nn.ModuleList(
-                TransformerBlock(width, heads, cond_dim, config.mlp_ratio, config.dropout,
+                TransformerBlock(width, heads_at(width), cond_dim, config.mlp_ratio, config.dropout,
                                  config.mlp_activation)
                 for _ in range(count)
             )  # fmt: skip
@@ -137,6 +143,23 @@ class LatentViT(nn.Module):
         self.splits = nn.ModuleList(nn.Linear(b, 4 * a) for a, b in itertools.pairwise(widths))
         self.norm_out = AdaptiveLayerNormOut(config.width, cond_dim)
         self.patch_out = zero_init(nn.Linear(config.width, patch_dim))
+        self.cross: nn.ModuleDict | None = None  # "text-tokens": one per block, same layout
+        if condition is not None and condition.kind == "text-tokens":
+            text_dim = condition.text_dim
+
+            def cross(width: int, count: int) -> nn.ModuleList:
+                return cross_attentions(width, text_dim, heads_at(width), count)
+
+            levels = range(1, len(widths) - 1)
+            self.cross = nn.ModuleDict({
+                "blocks": cross(config.width, first_down),
+                "down": nn.ModuleList(cross(widths[i], depths[i] // 2) for i in levels),
+                "inner": cross(widths[-1], depths[-1] if config.inner_widths else 0),
+                "up": nn.ModuleList(
+                    cross(widths[i], depths[i] - depths[i] // 2)
+                    for i in reversed(range(len(widths) - 1))
+                ),
+            })  # fmt: skip
 
     def forward(self, z_t: Tensor, logsnr: Tensor, cond: Tensor | None = None) -> Tensor:
         batch, channels, height, width = z_t.shape
@@ -149,31 +172,62 @@ class LatentViT(nn.Module):
         condition = self.condition_embedding(cond, batch)
         if condition is not None:
             embedding = embedding + condition
+        text = self._text(cond, batch)
         h = self.patch_in(to_tokens(z_t, self.config.patch_size)) + self.position  # [B, N, width]
-        for block in self.blocks:
-            h = block(h, embedding)
+        h = self._run(self.blocks, "blocks", None, h, embedding, text)
         if self.inner_blocks is not None:
-            h = self._levels(h, embedding, height // self.config.patch_size)
+            h = self._levels(h, embedding, height // self.config.patch_size, text)
         h = self.patch_out(self.norm_out(h, embedding))  # [B, N, C·p²]
         return from_tokens(h, height, width, self.config.patch_size)  # [B, C, h, w]
 
-    def _levels(self, h: Tensor, embedding: Tensor, grid: int) -> Tensor:
+    def _text(self, cond: Tensor | None, batch: int) -> tuple[Tensor, Tensor] | None:
+        """(tokens [B, L, D], mask [B, L]) for the cross-attentions; None without them."""
+        if self.cross is None:
+            return None
+        condition = self.condition_embedding.config
+        if cond is None:  # unconditional: the NULL caption (every token masked)
+            cond = torch.zeros(
+                batch, condition.text_tokens, condition.text_dim, device=self.position.device
+            )
+        return cond, token_mask(cond)
+
+    def _run(
+        self,
+        stack: nn.Module,
+        group: str,
+        index: int | None,
+        h: Tensor,
+        embedding: Tensor,
+        text: tuple[Tensor, Tensor] | None,
+    ) -> Tensor:
+        """A stack of blocks, each followed by its cross-attention to the text tokens (if any)."""
+        cross: nn.Module | None = None
+        if self.cross is not None and text is not None:
+            cross = self.cross[group]
+            if index is not None:
+                cross = cast(nn.ModuleList, cross)[index]
+        for position, block in enumerate(cast(nn.ModuleList, stack)):
+            h = block(h, embedding)
+            if cross is not None and text is not None:
+                h = cast(nn.ModuleList, cross)[position](h, *text)
+        return h
+
+    def _levels(
+        self, h: Tensor, embedding: Tensor, grid: int, text: tuple[Tensor, Tensor] | None
+    ) -> Tensor:
         """Down through the inner levels, the innermost blocks, and back up to level 0."""
         assert self.inner_blocks is not None
         skips: list[Tensor] = []
         for level, merge in enumerate(self.merges):
             if level > 0:
-                for block in cast(nn.ModuleList, self.down_blocks[level - 1]):
-                    h = block(h, embedding)
+                h = self._run(self.down_blocks[level - 1], "down", level - 1, h, embedding, text)
             skips.append(h)
             h = merge(to_tokens(from_tokens(h, grid, grid), 2))  # [B, N/4, 4·w] → next width
             grid //= 2
-        for block in self.inner_blocks:
-            h = block(h, embedding)
+        h = self._run(self.inner_blocks, "inner", None, h, embedding, text)
         for index, up in enumerate(self.up_blocks):
             split = self.splits[len(self.splits) - 1 - index]
             grid *= 2
             h = to_tokens(from_tokens(split(h), grid, grid, 2)) + skips.pop()  # [B, 4N, w]
-            for block in cast(nn.ModuleList, up):
-                h = block(h, embedding)
+            h = self._run(up, "up", index, h, embedding, text)
         return h

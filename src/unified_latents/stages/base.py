@@ -19,14 +19,14 @@ from torch import Tensor, nn
 
 from unified_latents.config import check_at_least
 from unified_latents.data.datasets import to_uint8
-from unified_latents.data.latent_cache import LatentCache, LatentStream
+from unified_latents.data.latent_cache import Keys, LatentCache, LatentStream
 from unified_latents.diffusion.elbo import nats_to_bits
 from unified_latents.networks.conditioning import ConditionConfig
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import BaseModelConfig, LatentDiffusion
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.sampling.samplers import SamplerKind
-from unified_latents.stages.conditions import ConditionError, ConditionSource
+from unified_latents.stages.conditions import Captions, ConditionError, ConditionSource
 from unified_latents.stages.generate import DecoderInput, generate_images
 from unified_latents.stages.pixel_space import PixelSpaceConfig
 from unified_latents.training.loop import TrainConfig
@@ -153,14 +153,23 @@ class BaseTask:
         autoencoder: Autoencoder,
         cache_dir: Path,
         device: torch.device,
+        captions: tuple[Captions, Captions] | None = None,
     ) -> None:
+        """`captions`: the captions of the encoded train and test splits ("text-tokens"
+        conditioning); cached latents look theirs up by dataset index (data/latent_cache.py)."""
         self.config = config
         self.autoencoder = autoencoder.to(device).eval().requires_grad_(False)
         self.train_cache = LatentCache(cache_dir / "train")
         test_cache = LatentCache(cache_dir / "test")
-        self.test_latents, self.test_labels = test_cache.first(config.eval.num_latents)
         self.class_names: list[str] = list(self.train_cache.info.get("class_names", []))
-        self.conditions = ConditionSource(config.model.condition, self.class_names)
+        train_captions, test_captions = captions or (None, None)
+        self.conditions = ConditionSource(
+            config.model.condition, self.class_names, train_captions, test_captions
+        )
+        self.keys: Keys = "indices" if self.conditions.keyed_by_index else "labels"
+        if self.conditions.keyed_by_index:
+            self.conditions.require_captions()
+        self.test_latents, self.test_labels = test_cache.first(config.eval.num_latents, self.keys)
         self.model = build_base_model(config, autoencoder)
         if self.model.normalized:  # from the EMA encoder's cached latents (resume restores them)
             statistics = self.train_cache.statistics()
@@ -171,7 +180,9 @@ class BaseTask:
         self._prior_bound: dict[str, float] | None = None
 
     def batches(self, micro_batch_size: int, seed: int, rank: int, world_size: int) -> BatchSource:
-        return LatentStream(self.train_cache, micro_batch_size, seed, rank, world_size)
+        return LatentStream(
+            self.train_cache, micro_batch_size, seed, rank, world_size, keys=self.keys
+        )
 
     def loss(
         self, module: nn.Module, batch: Any, generator: torch.Generator, step: int

@@ -130,10 +130,15 @@ def heldout_latents(config: BaseRunConfig) -> tuple[Tensor, Tensor]:
     """The first `eval.num_latents` cached test latents and labels; for a pixel-space run the
     test images themselves in [−1, 1] (as `PixelTask` evaluates them)."""
     count = config.eval.num_latents
+    by_index = config.model.condition.kind == "text-tokens"  # (index, epoch) keys, not labels
     if config.pixel is not None:
         images, labels = heldout_images(load_split(config.pixel.data, "test"), count)
+        if by_index:
+            indices = torch.arange(images.shape[0])
+            labels = torch.stack([indices, torch.zeros_like(indices)], dim=1)
         return to_model_range(images), labels
-    return LatentCache(latent_cache_dir(Path(config.autoencoder_run)) / "test").first(count)
+    cache = LatentCache(latent_cache_dir(Path(config.autoencoder_run)) / "test")
+    return cache.first(count, "indices" if by_index else "labels")
 
 
 def heldout_elbo(

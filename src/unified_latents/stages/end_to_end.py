@@ -93,6 +93,11 @@ def condition_source(condition: ConditionConfig, class_names: Sequence[str]) -> 
             f"{condition.num_classes}; pass --set model.base.condition.num_classes="
             f"{len(class_names)} (or model.base.condition.kind=none)"
         )
+    if condition.kind == "text-tokens":
+        raise ConditionError(
+            "single-stage training does not support model.base.condition.kind=text-tokens yet; "
+            "train the two stages (ul train-autoencoder, ul train-base --preset emoji-text)"
+        )
     return ConditionSource(condition, class_names)
 
 

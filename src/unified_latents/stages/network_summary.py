@@ -98,6 +98,8 @@ def base_costs(config: BaseRunConfig, latent_shape: tuple[int, int, int]) -> lis
         cond = torch.zeros(1, dtype=torch.long, device=META)
     elif condition.kind == "text":
         cond = torch.zeros(1, condition.text_dim, device=META)
+    elif condition.kind == "text-tokens":
+        cond = torch.zeros(1, condition.text_tokens, condition.text_dim, device=META)
     denoiser = model.denoiser
     return [_network_cost("base", denoiser, lambda: denoiser(z, logsnr, cond))]
 

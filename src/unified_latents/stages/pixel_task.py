@@ -14,8 +14,9 @@ import math
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
+from unified_latents.data.containers import ImageDataset
 from unified_latents.data.datasets import load_split, to_model_range
 from unified_latents.data.stream import BatchStream
 from unified_latents.networks.conditioning import ConditionConfig
@@ -24,7 +25,7 @@ from unified_latents.objectives.pixel_space import PixelSpace
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.stages.autoencoder import heldout_images
 from unified_latents.stages.base import BaseRunConfig, BaseTask, build_base_model
-from unified_latents.stages.conditions import ConditionError, ConditionSource
+from unified_latents.stages.conditions import ConditionError, ConditionSource, as_captions
 from unified_latents.training.checkpoint import LoadedCheckpoint
 
 
@@ -34,6 +35,26 @@ def check_class_count(condition: ConditionConfig, class_names: list[str]) -> Non
             f"the dataset has {len(class_names)} classes but model.condition.num_classes is "
             f"{condition.num_classes}; pass --set model.condition.num_classes={len(class_names)}"
         )
+
+
+class IndexKeyed(ImageDataset):
+    """`dataset` with (index, epoch) keys int64 [2] for labels: `BatchStream` passes an
+    `epoch_indexed` dataset the index epoch · N + i, so caption conditions can draw the caption
+    of image i in that epoch (stages/conditions.py)."""
+
+    epoch_indexed = True
+
+    def __init__(self, dataset: ImageDataset) -> None:
+        self.dataset = dataset
+        self.class_names = dataset.class_names
+        self.image_shape = dataset.image_shape
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        epoch, position = divmod(index, len(self.dataset))
+        return self.dataset[position][0], torch.tensor([position, epoch])
 
 
 class PixelTask(BaseTask):
@@ -47,11 +68,20 @@ class PixelTask(BaseTask):
         self.config = config
         self.autoencoder = config.pixel.identity().to(device)
         self.train_data = load_split(data, "train", training=True)
-        images, self.test_labels = heldout_images(load_split(data, "test"), config.eval.num_latents)
+        test_data = load_split(data, "test")
+        images, self.test_labels = heldout_images(test_data, config.eval.num_latents)
         self.test_latents = to_model_range(images)  # [N, C, H, W] in [−1, 1]
         self.class_names = list(self.train_data.class_names)
         check_class_count(config.model.condition, self.class_names)
-        self.conditions = ConditionSource(config.model.condition, self.class_names)
+        captions = None
+        if config.model.condition.kind == "text-tokens":  # batches carry (index, epoch) keys
+            captions = as_captions(self.train_data), as_captions(test_data)
+            self.train_data = IndexKeyed(self.train_data)
+            indices = torch.arange(self.test_latents.shape[0])
+            self.test_labels = torch.stack([indices, torch.zeros_like(indices)], dim=1)
+        self.conditions = ConditionSource(
+            config.model.condition, self.class_names, *(captions or ())
+        )
         if config.model.latent_normalization != "none":
             raise ValueError(
                 "pixel-space runs diffuse images in [−1, 1]: set model.latent_normalization=none"
