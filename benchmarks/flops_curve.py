@@ -63,7 +63,7 @@ DEFAULT_ARMS = ("ul-lf1.5", "ul-lf3.0", "kl-1e-6", "kl-1e-2", "pixels")
 @dataclass(frozen=True)
 class Plan:
     work_dir: Path
-    stage1_steps: int = 6000
+    stage1_steps: int = 10000
     base_steps: int = 6000
     checkpoints: int = 8  # a kept checkpoint every base_steps / checkpoints steps
 
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, required=True)
     parser.add_argument("--arms", default=",".join(DEFAULT_ARMS))
     parser.add_argument("--jobs", type=int, default=2, help="trainings at once (one thread each)")
-    parser.add_argument("--stage1-steps", type=int, default=6000)
+    parser.add_argument("--stage1-steps", type=int, default=10000)
     parser.add_argument("--base-steps", type=int, default=6000)
     parser.add_argument("--num", type=int, default=2000, help="N of gFID@N / rFID@N")
     parser.add_argument("--results", type=Path, default=CHECKOUT / "docs" / "results")
