@@ -221,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         evaluate_all(plan, arms, num=args.num)
         return 0
     write_report(plan, arms, num=args.num, results=args.results)
-    say(f"wrote {args.results / 'flops_curve.json'}")
+    written = [name for name in ("flops_curve.json", "flops_curve_details.json")
+               if (args.results / name).is_file()]  # fmt: skip
+    say(f"wrote {', '.join(written)} in {args.results}")
     return 0
 
 
