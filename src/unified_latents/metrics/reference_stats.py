@@ -134,3 +134,12 @@ def cached_reference_features(
 ) -> np.ndarray:
     """Reference features [N, D] for `key` (float32 when read back from the cache)."""
     return _entry(key, compute, cache_dir, store_features=True, need_features=True)["features"]
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a (weights) file, read in 1 MiB blocks: part of every cache key of features."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
