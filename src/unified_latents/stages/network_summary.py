@@ -15,11 +15,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from unified_latents.metrics.flops import forward_flops
 from unified_latents.networks.denoiser import Denoiser
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.stages.autoencoder import AutoencoderRunConfig, build_autoencoder
 from unified_latents.stages.base import BaseRunConfig
+from unified_latents.stages.compute import call_flops
 
 META = torch.device("meta")
 
@@ -41,21 +41,8 @@ def count_parameters(module: nn.Module) -> int:
     return sum(parameter.numel() for parameter in module.parameters())
 
 
-class _Call(nn.Module):
-    def __init__(self, function: Callable[[], object]) -> None:
-        super().__init__()
-        self.function = function
-
-    def forward(self) -> object:
-        return self.function()
-
-
-def _flops(function: Callable[[], object]) -> float:
-    return float(forward_flops(_Call(function)))
-
-
 def _network_cost(name: str, module: nn.Module, call: Callable[[], object]) -> NetworkCost:
-    return NetworkCost(name, count_parameters(module), _flops(call))
+    return NetworkCost(name, count_parameters(module), call_flops(call))
 
 
 def autoencoder_costs(config: AutoencoderRunConfig) -> list[NetworkCost]:
