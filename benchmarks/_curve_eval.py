@@ -36,7 +36,7 @@ from _tables_jobs import say
 from _tables_plan import read_json as read
 from flops_curve import Arm, Plan, newest_step
 from unified_latents.metrics.inception import InceptionFeatures
-from unified_latents.runs import checkpoint_dir
+from unified_latents.runs.directory import checkpoint_dir
 from unified_latents.visualize import save_image_grid
 
 DECODER_GRID = (

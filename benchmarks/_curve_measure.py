@@ -26,6 +26,10 @@ from unified_latents.commands.base import (
 from unified_latents.data.datasets import DataConfig, to_model_range, to_uint8
 from unified_latents.data.latent_cache import LatentCache
 from unified_latents.diffusion.elbo import nats_to_bits
+from unified_latents.evaluation.autoencoder import RealImages, real_images
+from unified_latents.evaluation.base_model import classifier_metrics, sample_images
+from unified_latents.evaluation.compute import base_flops, stage1_forward_flops
+from unified_latents.generation import DecoderInput
 from unified_latents.metrics.frechet import (
     frechet_distance,
     frechet_distance_from_features,
@@ -41,12 +45,8 @@ from unified_latents.metrics.reference_stats import (
 )
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.presets import autoencoder_fashion_mnist
+from unified_latents.runs.base_model import latent_cache_dir
 from unified_latents.sampling.samplers import SamplerKind
-from unified_latents.stages.base import latent_cache_dir
-from unified_latents.stages.base_evaluation import classifier_metrics, sample_images
-from unified_latents.stages.compute import base_flops, stage1_forward_flops
-from unified_latents.stages.evaluation import RealImages, real_images
-from unified_latents.stages.generate import DecoderInput
 
 DEVICE = torch.device("cpu")
 REFERENCE_SIZE = 10_000  # the whole test split

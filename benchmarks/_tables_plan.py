@@ -5,7 +5,7 @@ attention) are converted into `train.max_steps` per model:
 
     steps = floor(budget / (global batch × training FLOPs per image))
 
-The training FLOPs per image come from the same counter `ul evaluate` uses (`stages/compute.py`,
+The training FLOPs per image come from the same counter `ul evaluate` uses (`evaluation/compute.py`,
 `metrics/flops.py`), run here on the models built from each run's resolved preset, before any
 training, so they equal the `*_training_per_*` entries that later appear in the runs' eval.json.
 """
@@ -22,16 +22,16 @@ from typing import Any, Literal
 
 import torch
 
+from unified_latents.conditions import ConditionSource
+from unified_latents.evaluation.compute import call_flops, stage1_forward_flops
 from unified_latents.metrics.flops import forward_flops_per_example
 from unified_latents.networks.conditioning import ConditionConfig
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.presets import AUTOENCODER_PRESETS, BASE_PRESETS, END_TO_END_PRESETS
-from unified_latents.runs import latest_training_state, resolve_preset
-from unified_latents.stages.autoencoder import build_autoencoder
-from unified_latents.stages.base import build_base_model, latent_cache_dir
-from unified_latents.stages.compute import call_flops, stage1_forward_flops
-from unified_latents.stages.conditions import ConditionSource
-from unified_latents.stages.end_to_end import build_end_to_end_model
+from unified_latents.runs.autoencoder import build_autoencoder
+from unified_latents.runs.base_model import build_base_model, latent_cache_dir
+from unified_latents.runs.directory import latest_training_state, resolve_preset
+from unified_latents.runs.end_to_end import build_end_to_end_model
 from unified_latents.training.loop import TrainConfig
 
 SCALE_LABEL = "small-scale, CPU, not comparable to the paper"

@@ -17,9 +17,9 @@ from torch import Tensor, nn
 from unified_latents.data.latent_cache import write_index, write_shard
 from unified_latents.networks.denoiser import Denoiser
 from unified_latents.objectives.unified_latents import UnifiedLatents
+from unified_latents.runs.autoencoder import AutoencoderTask
+from unified_latents.runs.base_model import BaseRunConfig, BaseTask
 from unified_latents.sampling.pipeline import sample_latents
-from unified_latents.stages.autoencoder import AutoencoderTask
-from unified_latents.stages.base import BaseRunConfig, BaseTask
 
 
 class ULStage1:

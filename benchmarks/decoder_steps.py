@@ -25,8 +25,8 @@ from _tables_jobs import say
 from _tables_plan import read_json
 from unified_latents.config import from_dict
 from unified_latents.metrics.inception import InceptionFeatures
-from unified_latents.runs import latest_training_state, read_run_record
-from unified_latents.stages.autoencoder import AutoencoderRunConfig
+from unified_latents.runs.autoencoder import AutoencoderRunConfig
+from unified_latents.runs.directory import latest_training_state, read_run_record
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 ROW_KEYS = ("decoder", "steps", "psnr", "rfid", "gfid", "n", "seconds_per_image")

@@ -32,7 +32,7 @@ from functools import partial
 from pathlib import Path
 
 from _tables_jobs import Job, run_jobs, say
-from unified_latents.runs import latest_training_state
+from unified_latents.runs.directory import latest_training_state
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 

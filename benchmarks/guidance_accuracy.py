@@ -25,10 +25,10 @@ import torch
 from torch import Tensor
 
 from unified_latents.commands.base import load_sampling_models
+from unified_latents.conditions import ConditionSource
 from unified_latents.data.captions import HELDOUT_TEMPLATES, caption_table
+from unified_latents.evaluation.base_model import sample_images
 from unified_latents.metrics.classifier import classify, load_fashion_classifier
-from unified_latents.stages.base_evaluation import sample_images
-from unified_latents.stages.conditions import ConditionSource
 from unified_latents.training.distributed import resolve_device
 from unified_latents.visualize import save_image_grid
 

@@ -65,12 +65,12 @@ from unified_latents.presets import (
     base_fashion_mnist,
     base_tiny,
 )
-from unified_latents.stages.autoencoder import (
+from unified_latents.runs.autoencoder import (
     AutoencoderRunConfig,
     AutoencoderTask,
     build_autoencoder,
 )
-from unified_latents.stages.base import BaseRunConfig, BaseTask, build_base_model
+from unified_latents.runs.base_model import BaseRunConfig, BaseTask, build_base_model
 from unified_latents.training.cpu_allocator import keep_freed_memory
 from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
 from unified_latents.training.loop import autocast, explain_compile_errors

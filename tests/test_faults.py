@@ -27,7 +27,7 @@ from PIL import Image
 
 from unified_latents.cli import main
 from unified_latents.commands import INTERRUPTED_EXIT_CODE
-from unified_latents.stages.autoencoder import AutoencoderTask
+from unified_latents.runs.autoencoder import AutoencoderTask
 from unified_latents.training.checkpoint import (
     list_checkpoints,
     read_checkpoint,

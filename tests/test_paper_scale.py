@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from unified_latents.cli import main
+from unified_latents.evaluation.network_summary import autoencoder_costs, base_costs, latent_shape
 from unified_latents.presets import AUTOENCODER_PRESETS, BASE_PRESETS
-from unified_latents.stages.network_summary import autoencoder_costs, base_costs, latent_shape
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "paper_scale.md"
 ROW = re.compile(

@@ -15,7 +15,7 @@ from tests.test_faults import ENDLESS, finish, start, tiny, wait_for_step
 from unified_latents import run_lock
 from unified_latents.cli import main
 from unified_latents.run_lock import LOCK_FILE, RunLock
-from unified_latents.runs import RunError
+from unified_latents.runs.directory import RunError
 from unified_latents.training.metrics_log import read_metrics
 
 

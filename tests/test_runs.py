@@ -15,8 +15,8 @@ import torch
 from unified_latents.cli import main
 from unified_latents.commands.autoencoder import reconstruct
 from unified_latents.config import ConfigError
-from unified_latents.runs import CONFIG_FILE, latest_training_state, load_run
-from unified_latents.stages.autoencoder import AutoencoderRunConfig
+from unified_latents.runs.autoencoder import AutoencoderRunConfig
+from unified_latents.runs.directory import CONFIG_FILE, latest_training_state, load_run
 from unified_latents.training.checkpoint import read_latest_checkpoint
 
 QUIET = ["--set", "train.eval_every=0"]

@@ -13,7 +13,7 @@ __all__ = ["Autoencoder", "Generator", "RunError", "load"]
 
 if TYPE_CHECKING:
     from unified_latents.api import Autoencoder, Generator, load
-    from unified_latents.runs import RunError
+    from unified_latents.runs.directory import RunError
 
 
 def __getattr__(name: str) -> Any:
@@ -23,7 +23,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name == "RunError":
-        from unified_latents.runs import RunError
+        from unified_latents.runs.directory import RunError
 
         return RunError
     raise AttributeError(f"module 'unified_latents' has no attribute {name!r}")

@@ -27,14 +27,14 @@ from torch import Tensor
 
 from unified_latents.commands.autoencoder import load_autoencoder
 from unified_latents.commands.base import load_sampling_models, sampling_conditions
+from unified_latents.conditions import ConditionSource
 from unified_latents.data.datasets import load_split, to_model_range, to_uint8
 from unified_latents.diffusion.elbo import nats_to_bits
+from unified_latents.generation import sample_chunks
 from unified_latents.objectives.autoencoder import Autoencoder as AutoencoderModule
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
-from unified_latents.runs import RunError, read_run_record
-from unified_latents.stages.autoencoder import AutoencoderRunConfig, heldout_images
-from unified_latents.stages.conditions import ConditionSource
-from unified_latents.stages.generate import sample_chunks
+from unified_latents.runs.autoencoder import AutoencoderRunConfig, heldout_images
+from unified_latents.runs.directory import RunError, read_run_record
 from unified_latents.training.checkpoint import CheckpointError
 
 

@@ -239,7 +239,7 @@ def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:  # ty
 
 def sample_prompts(args: argparse.Namespace) -> list[str] | None:
     from unified_latents.commands.prompts import read_prompts
-    from unified_latents.stages.conditions import ConditionError
+    from unified_latents.conditions import ConditionError
 
     if args.prompt_file is not None and args.class_label is not None:
         raise ConditionError("--prompt-file and --class exclude each other")

@@ -26,10 +26,10 @@ from unified_latents.presets_paper import (
     base_imagenet_512,
     base_imagenet_512_text,
 )
-from unified_latents.stages.autoencoder import AutoencoderEvalConfig, AutoencoderRunConfig
-from unified_latents.stages.base import BaseEvalConfig, BaseRunConfig
-from unified_latents.stages.end_to_end import EndToEndEvalConfig, EndToEndRunConfig
-from unified_latents.stages.pixel_space import PixelSpaceConfig
+from unified_latents.runs.autoencoder import AutoencoderEvalConfig, AutoencoderRunConfig
+from unified_latents.runs.base_model import BaseEvalConfig, BaseRunConfig
+from unified_latents.runs.end_to_end import EndToEndEvalConfig, EndToEndRunConfig
+from unified_latents.runs.pixel_space import PixelSpaceConfig
 from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
 

@@ -15,8 +15,8 @@ from dataclasses import replace
 
 from unified_latents.data.datasets import DataConfig
 from unified_latents.networks.conditioning import ConditionConfig
-from unified_latents.stages.autoencoder import AutoencoderRunConfig
-from unified_latents.stages.base import BaseRunConfig
+from unified_latents.runs.autoencoder import AutoencoderRunConfig
+from unified_latents.runs.base_model import BaseRunConfig
 
 
 def emoji_data(image_size: int) -> DataConfig:

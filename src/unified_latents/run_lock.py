@@ -22,7 +22,7 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-from unified_latents.runs import RunError
+from unified_latents.runs.directory import RunError
 
 LOCK_FILE = "train.lock"
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from unified_latents.config import ConfigError, flatten, override
-from unified_latents.runs import latest_training_state
+from unified_latents.runs.directory import latest_training_state
 from unified_latents.training.loop import TrainConfig
 
 GRID_ALIASES: dict[str, str] = {

@@ -17,7 +17,7 @@ from unified_latents.cli import main
 from unified_latents.commands.autoencoder import load_autoencoder
 from unified_latents.networks.vit import LatentViT
 from unified_latents.presets import autoencoder_tiny
-from unified_latents.stages.autoencoder import build_autoencoder
+from unified_latents.runs.autoencoder import build_autoencoder
 from unified_latents.training.metrics_log import read_metrics
 from unified_latents.training.precision import autocast, resolve_precision
 

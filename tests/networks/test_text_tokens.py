@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from unified_latents.conditions import ConditionSource
 from unified_latents.diffusion.process import Prediction
 from unified_latents.networks.conditioning import (
     ConditionConfig,
@@ -17,7 +18,6 @@ from unified_latents.networks.text_encoder import SentenceEncoder
 from unified_latents.networks.text_tokens import TextCrossAttention, encode_tokens, token_mask
 from unified_latents.networks.vit import LatentViT, ViTConfig
 from unified_latents.sampling.guidance import guided_denoiser
-from unified_latents.stages.conditions import ConditionSource
 
 TOKENS = ConditionConfig(kind="text-tokens", text_tokens=12)
 

@@ -29,14 +29,14 @@ import torch.multiprocessing as mp
 from torch import Tensor, nn
 
 import unified_latents.training.loop as loop_module
+from unified_latents.conditions import ConditionSource
 from unified_latents.data.containers import InMemoryImages
 from unified_latents.data.stream import BatchStream
+from unified_latents.generation import sample_chunks
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.presets import autoencoder_tiny, base_tiny
-from unified_latents.stages.autoencoder import build_autoencoder
-from unified_latents.stages.base import build_base_model
-from unified_latents.stages.conditions import ConditionSource
-from unified_latents.stages.generate import sample_chunks
+from unified_latents.runs.autoencoder import build_autoencoder
+from unified_latents.runs.base_model import build_base_model
 from unified_latents.training.checkpoint import list_checkpoints, read_latest_checkpoint
 from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.loop import TrainConfig, TrainResult, train

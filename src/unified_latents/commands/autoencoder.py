@@ -9,19 +9,19 @@ from pathlib import Path
 import torch
 
 from unified_latents.commands.dry_run import autoencoder_dry_run
-from unified_latents.commands.training import run_training
 from unified_latents.config import ConfigError
 from unified_latents.data.datasets import load_split
 from unified_latents.presets import AUTOENCODER_PRESETS
-from unified_latents.runs import load_run, resolve_preset
-from unified_latents.sampling.samplers import SamplerKind
-from unified_latents.stages.autoencoder import (
+from unified_latents.runs.autoencoder import (
     AutoencoderRunConfig,
     AutoencoderTask,
     build_autoencoder,
     heldout_images,
     reconstruction_statistics,
 )
+from unified_latents.runs.directory import load_run, resolve_preset
+from unified_latents.runs.training import run_training
+from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.training.distributed import init_distributed, resolve_device
 from unified_latents.training.seeding import seeded
 from unified_latents.visualize import interleave, save_image_grid

@@ -17,30 +17,30 @@ from unified_latents.commands.dry_run import base_dry_run
 from unified_latents.commands.end_to_end import RUN_KIND as END_TO_END_KIND
 from unified_latents.commands.end_to_end import load_end_to_end_generator
 from unified_latents.commands.prompts import save_captioned_grid
-from unified_latents.commands.training import run_training
+from unified_latents.conditions import ConditionError, ConditionSource, dataset_captions
 from unified_latents.data.datasets import load_split, to_uint8
 from unified_latents.data.latent_cache import INDEX_FILE, LatentCache, write_index
+from unified_latents.generation import sample_chunks
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.presets import BASE_PRESETS
-from unified_latents.runs import (
-    RunError,
-    load_run,
-    read_run_record,
-    resolve_preset,
-)
-from unified_latents.stages.base import (
+from unified_latents.runs.base_model import (
     BaseRunConfig,
     BaseTask,
     build_base_model,
     check_condition,
     latent_cache_dir,
 )
-from unified_latents.stages.conditions import ConditionError, ConditionSource, dataset_captions
-from unified_latents.stages.encode import encode_split
-from unified_latents.stages.end_to_end import EndToEndRunConfig
-from unified_latents.stages.generate import sample_chunks
-from unified_latents.stages.pixel_task import PixelTask, load_pixel_generator
+from unified_latents.runs.directory import (
+    RunError,
+    load_run,
+    read_run_record,
+    resolve_preset,
+)
+from unified_latents.runs.end_to_end import EndToEndRunConfig
+from unified_latents.runs.latents import encode_split
+from unified_latents.runs.pixel_model import PixelTask, load_pixel_generator
+from unified_latents.runs.training import run_training
 from unified_latents.training.distributed import (
     DistributedContext,
     init_distributed,
@@ -120,7 +120,7 @@ def ensure_encoded(autoencoder_run: Path, device_name: str, context: Distributed
 
 def base_task(config: BaseRunConfig, context: DistributedContext, device: torch.device) -> BaseTask:
     """Latent space: encode the dataset once if needed, check the condition, load the frozen
-    autoencoder. Pixel space (`config.pixel`): the images themselves (stages/pixel_task.py)."""
+    autoencoder. Pixel space (`config.pixel`): the images themselves (runs/pixel_model.py)."""
     if config.pixel is not None:
         return PixelTask(config, device)
     ae_dir = Path(config.autoencoder_run)

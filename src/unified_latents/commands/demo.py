@@ -13,7 +13,7 @@ from pathlib import Path
 
 from unified_latents.commands.autoencoder import reconstruct, train_autoencoder
 from unified_latents.commands.base import encode, sample, train_base
-from unified_latents.runs import latest_training_state
+from unified_latents.runs.directory import latest_training_state
 from unified_latents.training.metrics_log import read_metrics
 
 

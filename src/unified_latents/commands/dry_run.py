@@ -1,6 +1,6 @@
 """`--dry-run` of the training commands: the resolved config as one JSON document on stdout,
 with the parameter count and forward FLOPs per image of each network (built on the `meta`
-device, stages/network_summary.py), and the same as a table on stderr."""
+device, evaluation/network_summary.py), and the same as a table on stderr."""
 
 from __future__ import annotations
 
@@ -10,11 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from unified_latents.config import from_dict
-from unified_latents.presets import AUTOENCODER_PRESETS
-from unified_latents.runs import RunError, config_record, read_run_record
-from unified_latents.stages.autoencoder import AutoencoderRunConfig
-from unified_latents.stages.base import BaseRunConfig
-from unified_latents.stages.network_summary import (
+from unified_latents.evaluation.network_summary import (
     NetworkCost,
     autoencoder_costs,
     base_costs,
@@ -22,6 +18,10 @@ from unified_latents.stages.network_summary import (
     format_costs,
     latent_shape,
 )
+from unified_latents.presets import AUTOENCODER_PRESETS
+from unified_latents.runs.autoencoder import AutoencoderRunConfig
+from unified_latents.runs.base_model import BaseRunConfig
+from unified_latents.runs.directory import RunError, config_record, read_run_record
 
 
 def _print(record: dict[str, Any], costs: list[NetworkCost], note: str = "") -> int:

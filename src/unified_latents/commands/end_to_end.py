@@ -8,20 +8,20 @@ from pathlib import Path
 
 import torch
 
-from unified_latents.commands.training import run_training
+from unified_latents.conditions import ConditionSource
 from unified_latents.data.datasets import load_split
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.objectives.single_stage import SingleStageLatents
 from unified_latents.objectives.unified_latents import UnifiedLatents
 from unified_latents.presets import END_TO_END_PRESETS
-from unified_latents.runs import config_record, load_run, resolve_preset
-from unified_latents.stages.conditions import ConditionSource
-from unified_latents.stages.end_to_end import (
+from unified_latents.runs.directory import config_record, load_run, resolve_preset
+from unified_latents.runs.end_to_end import (
     EndToEndRunConfig,
     EndToEndTask,
     build_end_to_end_model,
     condition_source,
 )
+from unified_latents.runs.training import run_training
 from unified_latents.training.distributed import init_distributed, resolve_device
 from unified_latents.training.seeding import seeded
 

@@ -7,9 +7,9 @@ ELBO next to the prior bound, FLOPs and sampling cost (pixel-space base runs: th
 a prior bound).
 End-to-end runs (`ul train-end-to-end`): both, for the one model (samples as `ul sample` draws
 them, reconstructions, the base model's ELBO as the latent's bits). Every kind also records the
-training FLOPs consumed so far (`stages/compute.py`), for comparisons at equal training compute.
-The computations live in `stages/evaluation.py`, `stages/base_evaluation.py` and
-`stages/end_to_end_evaluation.py`; this module loads the run and writes the results.
+training FLOPs consumed so far (`evaluation/compute.py`), for comparisons at equal training compute.
+The computations live in `evaluation/autoencoder.py`, `evaluation/base_model.py` and
+`evaluation/end_to_end.py`; this module loads the run and writes the results.
 """
 
 from __future__ import annotations
@@ -32,28 +32,28 @@ from unified_latents.commands.base import (
 )
 from unified_latents.commands.end_to_end import RUN_KIND as END_TO_END_KIND
 from unified_latents.commands.end_to_end import load_end_to_end_model
-from unified_latents.commands.evaluation_report import render_report, summary_line
+from unified_latents.conditions import ConditionSource, dataset_captions
+from unified_latents.evaluation.autoencoder import (
+    Evaluation,
+    EvaluationError,
+    evaluate_autoencoder,
+    load_extractor,
+)
+from unified_latents.evaluation.base_model import evaluate_base
+from unified_latents.evaluation.compute import TrainingCost, stage1_forward_flops, training_compute
+from unified_latents.evaluation.end_to_end import evaluate_end_to_end
+from unified_latents.evaluation.report import render_report, summary_line
+from unified_latents.generation import SamplingSettings
 from unified_latents.metrics.inception import InceptionFeatures
 from unified_latents.objectives.autoencoder import Autoencoder
-from unified_latents.runs import (
+from unified_latents.runs.autoencoder import AutoencoderRunConfig
+from unified_latents.runs.directory import (
     latest_training_state,
     load_run,
     newest_readable_checkpoint,
     read_run_record,
     training_precision,
 )
-from unified_latents.stages.autoencoder import AutoencoderRunConfig
-from unified_latents.stages.base_evaluation import evaluate_base
-from unified_latents.stages.compute import TrainingCost, stage1_forward_flops, training_compute
-from unified_latents.stages.conditions import ConditionSource, dataset_captions
-from unified_latents.stages.end_to_end_evaluation import evaluate_end_to_end
-from unified_latents.stages.evaluation import (
-    Evaluation,
-    EvaluationError,
-    evaluate_autoencoder,
-    load_extractor,
-)
-from unified_latents.stages.generate import SamplingSettings
 from unified_latents.training.checkpoint import Checkpoint
 from unified_latents.training.distributed import resolve_device
 from unified_latents.visualize import save_image_grid

@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
-from unified_latents.stages.conditions import ConditionError
+from unified_latents.conditions import ConditionError
 from unified_latents.visualize import image_grid
 
 CELL_WIDTH = 128  # pixels per image in the captioned grid (small samples are enlarged)

@@ -26,8 +26,8 @@ from unified_latents.commands.evaluate import evaluate, read_evaluation
 from unified_latents.commands.sweep_report import write_plots, write_table
 from unified_latents.config import ConfigError
 from unified_latents.presets import AUTOENCODER_PRESETS, BASE_PRESETS
-from unified_latents.runs import RunError, latest_training_state, resolve_preset
-from unified_latents.stages.base import latent_cache_dir
+from unified_latents.runs.base_model import latent_cache_dir
+from unified_latents.runs.directory import RunError, latest_training_state, resolve_preset
 from unified_latents.sweep import (
     GridAxis,
     grid_points,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from unified_latents.commands.evaluation_report import format_value
+from unified_latents.evaluation.report import format_value
 from unified_latents.sweep import GridAxis, short_names
 
 LOSS_FACTOR_KEY = "model.loss_factor"

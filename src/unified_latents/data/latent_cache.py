@@ -7,7 +7,7 @@ Shards hold the dataset in its own order (`ul encode` writes shard i from items
 i·shard_size, …), so a latent's position in the cache is its index in the encoded dataset. A
 captioned dataset's captions are therefore not cached: `keys="indices"` makes the stream (and
 `first`) yield int64 keys [B, 2] = (dataset index, epoch) in place of labels, and the condition
-source looks up `captions.caption(index, epoch)` (stages/conditions.py): a fresh caption per
+source looks up `captions.caption(index, epoch)` (conditions.py): a fresh caption per
 example per epoch, and caches made before captions existed work unchanged.
 
 Shards are written atomically (temporary file + rename), so an interrupted `ul encode` resumes by

@@ -20,8 +20,8 @@ import torch
 import torch.distributed as dist
 
 from unified_latents.gpu_check.synthetic import SyntheticAutoencoderTask, check_configs
-from unified_latents.runs import config_record
-from unified_latents.stages.autoencoder import build_autoencoder
+from unified_latents.runs.autoencoder import build_autoencoder
+from unified_latents.runs.directory import config_record
 from unified_latents.training.checkpoint import read_latest_checkpoint
 from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.loop import train

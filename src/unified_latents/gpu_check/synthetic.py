@@ -17,8 +17,8 @@ from unified_latents.networks.uvit import UViTConfig
 from unified_latents.networks.vit import ViTConfig
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.presets_paper import autoencoder_imagenet_512, base_imagenet_512
-from unified_latents.stages.autoencoder import AutoencoderRunConfig, build_autoencoder
-from unified_latents.stages.base import BaseRunConfig
+from unified_latents.runs.autoencoder import AutoencoderRunConfig, build_autoencoder
+from unified_latents.runs.base_model import BaseRunConfig
 
 
 def check_configs(smoke: bool) -> tuple[AutoencoderRunConfig, BaseRunConfig]:

@@ -4,7 +4,7 @@ One step is the training loop's step (training/loop.py): autocast forward of the
 of its mean over the per-dimension normaliser, gradient clipping, AdamW, EMA update. Timed steps
 follow `warmup` untimed ones (compilation and allocator warm-up happen there). FLOPs per image
 are 3 × the forward FLOPs of the networks (UL-SPEC §10), counted on `meta`
-(stages/network_summary.py).
+(evaluation/network_summary.py).
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import torch
 from torch import Tensor, nn
 
 from unified_latents.data.datasets import to_model_range
+from unified_latents.evaluation.network_summary import autoencoder_costs, base_costs, latent_shape
 from unified_latents.gpu_check.peaks import mfu
 from unified_latents.gpu_check.synthetic import SyntheticImages
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.objectives.terms import LossTerms
-from unified_latents.stages.autoencoder import AutoencoderRunConfig, build_autoencoder
-from unified_latents.stages.base import BaseRunConfig
-from unified_latents.stages.network_summary import autoencoder_costs, base_costs, latent_shape
+from unified_latents.runs.autoencoder import AutoencoderRunConfig, build_autoencoder
+from unified_latents.runs.base_model import BaseRunConfig
 from unified_latents.training.ema import make_ema, update_ema
 from unified_latents.training.optim import OptimConfig, build_optimizer
 from unified_latents.training.precision import autocast

@@ -9,7 +9,7 @@ pixel-space diffusion plugs in an identity "autoencoder" (`objectives/pixel_spac
 - `forward(x, generator, rate_weight)` → per-example named terms (`LossTerms`) for training and
   the stage-1 evaluation. A term called `rate_nats` is, by contract, the bits of the latent under
   the model's own prior (a bound for a diffusion prior, exact for N(0, I)); the evaluation turns
-  only that into `bits_per_pixel` (see `stages/autoencoder.py`).
+  only that into `bits_per_pixel` (see `runs/autoencoder.py`).
 - `encode(x)` → the latent stage 2 models (and `ul encode` caches);
 - `decode(z)` → an image from a latent (the base model's final clean ẑ);
 - `reconstruct(x)` → encode then decode held-out images;

@@ -23,7 +23,7 @@ scheme that is a bound on the bits of z_aug, not of z_0: the bits we report are 
 full unweighted ELBO on z_0 (λ_aug = λ_0), `LatentDiffusion.forward(...).elbo_nats`.
 
 Sampling is the two-stage path (spec §8): base model → ẑ → decoder with λ_aug = λ_0, the decoder's
-default, so `self.base` and `self.autoencoder` plug into `stages/generate.py` unchanged.
+default, so `self.base` and `self.autoencoder` plug into `generation.py` unchanged.
 """
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from unified_latents.evaluation.compute import call_flops
 from unified_latents.networks.denoiser import Denoiser
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
-from unified_latents.stages.autoencoder import AutoencoderRunConfig, build_autoencoder
-from unified_latents.stages.base import BaseRunConfig
-from unified_latents.stages.compute import call_flops
+from unified_latents.runs.autoencoder import AutoencoderRunConfig, build_autoencoder
+from unified_latents.runs.base_model import BaseRunConfig
 
 META = torch.device("meta")
 

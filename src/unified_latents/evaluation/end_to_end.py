@@ -3,13 +3,13 @@ two-stage pipeline reports for its autoencoder run and its base run, with the sa
 
 - Samples, exactly as `ul sample` draws them for such a run (base model → ẑ → decoder with
   λ_aug = λ_0): gFID@N / gKID@N against the first N test images, FD_cls@N and classifier
-  accuracy (Fashion-MNIST 32×32), as for a base run (`stages/base_evaluation.py`).
+  accuracy (Fashion-MNIST 32×32), as for a base run (`evaluation/base_model.py`).
 - Reconstructions of the first N test images: rFID@N / rKID@N against those same originals,
-  PSNR and SSIM, as for an autoencoder run (`stages/evaluation.py`).
+  PSNR and SSIM, as for an autoencoder run (`evaluation/autoencoder.py`).
 - Bits: the base model IS the prior, so the latent's rate is its unweighted ELBO (+ terminal KL)
   of z_0 = encode(x) with the true condition: `base_elbo_bits_per_pixel` (also reported as
   `bits_per_pixel`, the rate the autoencoder runs report, for rate–distortion tables).
-- FLOPs (`stages/compute.py`): the whole end-to-end training step, 3 × one forward of encoder +
+- FLOPs (`evaluation/compute.py`): the whole end-to-end training step, 3 × one forward of encoder +
   base model + decoder, next to reconstruction and sampling costs.
 """
 
@@ -21,20 +21,20 @@ from pathlib import Path
 
 from torch import Tensor
 
-from unified_latents.metrics.inception import InceptionFeatures
-from unified_latents.objectives.single_stage import SingleStageLatents
-from unified_latents.stages.autoencoder import reconstruction_statistics
-from unified_latents.stages.base import base_elbo_nats, elbo_bits
-from unified_latents.stages.base_evaluation import sample_grid, sample_images, sample_quality
-from unified_latents.stages.compute import end_to_end_flops
-from unified_latents.stages.conditions import ConditionSource
-from unified_latents.stages.end_to_end import EndToEndEvalConfig, EndToEndRunConfig, encode_images
-from unified_latents.stages.evaluation import (
+from unified_latents.conditions import ConditionSource
+from unified_latents.evaluation.autoencoder import (
     Evaluation,
     RealImages,
     inception_distances,
     real_images,
 )
+from unified_latents.evaluation.base_model import sample_grid, sample_images, sample_quality
+from unified_latents.evaluation.compute import end_to_end_flops
+from unified_latents.metrics.inception import InceptionFeatures
+from unified_latents.objectives.single_stage import SingleStageLatents
+from unified_latents.runs.autoencoder import reconstruction_statistics
+from unified_latents.runs.base_model import base_elbo_nats, elbo_bits
+from unified_latents.runs.end_to_end import EndToEndEvalConfig, EndToEndRunConfig, encode_images
 from unified_latents.visualize import interleave
 
 

@@ -1,22 +1,22 @@
-"""FLOP accounting of the run kinds (`stages/compute.py`): the end-to-end training step is exactly
-one encoder, one base-model and one decoder evaluation, and training totals are steps × global
-batch × FLOPs per image."""
+"""FLOP accounting of the run kinds (`evaluation/compute.py`): the end-to-end training step is
+exactly one encoder, one base-model and one decoder evaluation, and training totals are steps ×
+global batch × FLOPs per image."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from unified_latents.metrics.flops import forward_flops_per_example
-from unified_latents.presets import end_to_end_tiny
-from unified_latents.stages.compute import (
+from unified_latents.evaluation.compute import (
     TrainingCost,
     call_flops,
     end_to_end_flops,
     network_passes,
     training_compute,
 )
-from unified_latents.stages.end_to_end import build_end_to_end_model, condition_source
+from unified_latents.metrics.flops import forward_flops_per_example
+from unified_latents.presets import end_to_end_tiny
+from unified_latents.runs.end_to_end import build_end_to_end_model, condition_source
 
 
 def test_the_end_to_end_step_is_encoder_plus_base_plus_decoder() -> None:

@@ -26,9 +26,9 @@ from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import BaseModelConfig, LatentDiffusion
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.sampling.samplers import SamplerKind
-from unified_latents.stages.conditions import Captions, ConditionError, ConditionSource
-from unified_latents.stages.generate import DecoderInput, generate_images
-from unified_latents.stages.pixel_space import PixelSpaceConfig
+from unified_latents.conditions import Captions, ConditionError, ConditionSource
+from unified_latents.generation import DecoderInput, generate_images
+from unified_latents.runs.pixel_space import PixelSpaceConfig
 from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
 from unified_latents.training.task import BatchSource
@@ -45,7 +45,7 @@ class BaseEvalConfig:
     sampler: SamplerKind = "ancestral"
     guidance: float = 2.0
     guidance_interval: tuple[float, float] | None = None
-    decoder_input: DecoderInput = "clean"  # or "noisy": α_0·ẑ + σ_0·ε (stages/generate.py)
+    decoder_input: DecoderInput = "clean"  # or "noisy": α_0·ẑ + σ_0·ε (generation.py)
     decoder_sampler: SamplerKind | None = None  # None: `sampler` for the decoder too
     batch_size: int = 250
     seed: int = 1234
@@ -66,7 +66,7 @@ class BaseEvalConfig:
 @dataclass(frozen=True, kw_only=True)
 class BaseRunConfig:
     autoencoder_run: str = ""  # the stage-1 run directory (frozen encoder/decoder, λ_0)
-    # Set instead of autoencoder_run: pixel-space diffusion on images (stages/pixel_task.py).
+    # Set instead of autoencoder_run: pixel-space diffusion on images (runs/pixel_model.py).
     pixel: PixelSpaceConfig | None = None
     model: BaseModelConfig = field(default_factory=BaseModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -7,12 +7,12 @@ from typing import Literal, Protocol
 import torch
 from torch import Tensor
 
+from unified_latents.conditions import ConditionSource
 from unified_latents.data.containers import derived_seed
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.sampling.pipeline import sample_latents
 from unified_latents.sampling.samplers import SamplerKind
-from unified_latents.stages.conditions import ConditionSource
 
 # What the decoder gets from the base model's sample (UL-SPEC §8 note [D]): "clean" is the final
 # clean estimate ẑ, as the paper samples; "noisy" is α_0·ẑ + σ_0·ε, an input like the z_0 the

@@ -23,9 +23,9 @@ from unified_latents.networks.conditioning import ConditionConfig
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.objectives.pixel_space import PixelSpace
 from unified_latents.objectives.terms import LossTerms
-from unified_latents.stages.autoencoder import heldout_images
-from unified_latents.stages.base import BaseRunConfig, BaseTask, build_base_model
-from unified_latents.stages.conditions import ConditionError, ConditionSource, as_captions
+from unified_latents.runs.autoencoder import heldout_images
+from unified_latents.runs.base_model import BaseRunConfig, BaseTask, build_base_model
+from unified_latents.conditions import ConditionError, ConditionSource, as_captions
 from unified_latents.training.checkpoint import LoadedCheckpoint
 
 
@@ -40,7 +40,7 @@ def check_class_count(condition: ConditionConfig, class_names: list[str]) -> Non
 class IndexKeyed(ImageDataset):
     """`dataset` with (index, epoch) keys int64 [2] for labels: `BatchStream` passes an
     `epoch_indexed` dataset the index epoch · N + i, so caption conditions can draw the caption
-    of image i in that epoch (stages/conditions.py)."""
+    of image i in that epoch (conditions.py)."""
 
     epoch_indexed = True
 

@@ -19,7 +19,7 @@ from unified_latents.data.emoji_captions import load_emoji_captions
 from unified_latents.data.latent_cache import LatentCache, LatentStream, write_index, write_shard
 from unified_latents.networks.conditioning import ConditionConfig
 from unified_latents.presets import AUTOENCODER_PRESETS, BASE_PRESETS
-from unified_latents.stages.conditions import ConditionError, ConditionSource
+from unified_latents.conditions import ConditionError, ConditionSource
 from unified_latents.training.metrics_log import read_metrics
 
 TOKENS = ConditionConfig(kind="text-tokens", text_tokens=8)

@@ -3,8 +3,8 @@
 Autoencoder (UL-SPEC §5–§7, §10): rFID@N and rKID@N of N reconstructions against the *same N
 held-out originals* (the first N images of the test split), PSNR/SSIM of those reconstructions,
 the prior's rate bound (bits/image, bits/pixel = ÷H·W, bits/latent-dim) and FLOPs per image
-(training = 3 × forward, spec §10; counted in `stages/compute.py`). Base runs:
-`stages/base_evaluation.py`; end-to-end runs: `stages/end_to_end_evaluation.py`.
+(training = 3 × forward, spec §10; counted in `evaluation/compute.py`). Base runs:
+`evaluation/base_model.py`; end-to-end runs: `evaluation/end_to_end.py`.
 
 Every FID/KID name carries its sample count ("rFID@200"): FID is biased upward for small N and
 only comparable between equal N. Inception features of real reference sets are cached on disk by
@@ -25,6 +25,7 @@ from torch import Tensor
 
 from unified_latents.data.containers import Split
 from unified_latents.data.datasets import DataConfig, load_split
+from unified_latents.evaluation.compute import autoencoder_flops
 from unified_latents.metrics.frechet import (
     frechet_distance,
     frechet_distance_from_features,
@@ -39,14 +40,13 @@ from unified_latents.metrics.reference_stats import (
     reference_key,
 )
 from unified_latents.objectives.autoencoder import Autoencoder
-from unified_latents.sampling.samplers import SamplerKind
-from unified_latents.stages.autoencoder import (
+from unified_latents.runs.autoencoder import (
     AutoencoderRunConfig,
     heldout_images,
     rate_statistics,
     reconstruction_statistics,
 )
-from unified_latents.stages.compute import autoencoder_flops
+from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.visualize import interleave
 
 KID_SUBSET_SIZE = 1000  # the reference implementations' defaults: 100 subsets of 1000

@@ -1,4 +1,4 @@
-"""stages/conditions.py: what the base model is conditioned on, for training, held-out ELBOs,
+"""conditions.py: what the base model is conditioned on, for training, held-out ELBOs,
 sampling and CFG's null branch (text with a stand-in sentence encoder: no MiniLM here)."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from unified_latents.conditions import ConditionError, ConditionSource
 from unified_latents.networks.conditioning import ConditionConfig
-from unified_latents.stages.conditions import ConditionError, ConditionSource
 
 CLASSES = ["t-shirt", "trouser", "sneaker"]
 

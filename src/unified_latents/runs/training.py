@@ -8,14 +8,26 @@ from typing import Protocol
 
 import torch
 
-from unified_latents.commands import Interrupted
 from unified_latents.run_lock import RunLock
-from unified_latents.runs import check_run_dir, config_record, write_run_config
+from unified_latents.runs.directory import check_run_dir, config_record, write_run_config
 from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.loop import TrainConfig, train
 from unified_latents.training.optim import OptimConfig
 from unified_latents.training.precision import resolve_precision
 from unified_latents.training.task import TrainingTask
+
+
+class Interrupted(Exception):
+    """A training run stopped by SIGTERM/Ctrl-C after writing its checkpoint. Raised by
+    `run_training` so that commands built on it (`ul sweep`, `ul demo`) stop too instead of going
+    on to their next step; `ul` then exits with `INTERRUPTED_EXIT_CODE`."""
+
+
+# The exit status of a command stopped by SIGTERM/Ctrl-C after saving its work: 75 is sysexits.h's
+# EX_TEMPFAIL ("temporary failure; retry later"), i.e. re-run the same command to resume. It
+# differs from 0 (finished), 1 (crash) and 2 (a user error), so job schedulers and scripts can tell
+# an interrupted run from a finished one.
+INTERRUPTED_EXIT_CODE = 75
 
 
 class TrainableRunConfig(Protocol):

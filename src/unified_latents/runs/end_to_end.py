@@ -27,10 +27,10 @@ from unified_latents.objectives.single_stage import Scheme, SingleStageConfig, S
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.objectives.unified_latents import UnifiedLatents
 from unified_latents.sampling.samplers import SamplerKind
-from unified_latents.stages.autoencoder import heldout_images, reconstruction_statistics
-from unified_latents.stages.base import base_elbo_nats, elbo_bits
-from unified_latents.stages.conditions import ConditionError, ConditionSource
-from unified_latents.stages.generate import DecoderInput, generate_images
+from unified_latents.runs.autoencoder import heldout_images, reconstruction_statistics
+from unified_latents.runs.base_model import base_elbo_nats, elbo_bits
+from unified_latents.conditions import ConditionError, ConditionSource
+from unified_latents.generation import DecoderInput, generate_images
 from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
 from unified_latents.visualize import interleave, save_image_grid
@@ -47,7 +47,7 @@ class EndToEndEvalConfig:
     sampler: SamplerKind = "ancestral"
     guidance: float = 2.0
     guidance_interval: tuple[float, float] | None = None
-    decoder_input: DecoderInput = "clean"  # or "noisy": α_0·ẑ + σ_0·ε (stages/generate.py)
+    decoder_input: DecoderInput = "clean"  # or "noisy": α_0·ẑ + σ_0·ε (generation.py)
     decoder_sampler: SamplerKind | None = None  # None: `sampler` for the decoder too
     batch_size: int = 128
     seed: int = 1234

@@ -18,16 +18,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from unified_latents.conditions import ConditionSource
 from unified_latents.diffusion.process import Prediction
 from unified_latents.diffusion.schedules import LogSNRSchedule
+from unified_latents.generation import SamplingSettings
 from unified_latents.metrics.flops import forward_flops, forward_flops_per_example
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.objectives.single_stage import SingleStageLatents
 from unified_latents.sampling.guidance import guided_denoiser
 from unified_latents.sampling.samplers import DenoiseFn, SamplerKind, sample
-from unified_latents.stages.conditions import ConditionSource
-from unified_latents.stages.generate import SamplingSettings
 
 
 def network_passes(

@@ -1,5 +1,5 @@
 """The settings of pixel-space diffusion runs (`BaseRunConfig.pixel`; the task is in
-`stages/pixel_task.py`): the base model trained directly on a dataset's images, no autoencoder."""
+`runs/pixel_model.py`): the base model trained directly on a dataset's images, no autoencoder."""
 
 from __future__ import annotations
 

@@ -23,8 +23,17 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from unified_latents.conditions import ConditionSource
 from unified_latents.data.datasets import DataConfig, load_split, to_model_range, to_uint8
 from unified_latents.data.latent_cache import LatentCache
+from unified_latents.evaluation.autoencoder import (
+    Evaluation,
+    RealImages,
+    inception_distances,
+    real_images,
+)
+from unified_latents.evaluation.compute import base_flops
+from unified_latents.generation import SamplingSettings, sample_chunks
 from unified_latents.metrics.classifier import (
     classifier_features,
     classify,
@@ -35,8 +44,8 @@ from unified_latents.metrics.classifier import (
 from unified_latents.metrics.inception import InceptionFeatures
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
-from unified_latents.stages.autoencoder import heldout_images
-from unified_latents.stages.base import (
+from unified_latents.runs.autoencoder import heldout_images
+from unified_latents.runs.base_model import (
     BaseEvalConfig,
     BaseRunConfig,
     base_elbo_nats,
@@ -44,15 +53,6 @@ from unified_latents.stages.base import (
     latent_cache_dir,
     prior_bound_nats,
 )
-from unified_latents.stages.compute import base_flops
-from unified_latents.stages.conditions import ConditionSource
-from unified_latents.stages.evaluation import (
-    Evaluation,
-    RealImages,
-    inception_distances,
-    real_images,
-)
-from unified_latents.stages.generate import SamplingSettings, sample_chunks
 
 CLASSIFIER_IMAGE_SHAPE = (1, 32, 32)
 

@@ -1,0 +1,1 @@
+"""What `ul evaluate` measures, shared by the run kinds (docs/architecture.md)."""
