@@ -17,19 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from unified_latents.commands.autoencoder import load_autoencoder
-from unified_latents.commands.base import (
-    encoded_from_step,
-    load_generator_models,
-    sampling_conditions,
-)
 from unified_latents.data.datasets import DataConfig, to_model_range, to_uint8
 from unified_latents.data.latent_cache import LatentCache
 from unified_latents.diffusion.elbo import nats_to_bits
-from unified_latents.evaluation.autoencoder import RealImages, real_images
-from unified_latents.evaluation.base_model import classifier_metrics, sample_images
+from unified_latents.evaluation.base_model import classifier_metrics
 from unified_latents.evaluation.compute import base_flops, stage1_forward_flops
-from unified_latents.generation import DecoderInput
+from unified_latents.evaluation.fid import RealImages, real_images
+from unified_latents.generation import DecoderInput, sample_images, sampling_conditions
 from unified_latents.metrics.frechet import (
     frechet_distance,
     frechet_distance_from_features,
@@ -44,8 +38,10 @@ from unified_latents.metrics.reference_stats import (
     cached_reference_statistics,
 )
 from unified_latents.objectives.autoencoder import Autoencoder
-from unified_latents.presets import autoencoder_fashion_mnist
-from unified_latents.runs.base_model import latent_cache_dir
+from unified_latents.runs.autoencoder import load_autoencoder
+from unified_latents.runs.latents import encoded_from_step, latent_cache_dir
+from unified_latents.runs.presets import autoencoder_fashion_mnist
+from unified_latents.runs.registry import kind_of
 from unified_latents.sampling.samplers import SamplerKind
 
 DEVICE = torch.device("cpu")
@@ -249,7 +245,7 @@ def generation(
     """gFID@num (+ KID, FD_cls, class accuracy) of the base model's checkpoint at `step`, and
     the uint8 samples; `inception=False` leaves out gFID/KID (the Inception network is most of
     the cost of a measurement here)."""
-    base, autoencoder, config, conditions = load_generator_models(base_dir, DEVICE, step)
+    base, autoencoder, config, conditions = kind_of(base_dir).generator(base_dir, DEVICE, step)
     settings = replace(
         config.eval,
         guidance=guidance,
@@ -282,7 +278,7 @@ def generation(
     if base.normalized:
         result["latent_mean"] = float(base.latent_mean)
         result["latent_std"] = float(base.latent_std)
-    if config.pixel is None:
+    if getattr(config, "autoencoder_run", ""):  # latent arms (pixel runs have none)
         cache = LatentCache(latent_cache_dir(Path(config.autoencoder_run)) / "train")
         statistics = cache.statistics()
         result["raw_latent_std"] = statistics.std

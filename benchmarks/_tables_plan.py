@@ -27,11 +27,18 @@ from unified_latents.evaluation.compute import call_flops, stage1_forward_flops
 from unified_latents.metrics.flops import forward_flops_per_example
 from unified_latents.networks.conditioning import ConditionConfig
 from unified_latents.objectives.autoencoder import Autoencoder
-from unified_latents.presets import AUTOENCODER_PRESETS, BASE_PRESETS, END_TO_END_PRESETS
 from unified_latents.runs.autoencoder import build_autoencoder
-from unified_latents.runs.base_model import build_base_model, latent_cache_dir
+from unified_latents.runs.base_model import BaseRunConfig, build_base_model
 from unified_latents.runs.directory import latest_training_state, resolve_preset
 from unified_latents.runs.end_to_end import build_end_to_end_model
+from unified_latents.runs.pixel_model import PixelRunConfig
+from unified_latents.runs.presets import (
+    AUTOENCODER_PRESETS,
+    BASE_PRESETS,
+    END_TO_END_PRESETS,
+    PIXEL_PRESETS,
+)
+from unified_latents.runs.registry import run_kind
 from unified_latents.training.loop import TrainConfig
 
 SCALE_LABEL = "small-scale, CPU, not comparable to the paper"
@@ -104,12 +111,10 @@ class Run:
         return args
 
     def train_config(self) -> TrainConfig:
-        assignments = list(self.assignments)
-        if self.kind == "autoencoder":
-            return resolve_preset(AUTOENCODER_PRESETS, self.preset, assignments).train
-        if self.kind == "base":
-            return resolve_preset(BASE_PRESETS, self.preset, assignments).train
-        return resolve_preset(END_TO_END_PRESETS, self.preset, assignments).train
+        kind, preset = self.kind, self.preset
+        if kind == "base" and preset.startswith("pixel-"):  # `ul train-base --preset pixel-X`
+            kind, preset = "pixel", preset.removeprefix("pixel-")
+        return resolve_preset(run_kind(kind).presets, preset, list(self.assignments)).train
 
 
 def command_line(args: list[str]) -> str:
@@ -209,15 +214,17 @@ def base_cost(
 ) -> Cost:
     """A base model's (batch, training FLOPs per sample) on the latents of the stage-1 preset
     `autoencoder` = (preset, settings), or in pixel space when it is None."""
-    config = resolve_preset(BASE_PRESETS, preset, assignments)
+    config: BaseRunConfig | PixelRunConfig
     space: Autoencoder
-    if config.pixel is not None:
-        space = config.pixel.identity()
+    if preset.startswith("pixel-"):  # `ul train-base --preset pixel-X` = `ul train pixel`
+        config = resolve_preset(PIXEL_PRESETS, preset.removeprefix("pixel-"), assignments)
+        space = config.identity()
     elif autoencoder is None:
         raise ValueError(f"base preset {preset!r} needs an autoencoder")
     else:
+        config = resolve_preset(BASE_PRESETS, preset, assignments)
         space = build_autoencoder(resolve_preset(AUTOENCODER_PRESETS, *autoencoder))
-    base = build_base_model(config, space)
+    base = build_base_model(config.model, space)
     z = torch.zeros(1, *base.latent_shape)  # [1, c, h, w]
     cond = _condition(config.model.condition)
     forward = forward_flops_per_example(base.denoiser, z, torch.zeros(1), cond)
@@ -261,20 +268,4 @@ def evaluation_current(run_dir: Path, num: int) -> bool:
         record.get("step") == newest_step(run_dir)
         and record.get("num") == num
         and bool(record.get("fid"))
-    )
-
-
-def stale_latents(ae_dir: Path) -> str | None:
-    """Why the latent cache of a stage-1 run no longer matches its newest checkpoint, if so."""
-    marker = read_json(latent_cache_dir(ae_dir) / "source.json")
-    newest = latest_training_state(ae_dir)
-    if marker is None or newest is None:
-        return None
-    encoded_from = marker.get("autoencoder_checkpoint")
-    if encoded_from == newest[0].name:
-        return None
-    return (
-        f"the latents in {latent_cache_dir(ae_dir)} come from {encoded_from} but the newest "
-        f"stage-1 checkpoint is {newest[0].name} (stage 1 was trained further): delete that "
-        "directory and the base runs trained on it to retrain them"
     )

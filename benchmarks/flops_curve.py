@@ -10,8 +10,8 @@ class-conditional base model (architecture, optimiser, lr, EMA, batch, data orde
 `--base-steps`, keeping the checkpoints at 1/8, 1/4, 1/2 and all of it, so one run per arm gives
 a curve. Latents are normalised the same way for every latent arm (`latent_normalization=scalar`,
 objectives/latent_diffusion.py); pixels diffuse images in [-1, 1] with the decoder's resolution
-bias (presets.py). Evaluation (`_curve_eval.py`) picks the decoder steps and input on rFID and each
-arm's guidance on a separate validation seed, then measures gFID@N, KID, FD_cls and class
+bias (runs/presets.py). Evaluation (`_curve_eval.py`) picks the decoder steps and input on rFID
+and each arm's guidance on a separate validation seed, then measures gFID@N, KID, FD_cls and class
 accuracy at every kept checkpoint, with a second sampling seed at the largest budget.
 
 Everything resumes: finished trainings and evaluations (one JSON each under the work dir) are

@@ -24,11 +24,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from unified_latents.commands.base import load_sampling_models
 from unified_latents.conditions import ConditionSource
 from unified_latents.data.captions import HELDOUT_TEMPLATES, caption_table
-from unified_latents.evaluation.base_model import sample_images
+from unified_latents.generation import sample_images
 from unified_latents.metrics.classifier import classify, load_fashion_classifier
+from unified_latents.runs.registry import kind_of
 from unified_latents.training.distributed import resolve_device
 from unified_latents.visualize import save_image_grid
 
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scales = [float(text) for text in args.guidance.split(",")]
     device = resolve_device(args.device)
-    base, autoencoder, config, conditions = load_sampling_models(args.run, device)
+    base, autoencoder, config, conditions = kind_of(args.run).generator(args.run, device)
     cond, labels, prompts = conditions_for(conditions, args.num)
     cond = None if cond is None else cond.to(device)
     classifier = load_fashion_classifier(device)

@@ -49,11 +49,11 @@ from _tables_plan import (
     newest_step,
     read_eval,
     read_json,
-    stale_latents,
     steps_for_flops,
     two_stage_flops,
 )
 from _tables_report import render_results, replace_block
+from unified_latents.runs.latents import stale_latents
 from unified_latents.sweep import training_finished
 
 UL_BIN = Path(sys.executable).with_name("ul")

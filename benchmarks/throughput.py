@@ -59,18 +59,18 @@ from _ul_workloads import ULStage1, ULStage2, random_latent_cache
 from unified_latents.data.datasets import load_split
 from unified_latents.data.stream import BatchStream
 from unified_latents.metrics.flops import forward_flops, forward_flops_per_example
-from unified_latents.presets import (
-    autoencoder_fashion_mnist,
-    autoencoder_tiny,
-    base_fashion_mnist,
-    base_tiny,
-)
 from unified_latents.runs.autoencoder import (
     AutoencoderRunConfig,
     AutoencoderTask,
     build_autoencoder,
 )
 from unified_latents.runs.base_model import BaseRunConfig, BaseTask, build_base_model
+from unified_latents.runs.presets import (
+    autoencoder_fashion_mnist,
+    autoencoder_tiny,
+    base_fashion_mnist,
+    base_tiny,
+)
 from unified_latents.training.cpu_allocator import keep_freed_memory
 from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
 from unified_latents.training.loop import autocast, explain_compile_errors
@@ -290,7 +290,7 @@ def diffusers_widths(quick: bool) -> dict[str, dict[str, float]]:
     generator = torch.Generator().manual_seed(0)
     x = torch.zeros(2, shape.image_channels, shape.image_size, shape.image_size)
     ours_stage1 = forward_flops_per_example(autoencoder, x, generator)
-    base = build_base_model(base_config, autoencoder)
+    base = build_base_model(base_config.model, autoencoder)
     z = torch.zeros(2, *autoencoder.latent_shape)
     labels = torch.zeros(2, dtype=torch.long)
     ours_stage2 = forward_flops_per_example(base, z, labels, generator)

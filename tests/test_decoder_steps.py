@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -14,16 +13,10 @@ import torch
 
 from unified_latents.cli import main
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
 def benchmark() -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        return importlib.import_module("decoder_steps")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    return importlib.import_module("decoder_steps")
 
 
 @pytest.mark.slow

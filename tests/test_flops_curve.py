@@ -7,14 +7,12 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 ROW_KEYS = {
     "arm", "latent_space", "base_flops", "total_flops", "base_steps", "gfid", "n", "fd_cls",
     "class_accuracy", "guidance", "seed",
@@ -23,12 +21,8 @@ ROW_KEYS = {
 
 @pytest.fixture(scope="module")
 def curve() -> dict[str, ModuleType]:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        names = ("flops_curve", "_curve_eval", "_curve_report")
-        return {name: importlib.import_module(name) for name in names}
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    names = ("flops_curve", "_curve_eval", "_curve_report")
+    return {name: importlib.import_module(name) for name in names}
 
 
 def write(path: Path, record: dict[str, Any]) -> None:

@@ -11,7 +11,8 @@ import pytest
 
 from unified_latents.cli import main
 from unified_latents.evaluation.network_summary import autoencoder_costs, base_costs, latent_shape
-from unified_latents.presets import AUTOENCODER_PRESETS, BASE_PRESETS
+from unified_latents.runs.autoencoder import build_autoencoder
+from unified_latents.runs.presets import AUTOENCODER_PRESETS, BASE_PRESETS
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "paper_scale.md"
 ROW = re.compile(
@@ -31,11 +32,13 @@ def test_documented_parameter_counts_and_flops_match_the_networks() -> None:
     table = documented()
     assert set(table) == {"encoder", "prior", "decoder", "base (class)", "base (text)"}
     autoencoder = AUTOENCODER_PRESETS["imagenet-512"]()
-    shape = latent_shape(autoencoder)
+    shape = latent_shape(lambda: build_autoencoder(autoencoder))
     assert shape == (32, 32, 32)  # 16× downsampling of 512², 32 channels
-    measured = {cost.name: cost for cost in autoencoder_costs(autoencoder)}
+    measured = {
+        cost.name: cost for cost in autoencoder_costs(lambda: build_autoencoder(autoencoder))
+    }
     for kind, preset in (("class", "imagenet-512"), ("text", "imagenet-512-text")):
-        measured[f"base ({kind})"] = base_costs(BASE_PRESETS[preset](), shape)[0]
+        measured[f"base ({kind})"] = base_costs(BASE_PRESETS[preset]().model, shape)[0]
     for name, (parameters, gflops) in table.items():
         assert measured[name].parameters == parameters, name
         assert measured[name].forward_flops_per_image / 1e9 == pytest.approx(gflops, abs=0.05)

@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
 def modules() -> dict[str, ModuleType]:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        names = ("_tables_plan", "_tables_jobs", "_tables_format", "_tables_report", "paper_tables")
-        return {name: importlib.import_module(name) for name in names}
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    names = ("_tables_plan", "_tables_jobs", "_tables_format", "_tables_report", "paper_tables")
+    return {name: importlib.import_module(name) for name in names}
 
 
 def test_steps_for_flops_stays_within_the_budget(modules: dict[str, ModuleType]) -> None:

@@ -4,23 +4,15 @@ hand-written result rows (nothing is timed)."""
 from __future__ import annotations
 
 import importlib
-import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
 def report_module() -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        return importlib.import_module("_throughput_report")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    return importlib.import_module("_throughput_report")
 
 
 def row(system: str, precision: str, images: float, flops: float) -> dict[str, Any]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-__all__ = ["Autoencoder", "Generator", "RunError", "load"]
+from unified_latents.version import __version__
+
+__all__ = ["Autoencoder", "Generator", "RunError", "__version__", "load"]
 
 if TYPE_CHECKING:
     from unified_latents.api import Autoencoder, Generator, load

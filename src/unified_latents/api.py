@@ -25,16 +25,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from unified_latents.commands.autoencoder import load_autoencoder
-from unified_latents.commands.base import load_sampling_models, sampling_conditions
 from unified_latents.conditions import ConditionSource
-from unified_latents.data.datasets import load_split, to_model_range, to_uint8
+from unified_latents.data.datasets import heldout_images, load_split, to_model_range, to_uint8
 from unified_latents.diffusion.elbo import nats_to_bits
-from unified_latents.generation import sample_chunks
+from unified_latents.generation import sample_chunks, sampling_conditions
 from unified_latents.objectives.autoencoder import Autoencoder as AutoencoderModule
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
-from unified_latents.runs.autoencoder import AutoencoderRunConfig, heldout_images
-from unified_latents.runs.directory import RunError, read_run_record
+from unified_latents.runs.autoencoder import AutoencoderRunConfig
+from unified_latents.runs.directory import RunError
+from unified_latents.runs.registry import kind_of
 from unified_latents.training.checkpoint import CheckpointError
 
 
@@ -189,23 +188,21 @@ class Generator:
 def load(
     path: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
 ) -> Autoencoder | Generator:
-    """Open a run directory: an `Autoencoder` for `ul train-autoencoder` runs, a `Generator`
-    for `ul train-base` and `ul train-end-to-end` runs."""
+    """Open a run directory: an `Autoencoder` for autoencoder runs, a `Generator` for the kinds
+    that generate (base-model, pixel-model and end-to-end runs; `runs/registry.py`)."""
     run_dir = Path(path)
     if not run_dir.is_dir():
         raise RunError(f"{run_dir} does not exist (or is not a directory)")
     precision = _Precision(device, dtype)
     try:
-        kind = read_run_record(run_dir)["kind"]
+        kind = kind_of(run_dir)
     except (KeyError, ValueError) as error:  # json.JSONDecodeError is a ValueError
         raise RunError(f"{run_dir}/config.json is unreadable ({error!r})") from None
     try:
-        if kind == "autoencoder":
-            model, config, _ = load_autoencoder(run_dir, precision.device)
+        if kind.opens_as == "autoencoder":
+            model, config, _ = kind.autoencoder(run_dir, precision.device)
             return Autoencoder(model, config, precision)
-        if kind in ("base", "end-to-end"):
-            base, autoencoder, config, conditions = load_sampling_models(run_dir, precision.device)
-            return Generator(base, autoencoder, config, conditions, precision)
+        base, autoencoder, config, conditions = kind.generator(run_dir, precision.device)
+        return Generator(base, autoencoder, config, conditions, precision)
     except CheckpointError as error:
         raise RunError(f"{run_dir} has no usable checkpoint yet ({error})") from None
-    raise RunError(f"{run_dir} holds a {kind!r} run, which ul.load cannot open")

@@ -188,3 +188,16 @@ def as_captions(dataset: ImageDataset) -> Captions:
 def dataset_captions(data: DataConfig) -> tuple[Captions, Captions]:
     """The captions of the train and test splits of `data`, in the order `ul encode` uses."""
     return as_captions(load_split(data, "train")), as_captions(load_split(data, "test"))
+
+
+def check_class_count(
+    condition: ConditionConfig, class_names: Sequence[str], key: str = "model.condition"
+) -> None:
+    """A class-conditional model must have as many classes as the dataset has labels; `key` is
+    where the condition sits in the run's config (for the message)."""
+    if condition.kind == "class" and condition.num_classes != len(class_names):
+        classes = len(class_names)
+        raise ConditionError(
+            f"the dataset has {classes} classes but {key}.num_classes is "
+            f"{condition.num_classes}; pass --set {key}.num_classes={classes}"
+        )

@@ -1,7 +1,7 @@
 """Typed configuration: frozen dataclasses, `--set key=value` overrides, JSON round trips.
 
 Each component defines its own frozen, keyword-only config dataclass next to its code; run configs
-compose them (see `presets.py`). This module only knows how to walk, override and (de)serialise
+compose them (see `runs/presets.py`). This module only knows how to walk, override and (de)serialise
 such trees. Unknown keys and values of the wrong type are errors that name the key.
 """
 

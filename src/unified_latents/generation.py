@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
-from unified_latents.conditions import ConditionSource
+from unified_latents.conditions import ConditionError, ConditionSource
+from unified_latents.config import check_at_least
 from unified_latents.data.containers import derived_seed
+from unified_latents.data.datasets import to_uint8
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.sampling.pipeline import sample_latents
@@ -37,6 +42,27 @@ class SamplingSettings(Protocol):
     def decoder_input(self) -> DecoderInput: ...
     @property
     def decoder_sampler(self) -> SamplerKind | None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingConfig:
+    """The sampling settings of a run that generates (the `eval` group of base-model, pixel and
+    end-to-end configs, which add their held-out settings to it)."""
+
+    samples_per_class: int = 4  # grid during training (unconditional: 4 × 10 samples)
+    base_steps: int = 64
+    decoder_steps: int = 32
+    sampler: SamplerKind = "ancestral"
+    guidance: float = 2.0
+    guidance_interval: tuple[float, float] | None = None
+    decoder_input: DecoderInput = "clean"  # or "noisy": α_0·ẑ + σ_0·ε (see generate_images)
+    decoder_sampler: SamplerKind | None = None  # None: `sampler` for the decoder too
+    batch_size: int = 250
+    seed: int = 1234
+
+    def __post_init__(self) -> None:
+        names = ("samples_per_class", "base_steps", "decoder_steps", "batch_size")
+        check_at_least(self, 1, *names)
 
 
 @torch.no_grad()
@@ -113,3 +139,66 @@ def sample_chunks(
             base, autoencoder, chunk_cond, conditions, settings, num=count, generator=generator
         )
     return chunks
+
+
+def sample_images(
+    base: LatentDiffusion,
+    autoencoder: Autoencoder,
+    cond: Tensor | None,
+    conditions: ConditionSource,
+    settings: SamplingSettings,
+    *,
+    num: int,
+    seed: int,
+    progress: bool = True,
+) -> Tensor:
+    """uint8 samples [num, C, H, W], identical to `ul sample --num num --seed seed` with the
+    same conditions: chunk k comes from `sample_chunks` (its own seed), one chunk at a time so a
+    progress bar can follow."""
+    num_chunks = -(-num // settings.batch_size)
+    parts = []
+    with tqdm(total=num, desc="sample", unit="img", disable=not progress) as bar:
+        for chunk in range(num_chunks):
+            # As rank `chunk` of `num_chunks` ranks, sample_chunks draws exactly chunk `chunk`.
+            (images,) = sample_chunks(
+                base,
+                autoencoder,
+                cond,
+                conditions,
+                settings,
+                num=num,
+                seed=seed,
+                rank=chunk,
+                world_size=num_chunks,
+            ).values()
+            parts.append(to_uint8(images))
+            bar.update(images.shape[0])
+    return torch.cat(parts)
+
+
+def sampling_conditions(
+    conditions: ConditionSource,
+    num: int,
+    class_label: int | None,
+    prompt: str | Sequence[str] | None,
+) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """Conditions for `num` samples and the class index each one is meant to show (−1 if none):
+    one class, prompts (`num` = the total, prompts in turn), or (by default) every class in
+    turn."""
+    if prompt is not None:
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not prompts:
+            raise ConditionError("no prompts given")
+        chosen = [prompts[i % len(prompts)] for i in range(num)]
+        return conditions.encode_prompts(chosen), torch.full((num,), -1)
+    if conditions.kind == "none":
+        if class_label is not None:
+            raise ConditionError("this base model is unconditional; drop --class")
+        return None, torch.full((num,), -1)
+    classes = len(conditions.class_names)
+    if class_label is not None and not 0 <= class_label < classes:
+        raise ConditionError(f"--class must be in [0, {classes}), got {class_label}")
+    labels = (
+        torch.full((num,), class_label) if class_label is not None else torch.arange(num) % classes
+    )
+    return conditions.for_classes(labels), labels

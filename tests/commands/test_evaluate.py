@@ -121,7 +121,7 @@ def test_pixel_space_base_run(
     arguments = ["evaluate", "--run", str(pixel_run), "--num", "4"]
     assert main([*arguments, "--inception", str(stand_in_inception), "--base-steps", "4"]) == 0
     record = json.loads((pixel_run / "eval" / "eval.json").read_text())
-    assert record["kind"] == "base" and record["settings"]["autoencoder_run"].startswith("none")
+    assert record["kind"] == "pixel" and record["settings"]["autoencoder_run"].startswith("none")
     assert {"gFID@4", "gKID@4", "base_elbo_bits_per_pixel"} <= set(record["metrics"])
     assert "prior_bound_bits_per_pixel" not in record["metrics"]
     for name, value in record["metrics"].items():
@@ -200,7 +200,7 @@ def test_guidance_on_an_autoencoder_run_is_a_clear_error(
     run = _fake_run(tmp_path / "ae", "autoencoder")
     assert main(["evaluate", "--run", str(run), "--guidance", "2", "--no-fid"]) == 2
     error = capsys.readouterr().err
-    assert "base-model and end-to-end runs only" in error and "Traceback" not in error
+    assert "apply to runs that generate" in error and "Traceback" not in error
 
 
 def test_unsupported_run_kinds_are_a_clear_error(

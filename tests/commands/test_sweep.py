@@ -119,11 +119,11 @@ def test_a_signal_during_a_point_stops_the_whole_sweep(
 
     calls: list[Path] = []
 
-    def interrupted_training(preset: str, assignments: list[str], run_dir: Path) -> int:
+    def interrupted_training(kind: str, preset: str, assignments: list[str], run_dir: Path) -> int:
         calls.append(run_dir)
         raise Interrupted("stopped at step 1 by a signal; re-run to resume")
 
-    monkeypatch.setattr(sweep_command, "train_autoencoder", interrupted_training)
+    monkeypatch.setattr(sweep_command, "train", interrupted_training)
     assert main(_sweep(tmp_path / "sweep", max_steps=2)) == 75  # interrupted, not finished
     assert len(calls) == 1
     assert "by a signal; re-run to resume" in capsys.readouterr().err

@@ -8,9 +8,9 @@ import torch
 
 from unified_latents.data.datasets import DataConfig, DatasetNotFoundError
 from unified_latents.diffusion.schedules import LogSNRSchedule
-from unified_latents.evaluation.autoencoder import real_images
 from unified_latents.evaluation.base_model import classifier_metrics
 from unified_latents.evaluation.compute import network_passes
+from unified_latents.evaluation.fid import real_images
 
 SCHEDULE = LogSNRSchedule(kind="cosine", logsnr_min=-15.0, logsnr_max=5.0)
 

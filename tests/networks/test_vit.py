@@ -14,7 +14,7 @@ from unified_latents.networks.conditioning import (
     null_condition,
 )
 from unified_latents.networks.vit import LatentViT, ViTConfig
-from unified_latents.presets import BASE_PRESETS
+from unified_latents.runs.presets import BASE_PRESETS
 
 TINY = ViTConfig(width=16, depth=2, heads=2, mlp_ratio=2.0)
 CLASS = ConditionConfig(kind="class", num_classes=3)

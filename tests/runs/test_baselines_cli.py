@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from unified_latents.cli import main
-from unified_latents.presets import ABLATIONS, AUTOENCODER_PRESETS
+from unified_latents.runs.presets import ABLATIONS, AUTOENCODER_PRESETS
 from unified_latents.training.metrics_log import read_metrics
 
 
@@ -74,9 +74,24 @@ def test_pixel_pipeline(tmp_path: Path) -> None:
     base = tmp_path / "pixel"
     train = ["train-base", "--preset", "pixel-tiny", "--run-dir", str(base)]
     assert main([*train, "--set", "train.max_steps=4", "--set", "pixel.logsnr_max=12"]) == 0
-    saved = json.loads((base / "config.json").read_text())["config"]["run"]
-    assert saved["autoencoder_run"] == "" and saved["pixel"]["logsnr_max"] == 12.0
+    saved = json.loads((base / "config.json").read_text())["config"]
+    assert saved["kind"] == "pixel" and saved["run"]["logsnr_max"] == 12.0
+    assert "autoencoder_run" not in saved["run"]
     assert last_eval(base)["base_elbo_bits_per_pixel"] > 0
     assert list((base / "samples").glob("step_*.png"))
     images = sample_run(base, tmp_path / "samples")
     assert images.shape == (4, 1, 8, 8) and images.dtype == np.uint8
+    # A run written before the pixel baseline was its own kind: "base" with a `pixel` group.
+    for path in (base / "config.json", *base.glob("checkpoints/*/state.json")):
+        stored = json.loads(path.read_text())
+        record = stored["config"]
+        run = dict(record["run"])
+        pixel = {"data": run.pop("data"), "logsnr_max": run.pop("logsnr_max")}
+        stored["config"] = {
+            **record,
+            "kind": "base",
+            "run": {"autoencoder_run": "", "pixel": pixel, **run},
+        }
+        path.write_text(json.dumps(stored))
+    assert np.array_equal(sample_run(base, tmp_path / "old-format"), images)
+    assert main([*train, "--set", "train.max_steps=6", "--set", "pixel.logsnr_max=12"]) == 0

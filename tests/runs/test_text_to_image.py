@@ -15,11 +15,11 @@ from PIL import Image
 from tests.data.emoji_fixture import build_dataset
 from unified_latents.cli import main
 from unified_latents.commands.prompts import read_prompts, save_captioned_grid
+from unified_latents.conditions import ConditionError, ConditionSource
 from unified_latents.data.emoji_captions import load_emoji_captions
 from unified_latents.data.latent_cache import LatentCache, LatentStream, write_index, write_shard
 from unified_latents.networks.conditioning import ConditionConfig
-from unified_latents.presets import AUTOENCODER_PRESETS, BASE_PRESETS
-from unified_latents.conditions import ConditionError, ConditionSource
+from unified_latents.runs.presets import AUTOENCODER_PRESETS, BASE_PRESETS, PIXEL_PRESETS
 from unified_latents.training.metrics_log import read_metrics
 
 TOKENS = ConditionConfig(kind="text-tokens", text_tokens=8)
@@ -40,8 +40,8 @@ def test_presets_use_the_emoji_captions_and_token_conditioning() -> None:
         data = AUTOENCODER_PRESETS[name]().data
         assert (data.name, data.image_size, data.channels) == ("emoji-captions", size, 3)
     assert BASE_PRESETS["emoji-text"]().model.condition.kind == "text-tokens"
-    pixel = BASE_PRESETS["pixel-emoji-text"]()
-    assert pixel.pixel is not None and pixel.pixel.data.name == "emoji-captions"
+    pixel = PIXEL_PRESETS["emoji-text"]()
+    assert pixel.data.name == "emoji-captions"
     assert pixel.model.condition.kind == "text-tokens"
 
 

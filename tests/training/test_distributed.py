@@ -34,9 +34,9 @@ from unified_latents.data.containers import InMemoryImages
 from unified_latents.data.stream import BatchStream
 from unified_latents.generation import sample_chunks
 from unified_latents.objectives.terms import LossTerms
-from unified_latents.presets import autoencoder_tiny, base_tiny
 from unified_latents.runs.autoencoder import build_autoencoder
 from unified_latents.runs.base_model import build_base_model
+from unified_latents.runs.presets import autoencoder_tiny, base_tiny
 from unified_latents.training.checkpoint import list_checkpoints, read_latest_checkpoint
 from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.loop import TrainConfig, TrainResult, train
@@ -276,7 +276,7 @@ def test_sampling_splits_chunks_over_ranks_without_changing_the_samples() -> Non
     torch.manual_seed(0)
     autoencoder = build_autoencoder(autoencoder_tiny()).eval()
     config = replace(base_tiny(), eval=replace(base_tiny().eval, base_steps=2, decoder_steps=2))
-    base = build_base_model(config, autoencoder).eval()
+    base = build_base_model(config.model, autoencoder).eval()
     conditions = ConditionSource(config.model.condition, [str(k) for k in range(10)])
     num, settings = 7, replace(config.eval, batch_size=2)  # chunks of 2, 2, 2, 1
     cond = conditions.for_classes(torch.arange(num) % 10)

@@ -4,7 +4,7 @@ from unified_latents.conditions import ConditionError
 from unified_latents.config import ConfigError
 from unified_latents.data.datasets import DataError
 from unified_latents.data.latent_cache import LatentCacheError
-from unified_latents.evaluation.autoencoder import EvaluationError
+from unified_latents.evaluation.fid import EvaluationError
 from unified_latents.runs.directory import RunError
 from unified_latents.runs.training import INTERRUPTED_EXIT_CODE as INTERRUPTED_EXIT_CODE
 from unified_latents.runs.training import Interrupted as Interrupted

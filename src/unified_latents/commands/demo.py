@@ -11,9 +11,11 @@ import json
 import time
 from pathlib import Path
 
-from unified_latents.commands.autoencoder import reconstruct, train_autoencoder
-from unified_latents.commands.base import encode, sample, train_base
+from unified_latents.commands.reconstruct import reconstruct
+from unified_latents.commands.sample import sample
+from unified_latents.commands.train import train
 from unified_latents.runs.directory import latest_training_state
+from unified_latents.runs.latents import encode
 from unified_latents.training.metrics_log import read_metrics
 
 
@@ -51,7 +53,8 @@ def demo(
 
     ae_dir, base_dir = out / "autoencoder", out / "base"
     begin = time.perf_counter()
-    train_autoencoder(
+    train(
+        "autoencoder",
         preset,
         [
             f"train.time_budget_minutes={autoencoder_minutes}",
@@ -76,10 +79,11 @@ def demo(
     encode(ae_dir, device_name=device_name)
     timed("latent cache (whole dataset)", begin)
     begin = time.perf_counter()
-    train_base(
-        ae_dir,
+    train(
+        "base",
         preset,
         [
+            f"autoencoder_run={ae_dir}",
             f"train.time_budget_minutes={base_minutes}",
             "train.max_steps=1000000",
             f"train.device={device_name}",

@@ -17,8 +17,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from unified_latents.commands.base import encoded_from_step, latent_class_names
 from unified_latents.runs.directory import CONFIG_FILE, RunError, checkpoint_dir, read_run_record
+from unified_latents.runs.latents import encoded_from_step, latent_class_names
 from unified_latents.training.checkpoint import read_checkpoint, read_latest_checkpoint
 from unified_latents.training.state import provenance
 

@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unified_latents.commands.autoencoder import train_autoencoder
-from unified_latents.commands.base import train_base
 from unified_latents.commands.evaluate import evaluate, read_evaluation
 from unified_latents.commands.sweep_report import write_plots, write_table
+from unified_latents.commands.train import train
 from unified_latents.config import ConfigError
-from unified_latents.presets import AUTOENCODER_PRESETS, BASE_PRESETS
-from unified_latents.runs.base_model import latent_cache_dir
 from unified_latents.runs.directory import RunError, latest_training_state, resolve_preset
+from unified_latents.runs.latents import stale_latents
+from unified_latents.runs.presets import AUTOENCODER_PRESETS, BASE_PRESETS
 from unified_latents.sweep import (
     GridAxis,
     grid_points,
@@ -124,7 +123,7 @@ def run_point(
         name,
         run_dir,
         config.train,
-        lambda: train_autoencoder(options.preset, assignments, run_dir),
+        lambda: train("autoencoder", options.preset, assignments, run_dir),
     )
     num = options.evaluate_num or config.eval.num_reconstructions
     record = _evaluate_if_stale(run_dir, name, num, options, config.train)
@@ -151,12 +150,14 @@ def run_base(options: SweepOptions, ae_dir: Path, name: str) -> dict[str, Any]:
     config = resolve_preset(BASE_PRESETS, preset, assignments)
     base_dir = ae_dir / BASE_SUBDIR
     label = f"{name} (base)"
-    _refuse_stale_latents(ae_dir, base_dir)
+    stale = stale_latents(ae_dir)
+    if stale:
+        raise RunError(f"{stale}: delete that directory and {base_dir} to re-encode and retrain")
     training = _train_if_unfinished(
         label,
         base_dir,
         config.train,
-        lambda: train_base(ae_dir, preset, assignments, base_dir),
+        lambda: train("base", preset, [*assignments, f"autoencoder_run={ae_dir}"], base_dir),
     )
     num = options.evaluate_num or DEFAULT_BASE_SAMPLES
     record = _evaluate_if_stale(base_dir, label, num, options, config.train)
@@ -167,22 +168,6 @@ def run_base(options: SweepOptions, ae_dir: Path, name: str) -> dict[str, Any]:
         "metrics": record["metrics"],
         "flops": record["flops"],
     }
-
-
-def _refuse_stale_latents(ae_dir: Path, base_dir: Path) -> None:
-    """A latent cache encoded before the stage-1 run was resumed would give the base model latents
-    that the current decoder never saw (`ensure_encoded` keeps an existing cache)."""
-    marker = latent_cache_dir(ae_dir) / "source.json"
-    newest = latest_training_state(ae_dir)
-    if not marker.exists() or newest is None:
-        return
-    encoded_from = json.loads(marker.read_text()).get("autoencoder_checkpoint")
-    if encoded_from != newest[0].name:
-        raise RunError(
-            f"the latents in {latent_cache_dir(ae_dir)} come from {encoded_from}, but the newest "
-            f"stage-1 checkpoint is {newest[0].name}: delete that directory and {base_dir} to "
-            "re-encode and retrain the base model"
-        )
 
 
 def sweep(options: SweepOptions) -> int:

@@ -162,3 +162,12 @@ def to_uint8(images: Tensor) -> Tensor:
     """float in [-1, 1] → uint8 0..255, clamped and rounded to nearest (inverse of the above)."""
     pixels = (images.detach().to(torch.float32) + 1.0) * (255.0 / 2.0)
     return pixels.clamp(0.0, 255.0).round().to(torch.uint8)
+
+
+def heldout_images(dataset: ImageDataset, count: int) -> tuple[Tensor, Tensor]:
+    """The first `count` held-out images (uint8) and labels: a fixed evaluation set."""
+    count = min(count, len(dataset))
+    items = [dataset[index] for index in range(count)]
+    images = torch.stack([image for image, _ in items])
+    labels = torch.tensor([label for _, label in items], dtype=torch.long)
+    return images, labels

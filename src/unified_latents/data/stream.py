@@ -208,3 +208,21 @@ def _worker_message(error: DataError) -> str:
     text = str(error)
     marker = f"{type(error).__name__}: "
     return text[text.rindex(marker) + len(marker) :].strip() if marker in text else text
+
+
+class ImageBatches:
+    """The `batches` of a training task (`training/task.py`) that trains on an image dataset:
+    subclasses set `train_data` and `num_workers` (data loading processes, `data.num_workers`)."""
+
+    train_data: ImageDataset
+    num_workers: int = 0
+
+    def batches(self, micro_batch_size: int, seed: int, rank: int, world_size: int) -> BatchStream:
+        return BatchStream(
+            self.train_data,
+            batch_size=micro_batch_size,
+            seed=seed,
+            rank=rank,
+            world_size=world_size,
+            num_workers=self.num_workers,
+        )

@@ -1,8 +1,8 @@
 """What `ul evaluate` measures on a trained base-model run (UL-SPEC §8, §10).
 
 - gFID@N and gKID@N of N class-balanced samples (sample i is asked for class i mod K) against the
-  first N images of the dataset's *test* split, the same images rFID@N uses (before 2026-12-06
-  the train split); the reference features are cached on disk.
+  first N images of the dataset's *test* split, the same images rFID@N uses; the reference
+  features are cached on disk.
 - FD_cls@N and classifier accuracy (Fashion-MNIST 32×32 only): features of the shipped classifier
   (`metrics/classifier.py`) for the samples against the same N test images. FD_cls is NOT FID.
 - The base model's unweighted ELBO in bits/pixel on held-out latents, next to the stage-1 prior's
@@ -17,23 +17,20 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from unified_latents.conditions import ConditionSource
-from unified_latents.data.datasets import DataConfig, load_split, to_model_range, to_uint8
-from unified_latents.data.latent_cache import LatentCache
-from unified_latents.evaluation.autoencoder import (
-    Evaluation,
-    RealImages,
-    inception_distances,
-    real_images,
+from unified_latents.data.datasets import (
+    DataConfig,
 )
 from unified_latents.evaluation.compute import base_flops
-from unified_latents.generation import SamplingSettings, sample_chunks
+from unified_latents.evaluation.elbo import base_elbo_nats, elbo_bits, prior_bound_nats
+from unified_latents.evaluation.fid import Evaluation, RealImages, inception_distances, real_images
+from unified_latents.generation import SamplingSettings, sample_images
 from unified_latents.metrics.classifier import (
     classifier_features,
     classify,
@@ -44,52 +41,15 @@ from unified_latents.metrics.classifier import (
 from unified_latents.metrics.inception import InceptionFeatures
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
-from unified_latents.runs.autoencoder import heldout_images
-from unified_latents.runs.base_model import (
-    BaseEvalConfig,
-    BaseRunConfig,
-    base_elbo_nats,
-    elbo_bits,
-    latent_cache_dir,
-    prior_bound_nats,
-)
 
 CLASSIFIER_IMAGE_SHAPE = (1, 32, 32)
 
 
-def sample_images(
-    base: LatentDiffusion,
-    autoencoder: Autoencoder,
-    cond: Tensor | None,
-    conditions: ConditionSource,
-    settings: SamplingSettings,
-    *,
-    num: int,
-    seed: int,
-    progress: bool = True,
-) -> Tensor:
-    """uint8 samples [num, C, H, W], identical to `ul sample --num num --seed seed` with the
-    same conditions: chunk k comes from `sample_chunks` (its own seed), one chunk at a time so a
-    progress bar can follow."""
-    num_chunks = -(-num // settings.batch_size)
-    parts = []
-    with tqdm(total=num, desc="sample", unit="img", disable=not progress) as bar:
-        for chunk in range(num_chunks):
-            # As rank `chunk` of `num_chunks` ranks, sample_chunks draws exactly chunk `chunk`.
-            (images,) = sample_chunks(
-                base,
-                autoencoder,
-                cond,
-                conditions,
-                settings,
-                num=num,
-                seed=seed,
-                rank=chunk,
-                world_size=num_chunks,
-            ).values()
-            parts.append(to_uint8(images))
-            bar.update(images.shape[0])
-    return torch.cat(parts)
+class BaseSettings(SamplingSettings, Protocol):
+    """A base-model run's eval settings (`BaseEvalConfig`): sampling, and the ELBO's draws."""
+
+    @property
+    def elbo_passes(self) -> int: ...
 
 
 def classifier_metrics(
@@ -126,43 +86,40 @@ def classifier_metrics(
     return metrics, notes
 
 
-def heldout_latents(config: BaseRunConfig) -> tuple[Tensor, Tensor]:
-    """The first `eval.num_latents` cached test latents and labels; for a pixel-space run the
-    test images themselves in [−1, 1] (as `PixelTask` evaluates them)."""
-    count = config.eval.num_latents
-    by_index = config.model.condition.kind == "text-tokens"  # (index, epoch) keys, not labels
-    if config.pixel is not None:
-        images, labels = heldout_images(load_split(config.pixel.data, "test"), count)
-        if by_index:
-            indices = torch.arange(images.shape[0])
-            labels = torch.stack([indices, torch.zeros_like(indices)], dim=1)
-        return to_model_range(images), labels
-    cache = LatentCache(latent_cache_dir(Path(config.autoencoder_run)) / "test")
-    return cache.first(count, "indices" if by_index else "labels")
+@dataclass(frozen=True)
+class HeldOut:
+    """The held-out inputs of a base model's ELBO: latents (or pixel-space images) in the base
+    model's input units, their condition keys (labels, or (index, epoch) rows for captions), and
+    what they are, for the report."""
+
+    inputs: Tensor
+    keys: Tensor
+    description: str  # e.g. "cached test latents"
 
 
 def heldout_elbo(
     base: LatentDiffusion,
     autoencoder: Autoencoder,
     conditions: ConditionSource,
-    config: BaseRunConfig,
+    heldout: HeldOut,
+    *,
+    passes: int,
+    batch_size: int,
     seed: int,
 ) -> dict[str, float]:
     """Unweighted base-model ELBO and the stage-1 prior's bound on the same held-out latents
     (the bound only for latents with a prior: not kl-vae or pixels), in bits/pixel and
     bits/latent dim."""
-    settings = config.eval
-    latents, labels = heldout_latents(config)
     pixels = autoencoder.image_size**2
     functions = {"base_elbo": base_elbo_nats(base, conditions)}
     if autoencoder.has_latent_prior:
         functions["prior_bound"] = prior_bound_nats(autoencoder)
     results = elbo_bits(
         functions,
-        latents,
-        labels,
-        passes=settings.elbo_passes,
-        batch_size=settings.batch_size,
+        heldout.inputs,
+        heldout.keys,
+        passes=passes,
+        batch_size=batch_size,
         seed=seed,
         pixels=pixels,
         device=next(base.parameters()).device,
@@ -171,7 +128,7 @@ def heldout_elbo(
     for name in functions:
         per_pixel = results[f"{name}_bits_per_pixel"]
         results[f"{name}_bits_per_latent_dim"] = per_pixel * pixels / latent_dims
-    results["elbo_num_latents"] = float(latents.shape[0])
+    results["elbo_num_latents"] = float(heldout.inputs.shape[0])
     return results
 
 
@@ -207,29 +164,24 @@ def sample_quality(
     return metrics, notes, seconds
 
 
-def sample_grid(samples: Tensor, conditions: ConditionSource) -> tuple[Tensor, int]:
-    """The first rows of samples for the picture: one column per class (≤ 20 classes)."""
-    classes = max(1, len(conditions.class_names)) if conditions.kind != "none" else 8
-    columns = classes if classes <= 20 else 10
-    return samples[: columns * 10], columns
-
-
-def evaluate_base(
+def sampled_quality(
     base: LatentDiffusion,
     autoencoder: Autoencoder,
     conditions: ConditionSource,
-    config: BaseRunConfig,
     data: DataConfig,
     *,
     cond: Tensor | None,
     labels: Tensor,
-    settings: BaseEvalConfig,
+    settings: SamplingSettings,
     seed: int,
     extractor: InceptionFeatures | None,
-    cache_dir: Path | None = None,
-    progress: bool = True,
-) -> Evaluation:
-    """Samples for `labels` (−1 = unconditional) and every metric of the module docstring."""
+    cache_dir: Path | None,
+    progress: bool,
+    seconds_prefix: str = "",
+) -> tuple[Tensor, dict[str, float], dict[str, str], dict[str, float]]:
+    """Draw one sample per label (as `ul sample` does) and score them (`sample_quality`).
+    Returns (uint8 samples, metrics, notes, seconds); the scoring timings are named with
+    `seconds_prefix`."""
     num = labels.shape[0]
     start = time.perf_counter()
     samples = sample_images(
@@ -246,13 +198,59 @@ def evaluate_base(
         seed=seed,
         progress=progress,
     )
-    seconds |= quality_seconds
+    seconds |= {f"{seconds_prefix}{name}": value for name, value in quality_seconds.items()}
+    return samples, metrics, notes, seconds
+
+
+def sample_grid(samples: Tensor, conditions: ConditionSource) -> tuple[Tensor, int]:
+    """The first rows of samples for the picture: one column per class (≤ 20 classes)."""
+    classes = max(1, len(conditions.class_names)) if conditions.kind != "none" else 8
+    columns = classes if classes <= 20 else 10
+    return samples[: columns * 10], columns
+
+
+def evaluate_base(
+    base: LatentDiffusion,
+    autoencoder: Autoencoder,
+    conditions: ConditionSource,
+    data: DataConfig,
+    heldout: HeldOut,
+    *,
+    cond: Tensor | None,
+    labels: Tensor,
+    settings: BaseSettings,
+    seed: int,
+    extractor: InceptionFeatures | None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> Evaluation:
+    """Samples for `labels` (−1 = unconditional) and every metric of the module docstring."""
+    samples, metrics, notes, seconds = sampled_quality(
+        base,
+        autoencoder,
+        conditions,
+        data,
+        cond=cond,
+        labels=labels,
+        settings=settings,
+        seed=seed,
+        extractor=extractor,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
     start = time.perf_counter()
-    elbo = heldout_elbo(base, autoencoder, conditions, config, seed)
+    elbo = heldout_elbo(
+        base,
+        autoencoder,
+        conditions,
+        heldout,
+        passes=settings.elbo_passes,
+        batch_size=settings.batch_size,
+        seed=seed,
+    )
     metrics |= elbo
-    kind = "test images (pixel space)" if config.pixel is not None else "cached test latents"
-    latents = f"the first {int(elbo['elbo_num_latents'])} {kind}"
-    passes = f"{config.eval.elbo_passes} noise draws each"
+    latents = f"the first {int(elbo['elbo_num_latents'])} {heldout.description}"
+    passes = f"{settings.elbo_passes} noise draws each"
     notes["base_elbo_bits_per_pixel"] = f"unweighted ELBO + terminal KL on {latents} ({passes})"
     if "prior_bound_bits_per_pixel" in elbo:
         notes["prior_bound_bits_per_pixel"] = "stage-1 prior's L_z on the same latents"

@@ -18,24 +18,32 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Protocol
 
 from torch import Tensor
 
 from unified_latents.conditions import ConditionSource
-from unified_latents.evaluation.autoencoder import (
-    Evaluation,
-    RealImages,
-    inception_distances,
-    real_images,
+from unified_latents.data.datasets import DataConfig
+from unified_latents.evaluation.autoencoder import reconstruction_quality
+from unified_latents.evaluation.base_model import (
+    BaseSettings,
+    sample_grid,
+    sampled_quality,
 )
-from unified_latents.evaluation.base_model import sample_grid, sample_images, sample_quality
 from unified_latents.evaluation.compute import end_to_end_flops
+from unified_latents.evaluation.elbo import base_elbo_nats, elbo_bits
+from unified_latents.evaluation.fid import Evaluation, RealImages, real_images
+from unified_latents.evaluation.reconstruction import encode_images
 from unified_latents.metrics.inception import InceptionFeatures
 from unified_latents.objectives.single_stage import SingleStageLatents
-from unified_latents.runs.autoencoder import reconstruction_statistics
-from unified_latents.runs.base_model import base_elbo_nats, elbo_bits
-from unified_latents.runs.end_to_end import EndToEndEvalConfig, EndToEndRunConfig, encode_images
 from unified_latents.visualize import interleave
+
+
+class EndToEndSettings(BaseSettings, Protocol):
+    """An end-to-end run's eval settings (`EndToEndEvalConfig`)."""
+
+    @property
+    def num_images(self) -> int: ...  # at least this many images for the bits
 
 
 def latent_bits(
@@ -43,7 +51,7 @@ def latent_bits(
     conditions: ConditionSource,
     test: RealImages,
     labels: Tensor,
-    settings: EndToEndEvalConfig,
+    settings: EndToEndSettings,
     seed: int,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """The base model's unweighted ELBO of z_0 on `test` in bits/pixel, /image, /latent dim."""
@@ -77,12 +85,12 @@ def latent_bits(
 
 def evaluate_end_to_end(
     model: SingleStageLatents,
-    config: EndToEndRunConfig,
+    data: DataConfig,
     conditions: ConditionSource,
     *,
     cond: Tensor | None,
     labels: Tensor,
-    settings: EndToEndEvalConfig,
+    settings: EndToEndSettings,
     seed: int,
     extractor: InceptionFeatures | None,
     cache_dir: Path | None = None,
@@ -92,64 +100,47 @@ def evaluate_end_to_end(
     (N = number of labels) and every metric of the module docstring."""
     num = labels.shape[0]
     base, autoencoder = model.base, model.autoencoder
-    start = time.perf_counter()
-    samples = sample_images(
-        base, autoencoder, cond, conditions, settings, num=num, seed=seed, progress=progress
-    )
-    seconds = {"sampling": time.perf_counter() - start}
-    seconds["sampling_per_sample"] = seconds["sampling"] / max(num, 1)
-    metrics, notes, quality_seconds = sample_quality(
-        samples,
-        labels,
-        config.data,
+    samples, metrics, notes, seconds = sampled_quality(
+        base,
+        autoencoder,
+        conditions,
+        data,
+        cond=cond,
+        labels=labels,
+        settings=settings,
+        seed=seed,
         extractor=extractor,
         cache_dir=cache_dir,
-        seed=seed,
         progress=progress,
+        seconds_prefix="samples_",
     )
-    seconds |= {f"samples_{name}": value for name, value in quality_seconds.items()}
 
     # The rate is cheap (no sampling): estimate it on at least the training-time eval set.
-    test, test_labels = real_images(config.data, "test", max(num, settings.num_images))
+    test, test_labels = real_images(data, "test", max(num, settings.num_images))
     start = time.perf_counter()
     bits, bits_notes = latent_bits(model, conditions, test, test_labels, settings, seed)
     metrics |= bits
     notes |= bits_notes
     seconds["elbo"] = time.perf_counter() - start
 
-    originals = RealImages(config.data, "test", test.images[:num])
-    start = time.perf_counter()
-    quality, reconstructions = reconstruction_statistics(
+    originals = RealImages(data, "test", test.images[:num])
+    decoding = f"{settings.decoder_steps} {settings.sampler} decoder steps, λ_aug = λ_0"
+    quality, quality_notes, quality_seconds, reconstructions = reconstruction_quality(
         autoencoder,
-        originals.images,
+        originals,
+        decoding,
         num_steps=settings.decoder_steps,
         sampler=settings.sampler,
         batch_size=settings.batch_size,
         seed=seed,
+        extractor=extractor,
+        cache_dir=cache_dir,
         progress=progress,
+        seconds_prefix="reconstructions_",
     )
-    seconds["reconstruction"] = time.perf_counter() - start
-    count = originals.images.shape[0]
-    seconds["reconstruction_per_image"] = seconds["reconstruction"] / max(count, 1)
     metrics |= quality
-    metrics["num_images"] = float(count)
-    decoding = f"{settings.decoder_steps} {settings.sampler} decoder steps, λ_aug = λ_0"
-    notes["psnr_db"] = (
-        f"{count} reconstructions ({decoding}) vs their originals, on uint8-quantised images"
-    )
-    if extractor is not None:
-        fid, fid_notes, fid_seconds = inception_distances(
-            "r",
-            reconstructions,
-            originals,
-            extractor,
-            cache_dir=cache_dir,
-            seed=seed,
-            progress=progress,
-        )
-        metrics |= fid
-        notes |= {name: f"reconstructions vs {text}" for name, text in fid_notes.items()}
-        seconds |= {f"reconstructions_{name}": value for name, value in fid_seconds.items()}
+    notes |= quality_notes
+    seconds |= quality_seconds
 
     start = time.perf_counter()
     flops = end_to_end_flops(model, conditions, settings)

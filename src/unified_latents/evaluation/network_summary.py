@@ -17,9 +17,8 @@ from torch import Tensor, nn
 
 from unified_latents.evaluation.compute import call_flops
 from unified_latents.networks.denoiser import Denoiser
-from unified_latents.objectives.latent_diffusion import LatentDiffusion
-from unified_latents.runs.autoencoder import AutoencoderRunConfig, build_autoencoder
-from unified_latents.runs.base_model import BaseRunConfig
+from unified_latents.objectives.autoencoder import Autoencoder
+from unified_latents.objectives.latent_diffusion import BaseModelConfig, LatentDiffusion
 
 META = torch.device("meta")
 
@@ -45,11 +44,12 @@ def _network_cost(name: str, module: nn.Module, call: Callable[[], object]) -> N
     return NetworkCost(name, count_parameters(module), call_flops(call))
 
 
-def autoencoder_costs(config: AutoencoderRunConfig) -> list[NetworkCost]:
-    """Encoder, prior (where the objective has one) and decoder of a stage-1 config."""
+def autoencoder_costs(build: Callable[[], Autoencoder]) -> list[NetworkCost]:
+    """Encoder, prior (where the objective has one) and decoder of the stage-1 model `build`
+    makes (called on the meta device)."""
     with META:
-        model = build_autoencoder(config)
-    size, channels = config.data.image_size, config.data.channels
+        model = build()
+    size, channels = model.image_size, model.image_channels
     x = torch.zeros(1, channels, size, size, device=META)  # [1, C, H, W]
     z = torch.zeros(1, *model.latent_shape, device=META)  # [1, c, h, w]
     logsnr = torch.zeros(1, device=META)
@@ -66,21 +66,21 @@ def autoencoder_costs(config: AutoencoderRunConfig) -> list[NetworkCost]:
     return costs
 
 
-def latent_shape(config: AutoencoderRunConfig) -> tuple[int, int, int]:
-    """(channels, height, width) of the latent a stage-1 config produces."""
+def latent_shape(build: Callable[[], Autoencoder]) -> tuple[int, int, int]:
+    """(channels, height, width) of the latent of the stage-1 model `build` makes."""
     with META:
-        model = build_autoencoder(config)
+        model = build()
     return model.latent_shape
 
 
-def base_costs(config: BaseRunConfig, latent_shape: tuple[int, int, int]) -> list[NetworkCost]:
-    """The base model of a stage-2 config on latents of `latent_shape` (c, h, w)."""
+def base_costs(config: BaseModelConfig, latent_shape: tuple[int, int, int]) -> list[NetworkCost]:
+    """A base model of `config` on latents (or images) of `latent_shape` (c, h, w)."""
     with META:
-        model = LatentDiffusion(config.model, latent_shape, logsnr_max=5.0)
+        model = LatentDiffusion(config, latent_shape, logsnr_max=5.0)
     z = torch.zeros(1, *latent_shape, device=META)
     logsnr = torch.zeros(1, device=META)
     cond: Tensor | None = None
-    condition = config.model.condition
+    condition = config.condition
     if condition.kind == "class":
         cond = torch.zeros(1, dtype=torch.long, device=META)
     elif condition.kind == "text":

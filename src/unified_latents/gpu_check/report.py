@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
-import unified_latents
 from unified_latents.gpu_check.peaks import bf16_peak_tflops
 from unified_latents.training.precision import native_bf16, resolve_precision
+from unified_latents.version import __version__
 
 
 def system_info(device: torch.device, peak_override: float | None) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def system_info(device: torch.device, peak_override: float | None) -> dict[str, 
         "torch": torch.__version__,
         "cuda_runtime": torch.version.cuda,
         "python": platform.python_version(),
-        "unified_latents": unified_latents.__version__,
+        "unified_latents": __version__,
         "precision": resolve_precision("auto", device),
         "native_bf16": native_bf16(device)[1],
     }
@@ -45,7 +45,7 @@ def system_info(device: torch.device, peak_override: float | None) -> dict[str, 
 
 def tests_directory() -> Path | None:
     """tests/gpu of the source checkout this package runs from (None when pip-installed)."""
-    root = Path(unified_latents.__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]  # gpu_check → unified_latents → src → root
     directory = root / "tests" / "gpu"
     return directory if directory.is_dir() else None
 

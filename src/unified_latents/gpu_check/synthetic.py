@@ -16,9 +16,9 @@ from unified_latents.networks.encoder import EncoderConfig
 from unified_latents.networks.uvit import UViTConfig
 from unified_latents.networks.vit import ViTConfig
 from unified_latents.objectives.terms import LossTerms
-from unified_latents.presets_paper import autoencoder_imagenet_512, base_imagenet_512
 from unified_latents.runs.autoencoder import AutoencoderRunConfig, build_autoencoder
 from unified_latents.runs.base_model import BaseRunConfig
+from unified_latents.runs.presets_paper import autoencoder_imagenet_512, base_imagenet_512
 
 
 def check_configs(smoke: bool) -> tuple[AutoencoderRunConfig, BaseRunConfig]:

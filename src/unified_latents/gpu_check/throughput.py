@@ -192,9 +192,10 @@ def measure_all(
 ) -> list[Measurement]:
     """Stage 1 and the base model, each without and with torch.compile (as asked); once
     `time.perf_counter()` passes `deadline` the remaining measurements are skipped."""
-    shape = latent_shape(autoencoder)
-    stage1_flops = 3.0 * sum(c.forward_flops_per_image for c in autoencoder_costs(autoencoder))
-    base_flops = 3.0 * base_costs(base, shape)[0].forward_flops_per_image
+    shape = latent_shape(lambda: build_autoencoder(autoencoder))
+    stage1_costs = autoencoder_costs(lambda: build_autoencoder(autoencoder))
+    stage1_flops = 3.0 * sum(c.forward_flops_per_image for c in stage1_costs)
+    base_flops = 3.0 * base_costs(base.model, shape)[0].forward_flops_per_image
     jobs = [
         (
             "stage1",

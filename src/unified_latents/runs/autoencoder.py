@@ -1,4 +1,6 @@
-"""Stage 1 as a training task: a UL autoencoder on an image dataset (UL-SPEC §4–§7).
+"""The autoencoder run kind (stage 1, UL-SPEC §4–§7): a UL autoencoder (or a baseline, see
+`objectives/registry.py`) trained on an image dataset; its config, training task, loading and
+evaluation (`runs/kind.py`).
 
 Held-out evaluation reports the rate (bits/image, bits/pixel = bits/image ÷ (H·W) of the model's
 input, bits per latent dimension) from the prior's bound, the decoder loss, and PSNR/SSIM of
@@ -7,7 +9,6 @@ decoder reconstructions, and writes an original/reconstruction grid.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Mapping
@@ -16,28 +17,37 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from torch import Tensor, nn
-from tqdm.auto import tqdm
+from torch import nn
 
 from unified_latents.config import check_at_least
 from unified_latents.data.datasets import (
     DataConfig,
-    ImageDataset,
+    heldout_images,
     load_split,
     to_model_range,
-    to_uint8,
 )
-from unified_latents.data.stream import BatchStream
-from unified_latents.diffusion.elbo import nats_to_bits
-from unified_latents.metrics.image_quality import psnr, ssim
+from unified_latents.data.stream import ImageBatches
+from unified_latents.evaluation.autoencoder import evaluate_autoencoder
+from unified_latents.evaluation.network_summary import autoencoder_costs
+from unified_latents.evaluation.reconstruction import (
+    bits_report,
+    rate_statistics,
+    reconstruction_statistics,
+)
+from unified_latents.evaluation.run import EvaluateOptions, RunEvaluation, run_cost
 from unified_latents.objectives.autoencoder import Autoencoder, ObjectiveConfig
 from unified_latents.objectives.registry import build_stage1_model
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.objectives.unified_latents import UnifiedLatentsConfig
+from unified_latents.runs.directory import load_run
+from unified_latents.runs.kind import AutoencoderModels, KindBase, NetworkTable
 from unified_latents.sampling.samplers import SamplerKind
+from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
 from unified_latents.visualize import interleave, save_image_grid
+
+KIND = "autoencoder"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,86 +89,7 @@ def build_autoencoder(config: AutoencoderRunConfig) -> Autoencoder:
     )
 
 
-# Terms whose nats become bits in reports: `rate_nats` (by contract the latent's bits under the
-# model's own prior) as bits_*; a KL to N(0, I) that is no such rate (kl-vae) only as kl_bits_*.
-BITS_TERMS = {"rate_nats": "", "kl_nats": "kl_"}
-
-
-def bits_report(means: Mapping[str, float], pixels: int, latent_dims: int) -> dict[str, float]:
-    """bits per image, per pixel (÷ H·W) and per latent dimension of each term that has them."""
-    report: dict[str, float] = {}
-    for term, prefix in BITS_TERMS.items():
-        if term in means:
-            bits = float(nats_to_bits(means[term]))
-            report[f"{prefix}bits_per_image"] = bits
-            report[f"{prefix}bits_per_pixel"] = bits / pixels
-            report[f"{prefix}bits_per_latent_dim"] = bits / latent_dims
-    return report
-
-
-def heldout_images(dataset: ImageDataset, count: int) -> tuple[Tensor, Tensor]:
-    """The first `count` held-out images (uint8) and labels: a fixed evaluation set."""
-    count = min(count, len(dataset))
-    items = [dataset[index] for index in range(count)]
-    images = torch.stack([image for image, _ in items])
-    labels = torch.tensor([label for _, label in items], dtype=torch.long)
-    return images, labels
-
-
-def rate_statistics(
-    model: Autoencoder, images: Tensor, passes: int, batch_size: int, seed: int
-) -> dict[str, float]:
-    """Held-out means of the model's named loss terms over `passes` noise draws, and the bits
-    that apply to its kind (`bits_report`): the prior's bound for UL, a KL for kl-vae."""
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    values: dict[str, list[Tensor]] = {}
-    with torch.no_grad():
-        for start in range(0, images.shape[0], batch_size):
-            x = to_model_range(images[start : start + batch_size]).to(device)
-            for _ in range(passes):
-                terms = model(x, generator)
-                for term in dataclasses.fields(terms):
-                    values.setdefault(term.name, []).append(getattr(terms, term.name))
-    means = {name: torch.cat(parts).mean().item() for name, parts in values.items()}
-    del means["loss"]
-    height, width = images.shape[-2:]
-    return means | bits_report(means, height * width, math.prod(model.latent_shape))
-
-
-def reconstruction_statistics(
-    model: Autoencoder,
-    images: Tensor,
-    *,
-    num_steps: int,
-    sampler: SamplerKind,
-    batch_size: int,
-    seed: int,
-    progress: bool = False,
-) -> tuple[dict[str, float], Tensor]:
-    """PSNR/SSIM (dB / unitless, on [−1, 1] data) of decoder reconstructions, and the images."""
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    outputs = []
-    bar = tqdm(total=images.shape[0], desc="reconstruct", unit="img", disable=not progress)
-    for start in range(0, images.shape[0], batch_size):
-        x = to_model_range(images[start : start + batch_size]).to(device)
-        outputs.append(
-            model.reconstruct(x, num_steps=num_steps, sampler=sampler, generator=generator).cpu()
-        )
-        bar.update(x.shape[0])
-    bar.close()
-    reconstructions = to_uint8(torch.cat(outputs))
-    originals = to_model_range(images)
-    quantised = to_model_range(reconstructions)
-    stats = {
-        "psnr_db": psnr(quantised, originals).mean().item(),
-        "ssim": ssim(quantised, originals).mean().item(),
-    }
-    return stats, reconstructions
-
-
-class AutoencoderTask:
+class AutoencoderTask(ImageBatches):
     """Stage 1 for the shared loop."""
 
     plots: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -172,20 +103,11 @@ class AutoencoderTask:
         self.config = config
         self.model: Autoencoder = build_autoencoder(config)
         self.train_data = load_split(config.data, "train", training=True)
+        self.num_workers = config.data.num_workers
         self.test_images, _ = heldout_images(
             load_split(config.data, "test"), config.eval.num_images
         )
         self.loss_normalizer = float(config.data.channels * config.data.image_size**2)
-
-    def batches(self, micro_batch_size: int, seed: int, rank: int, world_size: int) -> BatchStream:
-        return BatchStream(
-            self.train_data,
-            batch_size=micro_batch_size,
-            seed=seed,
-            rank=rank,
-            world_size=world_size,
-            num_workers=self.config.data.num_workers,
-        )
 
     def loss(
         self, module: nn.Module, batch: Any, generator: torch.Generator, step: int
@@ -220,3 +142,63 @@ class AutoencoderTask:
         save_image_grid(grid, run_dir / "reconstructions" / f"step_{step:08d}.png", 8, scale=2)
         results["eval_seconds"] = time.perf_counter() - start
         return results
+
+
+def load_autoencoder(
+    run_dir: Path, device: torch.device, step: int | None = None
+) -> AutoencoderModels:
+    """The EMA autoencoder of a run (newest checkpoint, or that of `step`), rebuilt from the
+    config stored in its checkpoint, in eval mode on `device`."""
+    config, loaded = load_run(run_dir, KIND, AutoencoderRunConfig, step)
+    model = build_autoencoder(config)
+    model.load_state_dict(loaded.ema)
+    return AutoencoderModels(model.to(device).eval(), config, loaded)
+
+
+class AutoencoderKind(KindBase[AutoencoderRunConfig]):
+    """Stage 1: `ul train autoencoder` (alias `ul train-autoencoder`)."""
+
+    name = KIND
+    description = "stage 1: encoder, prior and decoder (UL or a baseline autoencoder)"
+    config_type = AutoencoderRunConfig
+    opens_as = "autoencoder"
+
+    def build_task(
+        self, config: AutoencoderRunConfig, context: DistributedContext, device: torch.device
+    ) -> AutoencoderTask:
+        return AutoencoderTask(config)
+
+    def networks(self, config: AutoencoderRunConfig) -> NetworkTable:
+        return NetworkTable(autoencoder_costs(lambda: build_autoencoder(config)))
+
+    def evaluate(
+        self, run_dir: Path, step: int, device: torch.device, options: EvaluateOptions
+    ) -> RunEvaluation:
+        model, config, _ = load_autoencoder(run_dir, device, step)
+        steps = options.decoder_steps or config.eval.decoder_steps
+        evaluation = evaluate_autoencoder(
+            model,
+            config.data,
+            config.eval,
+            num=options.num,
+            decoder_steps=steps,
+            sampler=config.eval.sampler,
+            seed=options.seed,
+            extractor=options.extractor,
+            cache_dir=options.cache_dir,
+            progress=options.progress,
+        )
+        settings = {
+            "decoder_steps": steps,
+            "sampler": config.eval.sampler,
+            "deterministic_decoder": model.deterministic_decoder,  # steps/sampler then unused
+            "dataset": config.data.name,
+        }
+        per_image = evaluation.flops["stage1_training_per_image"]
+        cost = run_cost("stage1", run_dir, step, config.train.batch_size, per_image)
+        return RunEvaluation(evaluation, settings, [cost])
+
+    def autoencoder(
+        self, run_dir: Path, device: torch.device, step: int | None = None
+    ) -> AutoencoderModels:
+        return load_autoencoder(run_dir, device, step)

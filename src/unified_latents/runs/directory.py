@@ -51,9 +51,25 @@ def config_record(kind: str, config: Any) -> dict[str, Any]:
 
 
 def _valid_record(record: Any) -> dict[str, Any] | None:
-    """A run config record `{"kind": ..., "run": {...}}`, or None if `record` is not one."""
+    """A run config record `{"kind": ..., "run": {...}}` in today's format (`upgrade_record`),
+    or None if `record` is not one."""
     valid = isinstance(record, dict) and isinstance(record.get("kind"), str)
-    return record if valid and isinstance(record.get("run"), dict) else None
+    return upgrade_record(record) if valid and isinstance(record.get("run"), dict) else None
+
+
+def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A stored record in today's format. Until 2026-12-07 the pixel baseline was a "base" run
+    with a `pixel` group ({data, logsnr_max}; null for latent runs); it is now the "pixel" kind
+    with those two fields at the top of its config."""
+    run = record["run"]
+    if record["kind"] != "base" or "pixel" not in run:
+        return record
+    run = dict(run)
+    pixel = run.pop("pixel")
+    if pixel is None:
+        return {**record, "run": run}
+    run.pop("autoencoder_run", None)
+    return {**record, "kind": "pixel", "run": {**pixel, **run}}
 
 
 def check_run_state(state: Mapping[str, Any]) -> None:
@@ -228,7 +244,8 @@ def load_run(
     else:
         path = checkpoint_dir(run_dir, step)
         loaded = read_checkpoint(path, with_optimizer=False, check=check_run_state)
-    record = loaded.state["config"]
+    record = _valid_record(loaded.state["config"])
+    assert record is not None  # check_run_state accepted it
     if record["kind"] != kind:
         raise RunError(f"{run_dir} holds a {record['kind']} run, expected {kind}")
     config = from_dict(config_type, record["run"])

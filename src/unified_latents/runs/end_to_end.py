@@ -1,5 +1,6 @@
-"""End-to-end (single-stage) UL as a training task: encoder, decoder and base model trained
-together in one run of the shared loop (UL-SPEC §9, `objectives/single_stage.py`).
+"""The end-to-end run kind (single-stage UL, UL-SPEC §9, `objectives/single_stage.py`): encoder,
+decoder and base model trained together in one run of the shared loop; its config, training
+task, loading and evaluation (`runs/kind.py`).
 
 Held-out evaluation reports what the two-stage pipeline reports, with the same helpers: the base
 model's unweighted ELBO on z_0 in bits/pixel (`elbo_bits`, stage 2; here it is also the latent's
@@ -11,59 +12,63 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
+from unified_latents.conditions import ConditionError, ConditionSource, check_class_count
 from unified_latents.config import check_at_least
-from unified_latents.data.datasets import DataConfig, load_split, to_model_range, to_uint8
-from unified_latents.data.stream import BatchStream
+from unified_latents.data.datasets import (
+    DataConfig,
+    heldout_images,
+    load_split,
+    to_model_range,
+    to_uint8,
+)
+from unified_latents.data.stream import ImageBatches
 from unified_latents.diffusion.elbo import nats_to_bits
+from unified_latents.evaluation.elbo import base_elbo_nats, elbo_bits
+from unified_latents.evaluation.end_to_end import evaluate_end_to_end
+from unified_latents.evaluation.reconstruction import encode_images, reconstruction_statistics
+from unified_latents.evaluation.run import (
+    EvaluateOptions,
+    RunEvaluation,
+    run_cost,
+    sampling_description,
+    sampling_overrides,
+)
+from unified_latents.generation import (
+    SamplingConfig,
+    generate_images,
+    sampling_conditions,
+)
 from unified_latents.networks.conditioning import ConditionConfig
 from unified_latents.objectives.single_stage import Scheme, SingleStageConfig, SingleStageLatents
 from unified_latents.objectives.terms import LossTerms
-from unified_latents.objectives.unified_latents import UnifiedLatents
-from unified_latents.sampling.samplers import SamplerKind
-from unified_latents.runs.autoencoder import heldout_images, reconstruction_statistics
-from unified_latents.runs.base_model import base_elbo_nats, elbo_bits
-from unified_latents.conditions import ConditionError, ConditionSource
-from unified_latents.generation import DecoderInput, generate_images
+from unified_latents.runs.directory import load_run
+from unified_latents.runs.kind import AutoencoderModels, GeneratorModels, KindBase, NetworkTable
+from unified_latents.training.checkpoint import LoadedCheckpoint
+from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
 from unified_latents.visualize import interleave, save_image_grid
 
+KIND = "end-to-end"
+
 
 @dataclass(frozen=True, kw_only=True)
-class EndToEndEvalConfig:
+class EndToEndEvalConfig(SamplingConfig):
     num_images: int = 256  # held-out images for the bits/pixel estimate
     elbo_passes: int = 4  # noise levels drawn per image for it
     num_reconstructions: int = 64
-    samples_per_class: int = 4  # sample grid (unconditional: 4 × 10 samples)
-    base_steps: int = 64
-    decoder_steps: int = 32
-    sampler: SamplerKind = "ancestral"
-    guidance: float = 2.0
-    guidance_interval: tuple[float, float] | None = None
-    decoder_input: DecoderInput = "clean"  # or "noisy": α_0·ẑ + σ_0·ε (generation.py)
-    decoder_sampler: SamplerKind | None = None  # None: `sampler` for the decoder too
     batch_size: int = 128
-    seed: int = 1234
 
     def __post_init__(self) -> None:
-        check_at_least(
-            self,
-            1,
-            "num_images",
-            "elbo_passes",
-            "num_reconstructions",
-            "samples_per_class",
-            "base_steps",
-            "decoder_steps",
-            "batch_size",
-        )
+        super().__post_init__()
+        check_at_least(self, 1, "num_images", "elbo_passes", "num_reconstructions")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,33 +92,16 @@ def build_end_to_end_model(config: EndToEndRunConfig) -> SingleStageLatents:
 
 def condition_source(condition: ConditionConfig, class_names: Sequence[str]) -> ConditionSource:
     """The base model's conditions; a class model must have as many classes as the dataset."""
-    if condition.kind == "class" and condition.num_classes != len(class_names):
-        raise ConditionError(
-            f"the dataset has {len(class_names)} classes but model.base.condition.num_classes is "
-            f"{condition.num_classes}; pass --set model.base.condition.num_classes="
-            f"{len(class_names)} (or model.base.condition.kind=none)"
-        )
+    check_class_count(condition, class_names, "model.base.condition")
     if condition.kind == "text-tokens":
         raise ConditionError(
             "single-stage training does not support model.base.condition.kind=text-tokens yet; "
-            "train the two stages (ul train-autoencoder, ul train-base --preset emoji-text)"
+            "train the two stages (ul train autoencoder, ul train base --preset emoji-text)"
         )
     return ConditionSource(condition, class_names)
 
 
-@torch.no_grad()
-def encode_images(
-    autoencoder: UnifiedLatents, images: Tensor, batch_size: int, device: torch.device
-) -> Tensor:
-    """z_clean [N, c, h, w] of uint8 images, on the CPU."""
-    latents = [
-        autoencoder.encode(to_model_range(images[start : start + batch_size]).to(device)).cpu()
-        for start in range(0, images.shape[0], batch_size)
-    ]
-    return torch.cat(latents)
-
-
-class EndToEndTask:
+class EndToEndTask(ImageBatches):
     """Single-stage UL for the shared loop."""
 
     plots: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -127,6 +115,7 @@ class EndToEndTask:
         self.config = config
         self.model: SingleStageLatents = build_end_to_end_model(config)
         self.train_data = load_split(config.data, "train", training=True)
+        self.num_workers = config.data.num_workers
         self.test_images, self.test_labels = heldout_images(
             load_split(config.data, "test"), config.eval.num_images
         )
@@ -134,16 +123,6 @@ class EndToEndTask:
         self.conditions = condition_source(config.model.base.condition, self.class_names)
         self.pixels = config.data.image_size**2
         self.loss_normalizer = float(config.data.channels * self.pixels)
-
-    def batches(self, micro_batch_size: int, seed: int, rank: int, world_size: int) -> BatchStream:
-        return BatchStream(
-            self.train_data,
-            batch_size=micro_batch_size,
-            seed=seed,
-            rank=rank,
-            world_size=world_size,
-            num_workers=self.config.data.num_workers,
-        )
 
     def loss(
         self, module: nn.Module, batch: Any, generator: torch.Generator, step: int
@@ -203,3 +182,83 @@ class EndToEndTask:
         )
         results["eval_seconds"] = time.perf_counter() - start
         return results
+
+
+def _load(
+    run_dir: Path, device: torch.device, step: int | None
+) -> tuple[SingleStageLatents, EndToEndRunConfig, LoadedCheckpoint]:
+    config, loaded = load_run(run_dir, KIND, EndToEndRunConfig, step)
+    model = build_end_to_end_model(config)
+    model.load_state_dict(loaded.ema)
+    return model.to(device).eval(), config, loaded
+
+
+def load_end_to_end_model(
+    run_dir: Path, device: torch.device, step: int | None = None
+) -> tuple[SingleStageLatents, EndToEndRunConfig, ConditionSource]:
+    """The EMA model of an end-to-end run (encoder, decoder and base model, in eval mode) of its
+    newest checkpoint (or that of `step`), its config and condition source."""
+    model, config, _ = _load(run_dir, device, step)
+    class_names = load_split(config.data, "test").class_names
+    conditions = condition_source(config.model.base.condition, class_names)
+    return model, config, conditions
+
+
+class EndToEndKind(KindBase[EndToEndRunConfig]):
+    """Single-stage UL: `ul train end-to-end` (alias `ul train-end-to-end`)."""
+
+    name = KIND
+    description = "single stage: encoder, decoder and base model trained together"
+    config_type = EndToEndRunConfig
+    opens_as = "generator"
+
+    def default_run_dir(self, preset: str, config: EndToEndRunConfig) -> Path:
+        return Path("runs") / f"end-to-end-{preset}-{config.scheme}"
+
+    def build_task(
+        self, config: EndToEndRunConfig, context: DistributedContext, device: torch.device
+    ) -> EndToEndTask:
+        return EndToEndTask(config)
+
+    def networks(self, config: EndToEndRunConfig) -> NetworkTable:
+        return NetworkTable([], "single stage: no network table yet")
+
+    def evaluate(
+        self, run_dir: Path, step: int, device: torch.device, options: EvaluateOptions
+    ) -> RunEvaluation:
+        model, config, conditions = load_end_to_end_model(run_dir, device, step)
+        settings = replace(config.eval, **sampling_overrides(options))
+        cond, labels = sampling_conditions(conditions, options.num, None, None)
+        evaluation = evaluate_end_to_end(
+            model,
+            config.data,
+            conditions,
+            cond=cond,
+            labels=labels,
+            settings=settings,
+            seed=options.seed,
+            extractor=options.extractor,
+            cache_dir=options.cache_dir,
+            progress=options.progress,
+        )
+        described = {
+            "scheme": config.scheme,
+            **sampling_description(settings, conditions, config.data.name),
+        }
+        per_image = evaluation.flops["end_to_end_training_per_image"]
+        cost = run_cost("end_to_end", run_dir, step, config.train.batch_size, per_image)
+        return RunEvaluation(evaluation, described, [cost])
+
+    def generator(
+        self, run_dir: Path, device: torch.device, step: int | None = None
+    ) -> GeneratorModels:
+        """The EMA base model and autoencoder: the same pair a two-stage base run yields."""
+        model, config, conditions = load_end_to_end_model(run_dir, device, step)
+        return GeneratorModels(model.base, model.autoencoder, config, conditions)
+
+    def autoencoder(
+        self, run_dir: Path, device: torch.device, step: int | None = None
+    ) -> AutoencoderModels:
+        """Its encoder and decoder (the base model is the prior)."""
+        model, config, loaded = _load(run_dir, device, step)
+        return AutoencoderModels(model.autoencoder, config, loaded)

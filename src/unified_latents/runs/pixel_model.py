@@ -1,40 +1,78 @@
-"""Stage 2 in pixel space: the pixel-diffusion baseline (UL-SPEC §10, "pixel diffusion").
+"""The pixel-model run kind: the pixel-diffusion baseline (UL-SPEC §10, "pixel diffusion").
 
 The base model (same `LatentDiffusion`, network family, sigmoid-weighted loss, sampler and
-training loop as on latents) is trained on images in [−1, 1] of `config.pixel.data`; there is no
+training loop as on latents) is trained on images in [−1, 1] of `config.data`; there is no
 autoencoder run and no latent cache, and sampling skips the decoder (the identity,
-`objectives/pixel_space.py`). Held-out evaluation and sample grids are `BaseTask`'s; its
+`objectives/pixel_space.py`). Held-out evaluation and sample grids are `GeneratorTask`'s; its
 "base_elbo_bits_per_pixel" is then the base model's continuous ELBO of the images themselves
 (truncated at λ_max, no discretisation), not of a latent, and there is no prior bound.
+
+Runs from before this was its own kind are stored as kind "base" with a `pixel` group; they are
+read as pixel-model runs (`runs/directory.py: upgrade_record`).
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from unified_latents.conditions import (
+    ConditionSource,
+    as_captions,
+    check_class_count,
+    dataset_captions,
+)
 from unified_latents.data.containers import ImageDataset
-from unified_latents.data.datasets import load_split, to_model_range
-from unified_latents.data.stream import BatchStream
-from unified_latents.networks.conditioning import ConditionConfig
-from unified_latents.objectives.latent_diffusion import LatentDiffusion
+from unified_latents.data.datasets import DataConfig, heldout_images, load_split, to_model_range
+from unified_latents.data.stream import ImageBatches
+from unified_latents.evaluation.base_model import HeldOut, evaluate_base
+from unified_latents.evaluation.network_summary import base_costs
+from unified_latents.evaluation.run import (
+    EvaluateOptions,
+    RunEvaluation,
+    run_cost,
+    sampling_description,
+    sampling_overrides,
+)
+from unified_latents.generation import sampling_conditions
+from unified_latents.objectives.latent_diffusion import BaseModelConfig
 from unified_latents.objectives.pixel_space import PixelSpace
-from unified_latents.objectives.terms import LossTerms
-from unified_latents.runs.autoencoder import heldout_images
-from unified_latents.runs.base_model import BaseRunConfig, BaseTask, build_base_model
-from unified_latents.conditions import ConditionError, ConditionSource, as_captions
-from unified_latents.training.checkpoint import LoadedCheckpoint
+from unified_latents.runs.base_model import BaseEvalConfig, build_base_model
+from unified_latents.runs.directory import load_run
+from unified_latents.runs.generator_task import GeneratorTask
+from unified_latents.runs.kind import GeneratorModels, KindBase, NetworkTable
+from unified_latents.training.distributed import DistributedContext
+from unified_latents.training.loop import TrainConfig
+from unified_latents.training.optim import OptimConfig
+
+KIND = "pixel"
 
 
-def check_class_count(condition: ConditionConfig, class_names: list[str]) -> None:
-    if condition.kind == "class" and condition.num_classes != len(class_names):
-        raise ConditionError(
-            f"the dataset has {len(class_names)} classes but model.condition.num_classes is "
-            f"{condition.num_classes}; pass --set model.condition.num_classes={len(class_names)}"
-        )
+@dataclass(frozen=True, kw_only=True)
+class PixelRunConfig:
+    data: DataConfig = field(default_factory=DataConfig)  # images in [−1, 1] are the "latents"
+    # λ_max of the base model on pixels [C]: the top of UL's decoder pixel schedule
+    # (pixel_logsnr_max = 15), so pixel diffusion denoises as far as UL's decoder does. The
+    # bottom is `model.logsnr_min` (−15), as for latents.
+    logsnr_max: float = 15.0
+    model: BaseModelConfig = field(default_factory=BaseModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: BaseEvalConfig = field(default_factory=BaseEvalConfig)
+
+    def check_fields(self) -> None:
+        if self.model.latent_normalization != "none":
+            raise ValueError(
+                "pixel-space runs diffuse images in [−1, 1]: set model.latent_normalization=none"
+            )
+
+    def identity(self) -> PixelSpace:
+        """The identity "autoencoder" on this dataset's images."""
+        return PixelSpace(self.data.channels, self.data.image_size, self.logsnr_max)
 
 
 class IndexKeyed(ImageDataset):
@@ -57,69 +95,99 @@ class IndexKeyed(ImageDataset):
         return self.dataset[position][0], torch.tensor([position, epoch])
 
 
-class PixelTask(BaseTask):
-    """`BaseTask` with images for latents. It sets the attributes `BaseTask.__init__` sets, from
-    the image dataset instead of a latent cache (so it does not call that initializer)."""
+def heldout_pixels(config: PixelRunConfig) -> HeldOut:
+    """The first `eval.num_latents` test images in [−1, 1] and their condition keys."""
+    images, keys = heldout_images(load_split(config.data, "test"), config.eval.num_latents)
+    if config.model.condition.kind == "text-tokens":  # (index, epoch) keys, not labels
+        indices = torch.arange(images.shape[0])
+        keys = torch.stack([indices, torch.zeros_like(indices)], dim=1)
+    return HeldOut(to_model_range(images), keys, "test images (pixel space)")
 
-    def __init__(self, config: BaseRunConfig, device: torch.device) -> None:
-        if config.pixel is None:
-            raise ValueError("PixelTask needs a pixel-space config (BaseRunConfig.pixel)")
-        data = self.data_config = config.pixel.data
+
+class PixelTask(ImageBatches, GeneratorTask):
+    """The base model on images; the identity stands in for the autoencoder."""
+
+    def __init__(self, config: PixelRunConfig, device: torch.device) -> None:
         self.config = config
-        self.autoencoder = config.pixel.identity().to(device)
-        self.train_data = load_split(data, "train", training=True)
-        test_data = load_split(data, "test")
-        images, self.test_labels = heldout_images(test_data, config.eval.num_latents)
-        self.test_latents = to_model_range(images)  # [N, C, H, W] in [−1, 1]
-        self.class_names = list(self.train_data.class_names)
-        check_class_count(config.model.condition, self.class_names)
+        train_data: ImageDataset = load_split(config.data, "train", training=True)
+        class_names = list(train_data.class_names)
+        check_class_count(config.model.condition, class_names)
         captions = None
         if config.model.condition.kind == "text-tokens":  # batches carry (index, epoch) keys
-            captions = as_captions(self.train_data), as_captions(test_data)
-            self.train_data = IndexKeyed(self.train_data)
-            indices = torch.arange(self.test_latents.shape[0])
-            self.test_labels = torch.stack([indices, torch.zeros_like(indices)], dim=1)
-        self.conditions = ConditionSource(
-            config.model.condition, self.class_names, *(captions or ())
+            captions = as_captions(train_data), as_captions(load_split(config.data, "test"))
+            train_data = IndexKeyed(train_data)
+        self.train_data = train_data
+        self.num_workers = config.data.num_workers
+        conditions = ConditionSource(config.model.condition, class_names, *(captions or ()))
+        identity = config.identity()
+        model = build_base_model(config.model, identity)
+        heldout = heldout_pixels(config)
+        super().__init__(config.eval, model, identity, conditions, heldout, device)
+
+    def inputs(self, batch: Any, device: torch.device) -> tuple[Tensor, Tensor]:
+        images, keys = batch
+        return to_model_range(images).to(device, non_blocking=True), keys.to(device)
+
+
+class PixelModelKind(KindBase[PixelRunConfig]):
+    """The pixel-diffusion baseline: `ul train pixel --preset fashion-mnist` (alias `ul
+    train-base --preset pixel-fashion-mnist`)."""
+
+    name = KIND
+    description = "baseline: the base model trained directly on pixels (no autoencoder)"
+    config_type = PixelRunConfig
+    opens_as = "generator"
+
+    def build_task(
+        self, config: PixelRunConfig, context: DistributedContext, device: torch.device
+    ) -> PixelTask:
+        return PixelTask(config, device)
+
+    def networks(self, config: PixelRunConfig) -> NetworkTable:
+        shape = (config.data.channels, config.data.image_size, config.data.image_size)
+        costs = base_costs(config.model, shape)
+        return NetworkTable(costs, "pixel space", {"input_shape": list(shape)})
+
+    def evaluate(
+        self, run_dir: Path, step: int, device: torch.device, options: EvaluateOptions
+    ) -> RunEvaluation:
+        base, identity, config, conditions = self.generator(run_dir, device, step)
+        if conditions.keyed_by_index:  # held-out ELBOs look captions up by dataset index
+            captions = dataset_captions(config.data)
+            conditions = ConditionSource(config.model.condition, conditions.class_names, *captions)
+        settings = replace(config.eval, **sampling_overrides(options))
+        cond, labels = sampling_conditions(conditions, options.num, None, None)
+        evaluation = evaluate_base(
+            base,
+            identity,
+            conditions,
+            config.data,
+            heldout_pixels(config),
+            cond=cond,
+            labels=labels,
+            settings=settings,
+            seed=options.seed,
+            extractor=options.extractor,
+            cache_dir=options.cache_dir,
+            progress=options.progress,
         )
-        if config.model.latent_normalization != "none":
-            raise ValueError(
-                "pixel-space runs diffuse images in [−1, 1]: set model.latent_normalization=none"
-            )
-        self.model = build_base_model(config, self.autoencoder)
-        self.pixels = data.image_size**2
-        self.loss_normalizer = float(math.prod(self.autoencoder.latent_shape))
-        self.device = device
-        self._prior_bound = None  # stays unused: pixels have no prior (`has_latent_prior`)
+        described = {
+            **sampling_description(settings, conditions, config.data.name),
+            "autoencoder_run": "none (pixel space)",
+        }
+        per_sample = evaluation.flops["base_training_per_sample"]
+        cost = run_cost("base", run_dir, step, config.train.batch_size, per_sample)
+        return RunEvaluation(evaluation, described, [cost])
 
-    def batches(self, micro_batch_size: int, seed: int, rank: int, world_size: int) -> BatchStream:
-        return BatchStream(
-            self.train_data,
-            batch_size=micro_batch_size,
-            seed=seed,
-            rank=rank,
-            world_size=world_size,
-            num_workers=self.data_config.num_workers,
+    def generator(
+        self, run_dir: Path, device: torch.device, step: int | None = None
+    ) -> GeneratorModels:
+        """The EMA base model, the identity "autoencoder", config and conditions."""
+        config, loaded = load_run(run_dir, KIND, PixelRunConfig, step)
+        identity = config.identity()
+        base = build_base_model(config.model, identity)
+        base.load_state_dict(loaded.ema)
+        conditions = ConditionSource(
+            config.model.condition, load_split(config.data, "test").class_names
         )
-
-    def loss(
-        self, module: nn.Module, batch: Any, generator: torch.Generator, step: int
-    ) -> LossTerms:
-        images, labels = batch
-        x = to_model_range(images).to(generator.device, non_blocking=True)
-        cond = self.conditions.training(labels.to(generator.device), generator)
-        return module(x, cond, generator)
-
-
-def load_pixel_generator(
-    config: BaseRunConfig, loaded: LoadedCheckpoint, device: torch.device
-) -> tuple[LatentDiffusion, PixelSpace, BaseRunConfig, ConditionSource]:
-    """The EMA base model of a pixel-space run, the identity "autoencoder", config, conditions."""
-    if config.pixel is None:
-        raise ValueError("not a pixel-space run (BaseRunConfig.pixel is unset)")
-    identity = config.pixel.identity()
-    base = build_base_model(config, identity)
-    base.load_state_dict(loaded.ema)
-    class_names = load_split(config.pixel.data, "test").class_names
-    conditions = ConditionSource(config.model.condition, class_names)
-    return base.to(device).eval(), identity.to(device), config, conditions
+        return GeneratorModels(base.to(device).eval(), identity.to(device), config, conditions)

@@ -8,8 +8,8 @@ from typing import Protocol
 
 import torch
 
-from unified_latents.run_lock import RunLock
 from unified_latents.runs.directory import check_run_dir, config_record, write_run_config
+from unified_latents.runs.lock import RunLock
 from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.loop import TrainConfig, train
 from unified_latents.training.optim import OptimConfig

@@ -17,7 +17,6 @@ from typing import Any
 import torch
 from torch import nn
 
-import unified_latents
 from unified_latents.training.checkpoint import (
     CheckpointError,
     LoadedCheckpoint,
@@ -26,6 +25,7 @@ from unified_latents.training.checkpoint import (
 )
 from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.task import BatchSource
+from unified_latents.version import __version__
 
 
 @dataclass
@@ -39,7 +39,7 @@ class TrainingState:
 def git_revision() -> str:
     """The source tree's git revision, or 'unknown' outside a checkout."""
     try:
-        root = Path(unified_latents.__file__).resolve().parent
+        root = Path(__file__).resolve().parents[1]  # the unified_latents package
         result = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
         )
@@ -51,7 +51,7 @@ def git_revision() -> str:
 def provenance(config_dict: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "config": dict(config_dict),
-        "version": unified_latents.__version__,
+        "version": __version__,
         "git_revision": git_revision(),
     }
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.test_faults import ENDLESS, finish, start, tiny, wait_for_step
-from unified_latents import run_lock
 from unified_latents.cli import main
-from unified_latents.run_lock import LOCK_FILE, RunLock
+from unified_latents.runs import lock as run_lock
 from unified_latents.runs.directory import RunError
+from unified_latents.runs.lock import LOCK_FILE, RunLock
 from unified_latents.training.metrics_log import read_metrics
 
 

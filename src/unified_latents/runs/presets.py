@@ -15,21 +15,21 @@ from unified_latents.objectives.autoencoder import ObjectiveConfig
 from unified_latents.objectives.latent_diffusion import BaseModelConfig
 from unified_latents.objectives.single_stage import SingleStageConfig
 from unified_latents.objectives.unified_latents import UnifiedLatentsConfig
-from unified_latents.presets_emoji import (
+from unified_latents.runs.autoencoder import AutoencoderEvalConfig, AutoencoderRunConfig
+from unified_latents.runs.base_model import BaseEvalConfig, BaseRunConfig
+from unified_latents.runs.end_to_end import EndToEndEvalConfig, EndToEndRunConfig
+from unified_latents.runs.pixel_model import PixelRunConfig
+from unified_latents.runs.presets_emoji import (
     autoencoder_emoji,
     autoencoder_emoji_64,
     base_emoji_text,
     emoji_data,
 )
-from unified_latents.presets_paper import (
+from unified_latents.runs.presets_paper import (
     autoencoder_imagenet_512,
     base_imagenet_512,
     base_imagenet_512_text,
 )
-from unified_latents.runs.autoencoder import AutoencoderEvalConfig, AutoencoderRunConfig
-from unified_latents.runs.base_model import BaseEvalConfig, BaseRunConfig
-from unified_latents.runs.end_to_end import EndToEndEvalConfig, EndToEndRunConfig
-from unified_latents.runs.pixel_space import PixelSpaceConfig
 from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
 
@@ -80,6 +80,19 @@ def autoencoder_mnist_5k() -> AutoencoderRunConfig:
     return replace(base, data=replace(base.data, name="mnist-5k", holdout_size=500))
 
 
+def tiny_training(max_steps: int, eval_every: int) -> TrainConfig:
+    """The training settings of the tiny presets: seconds on a CPU, for tests."""
+    return TrainConfig(
+        batch_size=32,
+        max_steps=max_steps,
+        log_every=10,
+        eval_every=eval_every,
+        checkpoint_every=eval_every,
+        ema_decay=0.9,
+        progress=False,
+    )
+
+
 def autoencoder_tiny() -> AutoencoderRunConfig:
     """sklearn digits (8×8), a 4×4×2 latent and toy networks: trains in seconds, for tests."""
     return AutoencoderRunConfig(
@@ -96,15 +109,7 @@ def autoencoder_tiny() -> AutoencoderRunConfig:
             ),
         ),
         optim=OptimConfig(lr=1e-3, warmup_steps=5),
-        train=TrainConfig(
-            batch_size=32,
-            max_steps=40,
-            log_every=10,
-            eval_every=20,
-            checkpoint_every=20,
-            ema_decay=0.9,
-            progress=False,
-        ),
+        train=tiny_training(max_steps=40, eval_every=20),
         eval=AutoencoderEvalConfig(
             num_images=64, rate_passes=1, num_reconstructions=16, decoder_steps=8
         ),
@@ -159,8 +164,8 @@ AUTOENCODER_PRESETS: dict[str, Callable[[], AutoencoderRunConfig]] = {
     "fashion-mnist": autoencoder_fashion_mnist,
     "mnist-5k": autoencoder_mnist_5k,
     "tiny": autoencoder_tiny,
-    "imagenet-512": autoencoder_imagenet_512,  # paper scale (presets_paper.py)
-    "emoji": lambda: autoencoder_emoji(autoencoder_fashion_mnist()),  # presets_emoji.py
+    "imagenet-512": autoencoder_imagenet_512,  # paper scale (runs/presets_paper.py)
+    "emoji": lambda: autoencoder_emoji(autoencoder_fashion_mnist()),  # runs/presets_emoji.py
     "emoji-64": lambda: autoencoder_emoji_64(autoencoder_fashion_mnist()),
     # "kl-vae", "ul-mse-decoder", ... on Fashion-MNIST, "<name>-tiny" for tests, "<name>-emoji"
     **{name: derived(change, autoencoder_fashion_mnist) for name, change in ABLATIONS.items()},
@@ -218,15 +223,7 @@ def base_tiny() -> BaseRunConfig:
             condition=ConditionConfig(kind="class", num_classes=10),
         ),
         optim=OptimConfig(lr=1e-3, warmup_steps=5),
-        train=TrainConfig(
-            batch_size=32,
-            max_steps=20,
-            log_every=10,
-            eval_every=10,
-            checkpoint_every=10,
-            ema_decay=0.9,
-            progress=False,
-        ),
+        train=tiny_training(max_steps=20, eval_every=10),
         eval=BaseEvalConfig(
             num_latents=64,
             elbo_passes=1,
@@ -238,33 +235,43 @@ def base_tiny() -> BaseRunConfig:
     )
 
 
-def pixel_space(base: BaseRunConfig, data: DataConfig, patch_size: int) -> BaseRunConfig:
-    """Pixel-space diffusion baseline (UL-SPEC §10): the same base model on images in [−1, 1]
-    of `data` (no autoencoder run), its ViT patchifying the image with `patch_size`."""
+def pixel_space(
+    base: BaseRunConfig, data: DataConfig, patch_size: int, bias: float = 5.5
+) -> PixelRunConfig:
+    """Pixel-space diffusion baseline (UL-SPEC §10): the base model of `base` on images in
+    [−1, 1] of `data` (no autoencoder run), its ViT patchifying the image with `patch_size`. The
+    weighting bias defaults to the UL decoder's 5.5 (`autoencoder_fashion_mnist`): the same
+    resolution shift for the same 32×32 pixels, instead of the latents' 0 [C]."""
     network = replace(base.model.network, patch_size=patch_size)
-    pixel = PixelSpaceConfig(data=data)
-    return replace(base, pixel=pixel, model=replace(base.model, network=network))
+    model = replace(base.model, network=network, bias=bias)
+    return PixelRunConfig(
+        data=data, model=model, optim=base.optim, train=base.train, eval=base.eval
+    )
 
 
-def base_pixel_fashion_mnist() -> BaseRunConfig:
+def pixel_fashion_mnist() -> PixelRunConfig:
     """The fashion-mnist base model on 32×32 images with 4×4 patches: 64 tokens, as many as on
-    the 8×8 UL latent, so both cost about the same FLOPs per step. Its weighting bias is the UL
-    decoder's 5.5 (`autoencoder_fashion_mnist`): the same resolution shift for the same 32×32
-    pixels, instead of the latents' 0 [C]."""
-    config = pixel_space(base_fashion_mnist(), autoencoder_fashion_mnist().data, patch_size=4)
-    return replace(config, model=replace(config.model, bias=5.5))
+    the 8×8 UL latent, so both cost about the same FLOPs per step."""
+    return pixel_space(base_fashion_mnist(), autoencoder_fashion_mnist().data, patch_size=4)
 
 
-def base_pixel_tiny() -> BaseRunConfig:
+def pixel_tiny() -> PixelRunConfig:
     """The tiny base model on 8×8 digits with 2×2 patches (16 tokens, like the tiny latent)."""
-    return pixel_space(base_tiny(), autoencoder_tiny().data, patch_size=2)
+    base = base_tiny()
+    return pixel_space(base, autoencoder_tiny().data, patch_size=2, bias=base.model.bias)
 
 
-def base_pixel_emoji_text() -> BaseRunConfig:
+def pixel_emoji_text() -> PixelRunConfig:
     """Pixel-space baseline of `emoji-text`: RGB 32×32 emoji with 4×4 patches (64 tokens, as on
-    the 8×8 latent), the pixel weighting bias of `base_pixel_fashion_mnist`."""
-    config = pixel_space(base_emoji_text(base_fashion_mnist()), emoji_data(32), patch_size=4)
-    return replace(config, model=replace(config.model, bias=5.5))
+    the 8×8 latent)."""
+    return pixel_space(base_emoji_text(base_fashion_mnist()), emoji_data(32), patch_size=4)
+
+
+PIXEL_PRESETS: dict[str, Callable[[], PixelRunConfig]] = {
+    "fashion-mnist": pixel_fashion_mnist,
+    "tiny": pixel_tiny,
+    "emoji-text": pixel_emoji_text,
+}
 
 
 BASE_PRESETS: dict[str, Callable[[], BaseRunConfig]] = {
@@ -272,11 +279,8 @@ BASE_PRESETS: dict[str, Callable[[], BaseRunConfig]] = {
     "fashion-mnist-text": base_fashion_mnist_text,
     "fashion-mnist-unconditional": base_fashion_mnist_unconditional,
     "tiny": base_tiny,
-    "pixel-fashion-mnist": base_pixel_fashion_mnist,
-    "pixel-tiny": base_pixel_tiny,
-    "emoji-text": lambda: base_emoji_text(base_fashion_mnist()),  # presets_emoji.py
-    "pixel-emoji-text": base_pixel_emoji_text,
-    "imagenet-512": base_imagenet_512,  # paper scale (presets_paper.py)
+    "emoji-text": lambda: base_emoji_text(base_fashion_mnist()),  # runs/presets_emoji.py
+    "imagenet-512": base_imagenet_512,  # paper scale (runs/presets_paper.py)
     "imagenet-512-text": base_imagenet_512_text,
 }
 

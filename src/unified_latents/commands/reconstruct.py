@@ -1,4 +1,5 @@
-"""`ul train-autoencoder` and `ul reconstruct`."""
+"""`ul reconstruct`: encode + decode held-out images of an autoencoder (or end-to-end) run; PSNR
+and SSIM, a grid of originals next to reconstructions (`RunKind.autoencoder`)."""
 
 from __future__ import annotations
 
@@ -6,49 +7,13 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
-from unified_latents.commands.dry_run import autoencoder_dry_run
 from unified_latents.config import ConfigError
-from unified_latents.data.datasets import load_split
-from unified_latents.presets import AUTOENCODER_PRESETS
-from unified_latents.runs.autoencoder import (
-    AutoencoderRunConfig,
-    AutoencoderTask,
-    build_autoencoder,
-    heldout_images,
-    reconstruction_statistics,
-)
-from unified_latents.runs.directory import load_run, resolve_preset
-from unified_latents.runs.training import run_training
+from unified_latents.data.datasets import heldout_images, load_split
+from unified_latents.evaluation.reconstruction import reconstruction_statistics
+from unified_latents.runs.registry import kind_of
 from unified_latents.sampling.samplers import SamplerKind
-from unified_latents.training.distributed import init_distributed, resolve_device
-from unified_latents.training.seeding import seeded
+from unified_latents.training.distributed import resolve_device
 from unified_latents.visualize import interleave, save_image_grid
-
-
-def train_autoencoder(
-    preset: str, assignments: list[str], run_dir: Path | None, *, dry_run: bool = False
-) -> int:
-    config = resolve_preset(AUTOENCODER_PRESETS, preset, assignments)
-    if dry_run:
-        return autoencoder_dry_run(config)
-    run_dir = run_dir or Path("runs") / f"autoencoder-{preset}"
-    device_kind = resolve_device(config.train.device).type
-    context = init_distributed(device_kind)
-    device = resolve_device(config.train.device, context)
-    with seeded(config.train.seed):  # same seed, same initial weights
-        task = AutoencoderTask(config)
-    return run_training("autoencoder", config, task, run_dir, device=device, context=context)
-
-
-def load_autoencoder(run_dir: Path, device: torch.device, step: int | None = None):  # type: ignore[no-untyped-def]
-    """The EMA autoencoder of a run (newest checkpoint, or that of `step`), rebuilt from the
-    config stored in its checkpoint."""
-    config, loaded = load_run(run_dir, "autoencoder", AutoencoderRunConfig, step)
-    model = build_autoencoder(config)
-    model.load_state_dict(loaded.ema)
-    return model.to(device).eval(), config, loaded
 
 
 def reconstruct(
@@ -64,7 +29,7 @@ def reconstruct(
     if num < 1 or (steps is not None and steps < 1):
         raise ConfigError(f"--num and --steps must be positive, got {num} and {steps}")
     device = resolve_device(device_name)
-    model, config, loaded = load_autoencoder(run_dir, device)
+    model, config, loaded = kind_of(run_dir).autoencoder(run_dir, device)
     steps = config.eval.decoder_steps if steps is None else steps
     sampler = sampler or config.eval.sampler
     images, _ = heldout_images(load_split(config.data, "test"), num)

@@ -86,6 +86,24 @@ def paper_base_network() -> ViTConfig:
     )
 
 
+def paper_optim() -> OptimConfig:
+    return OptimConfig(lr=1e-4, betas=(0.9, 0.99), warmup_steps=10_000, grad_clip=1.0)
+
+
+def paper_training(batch_size: int, max_steps: int) -> TrainConfig:
+    """bf16 where the device has it ("auto"), EMA 0.9999, a checkpoint every 5k steps or 30 min."""
+    return TrainConfig(
+        batch_size=batch_size,
+        max_steps=max_steps,
+        log_every=100,
+        eval_every=10_000,
+        checkpoint_every=5_000,
+        checkpoint_minutes=30.0,
+        precision="auto",
+        ema_decay=0.9999,
+    )
+
+
 def autoencoder_imagenet_512() -> AutoencoderRunConfig:
     """Stage 1 at paper scale on an ImageNet-style folder at 512² (module docstring: what is the
     paper's and what is ours). Needs `--set data.root=DIR` (class subfolders; DIR/train and
@@ -99,17 +117,8 @@ def autoencoder_imagenet_512() -> AutoencoderRunConfig:
             loss_factor=1.5,
             decoder_bias=0.0,
         ),
-        optim=OptimConfig(lr=1e-4, betas=(0.9, 0.99), warmup_steps=10_000, grad_clip=1.0),
-        train=TrainConfig(
-            batch_size=256,
-            max_steps=300_000,
-            log_every=100,
-            eval_every=10_000,
-            checkpoint_every=5_000,
-            checkpoint_minutes=30.0,
-            precision="auto",
-            ema_decay=0.9999,
-        ),
+        optim=paper_optim(),
+        train=paper_training(batch_size=256, max_steps=300_000),
         eval=AutoencoderEvalConfig(
             num_images=512, rate_passes=2, num_reconstructions=16, decoder_steps=64, batch_size=32
         ),
@@ -125,17 +134,8 @@ def base_imagenet_512() -> BaseRunConfig:
             condition=ConditionConfig(kind="class", num_classes=1000),
             latent_normalization="scalar",
         ),
-        optim=OptimConfig(lr=1e-4, betas=(0.9, 0.99), warmup_steps=10_000, grad_clip=1.0),
-        train=TrainConfig(
-            batch_size=1024,
-            max_steps=400_000,
-            log_every=100,
-            eval_every=10_000,
-            checkpoint_every=5_000,
-            checkpoint_minutes=30.0,
-            precision="auto",
-            ema_decay=0.9999,
-        ),
+        optim=paper_optim(),
+        train=paper_training(batch_size=1024, max_steps=400_000),
         eval=BaseEvalConfig(
             num_latents=1000,
             elbo_passes=1,

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from unified_latents.cli import main
-from unified_latents.commands.autoencoder import reconstruct
+from unified_latents.commands.reconstruct import reconstruct
 from unified_latents.config import ConfigError
 from unified_latents.runs.autoencoder import AutoencoderRunConfig
 from unified_latents.runs.directory import CONFIG_FILE, latest_training_state, load_run

@@ -1,0 +1,95 @@
+"""`ul sample`: base model → latent → decoder → images, for every run kind that generates
+(base-model, pixel-model and end-to-end runs; `RunKind.generator`)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from unified_latents.commands.prompts import save_captioned_grid
+from unified_latents.data.datasets import to_uint8
+from unified_latents.generation import sample_chunks, sampling_conditions
+from unified_latents.runs.registry import kind_of
+from unified_latents.training.distributed import init_distributed, resolve_device
+from unified_latents.visualize import save_image_grid
+
+
+def sample(
+    run_dir: Path,
+    *,
+    num: int,
+    class_label: int | None,
+    prompt: str | Sequence[str] | None,
+    overrides: dict[str, object],
+    seed: int,
+    device_name: str,
+    out: Path | None,
+) -> int:
+    """`prompt`: one prompt, or several: `num` samples of each, one grid row per prompt with
+    the prompt written under every image (commands/prompts.py).
+
+    Under torchrun the ranks share the work (see `sample_chunks`: the samples do not depend
+    on the number of ranks); rank 0 gathers exactly `num` images and writes the outputs."""
+    context = init_distributed(resolve_device(device_name).type)
+    device = resolve_device(device_name, context)
+    base, autoencoder, config, conditions = kind_of(run_dir).generator(run_dir, device)
+    settings = replace(config.eval, **overrides)  # type: ignore[arg-type]
+    prompts = [prompt] if isinstance(prompt, str) else None if prompt is None else list(prompt)
+    per_prompt = num
+    if prompts is not None:  # prompt-major: every prompt's samples in one row (or more)
+        prompts = [text for text in prompts for _ in range(per_prompt)]
+        num = len(prompts)
+    cond, labels = sampling_conditions(conditions, num, class_label, prompts)
+    start = time.perf_counter()
+    chunks = sample_chunks(
+        base,
+        autoencoder,
+        cond,
+        conditions,
+        settings,
+        num=num,
+        seed=seed,
+        rank=context.rank,
+        world_size=context.world_size,
+    )
+    gathered = context.gather_objects({k: to_uint8(v) for k, v in chunks.items()})
+    if gathered is None:  # not rank 0: rank 0 writes the outputs
+        return 0
+    merged = {chunk: part for per_rank in gathered for chunk, part in per_rank.items()}
+    images = torch.cat([merged[chunk] for chunk in sorted(merged)])
+    assert images.shape[0] == num, (images.shape, num)
+    seconds = time.perf_counter() - start
+    out = out or run_dir / "samples" / f"sample_seed{seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    columns = 10 if class_label is None and prompt is None and conditions.kind != "none" else 8
+    if prompts is not None:
+        grid = save_captioned_grid(images, prompts, out / "grid.png", min(per_prompt, 8))
+    else:
+        grid = save_image_grid(images, out / "grid.png", columns, scale=2)
+    np.savez_compressed(out / "samples.npz", images=images.numpy(), labels=labels.numpy())
+    meta = {
+        "num": num,
+        "class": class_label,
+        "prompt": prompt if isinstance(prompt, str) or prompt is None else list(prompt),
+        "seed": seed,
+        "num_ranks": context.world_size,
+        "seconds": seconds,
+        "seconds_per_image": seconds / num,
+        "base_steps": settings.base_steps,
+        "decoder_steps": settings.decoder_steps,
+        "sampler": settings.sampler,
+        "guidance": settings.guidance,
+        "guidance_interval": settings.guidance_interval,
+    }
+    (out / "sample.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(
+        f"{num} samples in {seconds:.1f}s ({seconds / num:.3f} s/image); grid: {grid}; "
+        f"arrays: {out / 'samples.npz'}"
+    )
+    return 0

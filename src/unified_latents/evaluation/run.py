@@ -1,0 +1,70 @@
+"""What evaluating one run yields, and the options every run kind's evaluation takes (`ul evaluate`
+looks the kind up and calls its `evaluate`; `commands/evaluate.py` writes the outcome)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from unified_latents.conditions import ConditionSource
+from unified_latents.evaluation.compute import TrainingCost
+from unified_latents.evaluation.fid import Evaluation
+from unified_latents.generation import SamplingSettings
+from unified_latents.metrics.inception import InceptionFeatures
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluateOptions:
+    num: int  # N: reconstructions / samples (and the N of FID@N)
+    decoder_steps: int | None  # None: the run's eval setting
+    base_steps: int | None
+    guidance: float | None
+    seed: int
+    extractor: InceptionFeatures | None  # None: no FID/KID
+    cache_dir: Path | None  # reference statistics (None: $UL_CACHE_DIR or ~/.cache)
+    progress: bool
+
+
+class RunEvaluation(NamedTuple):
+    evaluation: Evaluation
+    settings: dict[str, Any]  # how it was measured, for eval.json and the report
+    costs: list[TrainingCost]  # training compute behind the evaluated model
+
+
+def run_cost(
+    part: str, run_dir: Path, step: int, batch_size: int, flops_per_image: float
+) -> TrainingCost:
+    """Training compute of `run_dir` up to optimizer step `step` (the evaluated checkpoint)."""
+    return TrainingCost(
+        part=part,
+        run_dir=str(run_dir),
+        step=step,
+        batch_size=batch_size,
+        flops_per_image=flops_per_image,
+    )
+
+
+def sampling_overrides(options: EvaluateOptions) -> dict[str, Any]:
+    overrides = {
+        "base_steps": options.base_steps,
+        "decoder_steps": options.decoder_steps,
+        "guidance": options.guidance,
+    }
+    return {name: value for name, value in overrides.items() if value is not None}
+
+
+def sampling_description(
+    settings: SamplingSettings, conditions: ConditionSource, dataset: str
+) -> dict[str, object]:
+    """How the evaluated samples were drawn, for eval.json (base and end-to-end runs)."""
+    return {
+        "base_steps": settings.base_steps,
+        "decoder_steps": settings.decoder_steps,
+        "sampler": settings.sampler,
+        "guidance": settings.guidance,
+        "guidance_interval": settings.guidance_interval,
+        "condition": conditions.kind,
+        "classes": "sample i is generated for class i mod K (balanced)",
+        "dataset": dataset,
+    }
