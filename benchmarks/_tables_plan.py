@@ -39,7 +39,7 @@ from unified_latents.runs.presets import (
     PIXEL_PRESETS,
 )
 from unified_latents.runs.registry import run_kind
-from unified_latents.training.loop import TrainConfig
+from unified_latents.training.config import TrainConfig
 
 SCALE_LABEL = "small-scale, CPU, not comparable to the paper"
 UL = "ul"

@@ -16,7 +16,7 @@ from unified_latents.sweep import (
     point_name,
     training_finished,
 )
-from unified_latents.training.loop import TrainConfig
+from unified_latents.training.config import TrainConfig
 
 TEMPLATE = autoencoder_tiny()
 

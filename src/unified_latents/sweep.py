@@ -23,7 +23,7 @@ from typing import Any
 
 from unified_latents.config import ConfigError, flatten, override
 from unified_latents.runs.directory import latest_training_state
-from unified_latents.training.loop import TrainConfig
+from unified_latents.training.config import TrainConfig
 
 GRID_ALIASES: dict[str, str] = {
     "loss_factor": "model.loss_factor",

@@ -38,8 +38,9 @@ from unified_latents.runs.autoencoder import build_autoencoder
 from unified_latents.runs.base_model import build_base_model
 from unified_latents.runs.presets import autoencoder_tiny, base_tiny
 from unified_latents.training.checkpoint import list_checkpoints, read_latest_checkpoint
+from unified_latents.training.config import TrainConfig
 from unified_latents.training.distributed import DistributedContext
-from unified_latents.training.loop import TrainConfig, TrainResult, train
+from unified_latents.training.loop import TrainResult, train
 from unified_latents.training.optim import OptimConfig
 
 CONFIG = TrainConfig(

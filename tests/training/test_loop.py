@@ -17,7 +17,8 @@ from unified_latents.training.checkpoint import (
     list_checkpoints,
     read_latest_checkpoint,
 )
-from unified_latents.training.loop import NonFiniteLossError, TrainConfig, train
+from unified_latents.training.config import TrainConfig
+from unified_latents.training.loop import NonFiniteLossError, train
 from unified_latents.training.optim import OptimConfig
 
 CONFIG = TrainConfig(

@@ -15,7 +15,7 @@ from unified_latents.cli import main
 from unified_latents.config import from_dict
 from unified_latents.runs.directory import training_precision
 from unified_latents.training import precision
-from unified_latents.training.loop import TrainConfig
+from unified_latents.training.config import TrainConfig
 from unified_latents.training.metrics_log import read_metrics
 from unified_latents.training.precision import (
     PrecisionWarning,

@@ -35,7 +35,7 @@ from unified_latents.sweep import (
     point_name,
     training_finished,
 )
-from unified_latents.training.loop import TrainConfig
+from unified_latents.training.config import TrainConfig
 
 BASE_SUBDIR = "base"
 DEFAULT_BASE_SAMPLES = 100  # base-model samples when --evaluate-num is 0 (no FID: FD_cls/ELBO)

@@ -42,8 +42,8 @@ from unified_latents.objectives.unified_latents import UnifiedLatentsConfig
 from unified_latents.runs.directory import load_run
 from unified_latents.runs.kind import AutoencoderModels, KindBase, NetworkTable
 from unified_latents.sampling.samplers import SamplerKind
+from unified_latents.training.config import TrainConfig
 from unified_latents.training.distributed import DistributedContext
-from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
 from unified_latents.visualize import interleave, save_image_grid
 

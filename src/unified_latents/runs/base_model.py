@@ -58,8 +58,8 @@ from unified_latents.runs.latents import (
     latent_cache_dir,
     latent_class_names,
 )
+from unified_latents.training.config import TrainConfig
 from unified_latents.training.distributed import DistributedContext
-from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
 from unified_latents.training.seeding import seeded
 from unified_latents.training.task import BatchSource

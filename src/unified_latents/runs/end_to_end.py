@@ -51,8 +51,8 @@ from unified_latents.objectives.terms import LossTerms
 from unified_latents.runs.directory import load_run
 from unified_latents.runs.kind import AutoencoderModels, GeneratorModels, KindBase, NetworkTable
 from unified_latents.training.checkpoint import LoadedCheckpoint
+from unified_latents.training.config import TrainConfig
 from unified_latents.training.distributed import DistributedContext
-from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
 from unified_latents.visualize import interleave, save_image_grid
 

@@ -45,8 +45,8 @@ from unified_latents.runs.base_model import BaseEvalConfig, build_base_model
 from unified_latents.runs.directory import load_run
 from unified_latents.runs.generator_task import GeneratorTask
 from unified_latents.runs.kind import GeneratorModels, KindBase, NetworkTable
+from unified_latents.training.config import TrainConfig
 from unified_latents.training.distributed import DistributedContext
-from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
 
 KIND = "pixel"

@@ -30,7 +30,7 @@ from unified_latents.runs.presets_paper import (
     base_imagenet_512,
     base_imagenet_512_text,
 )
-from unified_latents.training.loop import TrainConfig
+from unified_latents.training.config import TrainConfig
 from unified_latents.training.optim import OptimConfig
 
 

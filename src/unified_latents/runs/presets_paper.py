@@ -38,7 +38,7 @@ from unified_latents.objectives.latent_diffusion import BaseModelConfig
 from unified_latents.objectives.unified_latents import UnifiedLatentsConfig
 from unified_latents.runs.autoencoder import AutoencoderEvalConfig, AutoencoderRunConfig
 from unified_latents.runs.base_model import BaseEvalConfig, BaseRunConfig
-from unified_latents.training.loop import TrainConfig
+from unified_latents.training.config import TrainConfig
 from unified_latents.training.optim import OptimConfig
 
 IMAGENET_512 = DataConfig(

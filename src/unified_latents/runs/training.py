@@ -10,8 +10,9 @@ import torch
 
 from unified_latents.runs.directory import check_run_dir, config_record, write_run_config
 from unified_latents.runs.lock import RunLock
+from unified_latents.training.config import TrainConfig
 from unified_latents.training.distributed import DistributedContext
-from unified_latents.training.loop import TrainConfig, train
+from unified_latents.training.loop import train
 from unified_latents.training.optim import OptimConfig
 from unified_latents.training.precision import resolve_precision
 from unified_latents.training.task import TrainingTask
