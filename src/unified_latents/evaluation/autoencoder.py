@@ -7,7 +7,6 @@ bits/latent-dim) and FLOPs per image (training = 3 × forward, spec §10; `evalu
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Protocol
 
 from torch import Tensor
@@ -16,7 +15,7 @@ from unified_latents.data.datasets import DataConfig
 from unified_latents.evaluation.compute import autoencoder_flops
 from unified_latents.evaluation.fid import Evaluation, RealImages, inception_distances, real_images
 from unified_latents.evaluation.reconstruction import rate_statistics, reconstruction_statistics
-from unified_latents.metrics.inception import InceptionFeatures
+from unified_latents.evaluation.run import EvaluateOptions
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.visualize import interleave
@@ -41,17 +40,15 @@ def evaluate_autoencoder(
     num: int,
     decoder_steps: int,
     sampler: SamplerKind,
-    seed: int,
-    extractor: InceptionFeatures | None,
-    cache_dir: Path | None = None,
-    progress: bool = True,
+    options: EvaluateOptions,
 ) -> Evaluation:
     """Rate, PSNR/SSIM and (with an extractor) rFID/rKID on the first `num` test images."""
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     # The rate is cheap (no sampling): estimate it on at least the training-time eval set.
     test, _ = real_images(data, "test", max(num, settings.num_images))
-    rate = rate_statistics(model, test.images, settings.rate_passes, settings.batch_size, seed)
+    passes, seed = settings.rate_passes, options.seed
+    rate = rate_statistics(model, test.images, passes, settings.batch_size, seed)
     seconds["rate"] = time.perf_counter() - start
     originals = RealImages(data, "test", test.images[:num])
     decoding = f"{decoder_steps} {sampler} decoder steps"
@@ -64,10 +61,7 @@ def evaluate_autoencoder(
         num_steps=decoder_steps,
         sampler=sampler,
         batch_size=settings.batch_size,
-        seed=seed,
-        extractor=extractor,
-        cache_dir=cache_dir,
-        progress=progress,
+        options=options,
     )
     metrics |= rate | {"rate_num_images": float(test.images.shape[0])}
     draws = f"on {test.describe()} ({settings.rate_passes} noise draws each), bits/image ÷ H·W"
@@ -100,15 +94,13 @@ def reconstruction_quality(
     num_steps: int,
     sampler: SamplerKind,
     batch_size: int,
-    seed: int,
-    extractor: InceptionFeatures | None,
-    cache_dir: Path | None,
-    progress: bool,
+    options: EvaluateOptions,
     seconds_prefix: str = "",
 ) -> tuple[dict[str, float], dict[str, str], dict[str, float], Tensor]:
     """PSNR/SSIM and (with an extractor) rFID@N/rKID@N of reconstructions of `originals`
     (`decoding` says how they were decoded, for the notes). Returns (metrics, notes, seconds,
     the uint8 reconstructions); the FID timings are named with `seconds_prefix`."""
+    seed, extractor, progress = options.seed, options.extractor, options.progress
     start = time.perf_counter()
     metrics, reconstructions = reconstruction_statistics(
         model,
@@ -133,7 +125,7 @@ def reconstruction_quality(
             reconstructions,
             originals,
             extractor,
-            cache_dir=cache_dir,
+            cache_dir=options.cache_dir,
             seed=seed,
             progress=progress,
         )

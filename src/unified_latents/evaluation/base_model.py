@@ -30,6 +30,7 @@ from unified_latents.data.datasets import (
 from unified_latents.evaluation.compute import base_flops
 from unified_latents.evaluation.elbo import base_elbo_nats, elbo_bits, prior_bound_nats
 from unified_latents.evaluation.fid import Evaluation, RealImages, inception_distances, real_images
+from unified_latents.evaluation.run import EvaluateOptions
 from unified_latents.generation import SamplingSettings, sample_images
 from unified_latents.metrics.classifier import (
     classifier_features,
@@ -173,16 +174,13 @@ def sampled_quality(
     cond: Tensor | None,
     labels: Tensor,
     settings: SamplingSettings,
-    seed: int,
-    extractor: InceptionFeatures | None,
-    cache_dir: Path | None,
-    progress: bool,
+    options: EvaluateOptions,
     seconds_prefix: str = "",
 ) -> tuple[Tensor, dict[str, float], dict[str, str], dict[str, float]]:
     """Draw one sample per label (as `ul sample` does) and score them (`sample_quality`).
     Returns (uint8 samples, metrics, notes, seconds); the scoring timings are named with
     `seconds_prefix`."""
-    num = labels.shape[0]
+    num, seed, progress = labels.shape[0], options.seed, options.progress
     start = time.perf_counter()
     samples = sample_images(
         base, autoencoder, cond, conditions, settings, num=num, seed=seed, progress=progress
@@ -193,8 +191,8 @@ def sampled_quality(
         samples,
         labels,
         data,
-        extractor=extractor,
-        cache_dir=cache_dir,
+        extractor=options.extractor,
+        cache_dir=options.cache_dir,
         seed=seed,
         progress=progress,
     )
@@ -219,10 +217,7 @@ def evaluate_base(
     cond: Tensor | None,
     labels: Tensor,
     settings: BaseSettings,
-    seed: int,
-    extractor: InceptionFeatures | None,
-    cache_dir: Path | None = None,
-    progress: bool = True,
+    options: EvaluateOptions,
 ) -> Evaluation:
     """Samples for `labels` (−1 = unconditional) and every metric of the module docstring."""
     samples, metrics, notes, seconds = sampled_quality(
@@ -233,10 +228,7 @@ def evaluate_base(
         cond=cond,
         labels=labels,
         settings=settings,
-        seed=seed,
-        extractor=extractor,
-        cache_dir=cache_dir,
-        progress=progress,
+        options=options,
     )
     start = time.perf_counter()
     elbo = heldout_elbo(
@@ -246,7 +238,7 @@ def evaluate_base(
         heldout,
         passes=settings.elbo_passes,
         batch_size=settings.batch_size,
-        seed=seed,
+        seed=options.seed,
     )
     metrics |= elbo
     latents = f"the first {int(elbo['elbo_num_latents'])} {heldout.description}"

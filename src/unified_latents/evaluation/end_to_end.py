@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 from typing import Protocol
 
 from torch import Tensor
@@ -34,7 +33,7 @@ from unified_latents.evaluation.compute import end_to_end_flops
 from unified_latents.evaluation.elbo import base_elbo_nats, elbo_bits
 from unified_latents.evaluation.fid import Evaluation, RealImages, real_images
 from unified_latents.evaluation.reconstruction import encode_images
-from unified_latents.metrics.inception import InceptionFeatures
+from unified_latents.evaluation.run import EvaluateOptions
 from unified_latents.objectives.single_stage import SingleStageLatents
 from unified_latents.visualize import interleave
 
@@ -91,10 +90,7 @@ def evaluate_end_to_end(
     cond: Tensor | None,
     labels: Tensor,
     settings: EndToEndSettings,
-    seed: int,
-    extractor: InceptionFeatures | None,
-    cache_dir: Path | None = None,
-    progress: bool = True,
+    options: EvaluateOptions,
 ) -> Evaluation:
     """Samples for `labels` (−1 = unconditional), reconstructions of the first N test images
     (N = number of labels) and every metric of the module docstring."""
@@ -108,17 +104,14 @@ def evaluate_end_to_end(
         cond=cond,
         labels=labels,
         settings=settings,
-        seed=seed,
-        extractor=extractor,
-        cache_dir=cache_dir,
-        progress=progress,
+        options=options,
         seconds_prefix="samples_",
     )
 
     # The rate is cheap (no sampling): estimate it on at least the training-time eval set.
     test, test_labels = real_images(data, "test", max(num, settings.num_images))
     start = time.perf_counter()
-    bits, bits_notes = latent_bits(model, conditions, test, test_labels, settings, seed)
+    bits, bits_notes = latent_bits(model, conditions, test, test_labels, settings, options.seed)
     metrics |= bits
     notes |= bits_notes
     seconds["elbo"] = time.perf_counter() - start
@@ -132,10 +125,7 @@ def evaluate_end_to_end(
         num_steps=settings.decoder_steps,
         sampler=settings.sampler,
         batch_size=settings.batch_size,
-        seed=seed,
-        extractor=extractor,
-        cache_dir=cache_dir,
-        progress=progress,
+        options=options,
         seconds_prefix="reconstructions_",
     )
     metrics |= quality

@@ -183,10 +183,7 @@ class AutoencoderKind(KindBase[AutoencoderRunConfig]):
             num=options.num,
             decoder_steps=steps,
             sampler=config.eval.sampler,
-            seed=options.seed,
-            extractor=options.extractor,
-            cache_dir=options.cache_dir,
-            progress=options.progress,
+            options=options,
         )
         settings = {
             "decoder_steps": steps,

@@ -228,10 +228,7 @@ class BaseModelKind(KindBase[BaseRunConfig]):
             cond=cond,
             labels=labels,
             settings=settings,
-            seed=options.seed,
-            extractor=options.extractor,
-            cache_dir=options.cache_dir,
-            progress=options.progress,
+            options=options,
         )
         described = {
             **sampling_description(settings, conditions, ae_config.data.name),

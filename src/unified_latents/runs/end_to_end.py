@@ -236,10 +236,7 @@ class EndToEndKind(KindBase[EndToEndRunConfig]):
             cond=cond,
             labels=labels,
             settings=settings,
-            seed=options.seed,
-            extractor=options.extractor,
-            cache_dir=options.cache_dir,
-            progress=options.progress,
+            options=options,
         )
         described = {
             "scheme": config.scheme,

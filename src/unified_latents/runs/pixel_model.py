@@ -166,10 +166,7 @@ class PixelModelKind(KindBase[PixelRunConfig]):
             cond=cond,
             labels=labels,
             settings=settings,
-            seed=options.seed,
-            extractor=options.extractor,
-            cache_dir=options.cache_dir,
-            progress=options.progress,
+            options=options,
         )
         described = {
             **sampling_description(settings, conditions, config.data.name),
