@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -47,8 +48,6 @@ def test_gif_has_every_frame_at_the_grid_size(tmp_path: Path, channels: int) -> 
 
 
 def test_mp4_decodes_to_the_frames_written(tmp_path: Path) -> None:
-    import av
-
     clips = moving_clips(2, 3, 9, size=15)  # a 2 × 1 grid: 2·17+2 = 36 wide, 17+2 = 19 high
     path = save_clips_mp4(clips, tmp_path / "clips.mp4", fps=5)
     with av.open(str(path)) as container:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import torch
 from PIL import Image
@@ -68,8 +69,6 @@ def save_clips_mp4(
 ) -> Path:
     """An MP4 (H.264, yuv420p, playable in browsers) of the clips in a grid; odd sizes are
     padded with grey by one pixel, as yuv420p needs even width and height."""
-    import av
-
     frames = grid_frames(clips, num_columns, scale)
     if frames.shape[-1] == 1:
         frames = frames.repeat(3, axis=-1)

@@ -17,6 +17,7 @@ from tests.data.video_fixture import (
     write_video,
 )
 from unified_latents.data.containers import DataError, DatasetNotFoundError
+from unified_latents.data.stream import BatchStream
 from unified_latents.data.video_decode import (
     BadVideoWarning,
     ClipIndex,
@@ -65,6 +66,20 @@ def test_training_crops_are_seeded_by_epoch_and_index(tmp_path: Path) -> None:
     assert [frame_numbers_of(again[e][0].numpy())[0] for e in range(6)] == starts
     other_seed = video_clips(config(tmp_path, seed=4), "train")
     assert [frame_numbers_of(other_seed[e][0].numpy())[0] for e in range(6)] != starts
+
+
+def test_batch_stream_yields_clip_batches_and_resumes_them(tmp_path: Path) -> None:
+    for number in range(4):
+        write_video(tmp_path / f"clip_{number}.mp4", 20)
+    data = video_clips(config(tmp_path, holdout_size=1), "train")  # 3 videos
+    stream = BatchStream(data, batch_size=3, seed=0)
+    first = next(stream)[0]
+    state = stream.state_dict()
+    second = next(stream)[0]  # epoch 1: new random crops of the same videos
+    assert first.shape == (3, 3, 4, 16, 16) and not torch.equal(first, second)
+    resumed = BatchStream(data, batch_size=3, seed=0)
+    resumed.load_state_dict(state)
+    assert torch.equal(next(resumed)[0], second)
 
 
 def test_frame_folders_are_read_in_natural_order_with_exact_crops(tmp_path: Path) -> None:

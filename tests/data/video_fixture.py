@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 from PIL import Image
 
@@ -30,8 +31,6 @@ def write_video(
 ) -> Path:
     """A video of uniform frames (brightness `level(k)`); libx264 uses B-frames and a keyframe
     every 8 frames, so reads exercise reordering and seeking."""
-    import av
-
     if num_frames > (255 - 10) // LEVEL_STEP + 1:
         raise ValueError("too many frames for distinct brightness levels")
     path.parent.mkdir(parents=True, exist_ok=True)

