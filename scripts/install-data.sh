@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the default dataset (Fashion-MNIST, Debian package `dataset-fashion-mnist`) where apt exists.
+# Installs the default dataset (Fashion-MNIST, Debian package `dataset-fashion-mnist`) where apt
+# exists, and the sample videos of the video loader's smoke test (scripts/install-video-samples.sh).
 set -uo pipefail
+bash "$(dirname "${BASH_SOURCE[0]}")/install-video-samples.sh"
 DIR=/usr/share/datasets/fashion-mnist
 if [ -f "$DIR/train-images-idx3-ubyte.gz" ]; then
   exit 0

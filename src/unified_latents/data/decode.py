@@ -35,12 +35,20 @@ class BadFileLog:
     With a known total (folders), the error fires as soon as the bad files seen exceed the
     fraction of the *total*, which is certain and never premature. Without one (streamed
     shards), it fires once the observed fraction exceeds the limit over a sample large enough
-    to expect ≥10 bad files at the limit, or at the end of a pass (`finish`).
+    to expect ≥10 bad files at the limit, or at the end of a pass (`finish`). `kind` names the
+    files in messages ("image", "video") and `category` is the warning class used.
     """
 
-    def __init__(self, max_bad_fraction: float, total: int | None = None) -> None:
+    def __init__(
+        self,
+        max_bad_fraction: float,
+        total: int | None = None,
+        kind: str = "image",
+        category: type[UserWarning] = BadImageWarning,
+    ) -> None:
         self.max_bad_fraction = max_bad_fraction
         self.total = total
+        self.kind, self.category = kind, category
         self.attempted = 0
         self.bad: list[str] = []
         # Expected ≥10 bad files at the limit before judging a rate: fewer is mostly noise.
@@ -59,7 +67,9 @@ class BadFileLog:
     def record_bad(self, name: str, reason: str) -> None:
         self.attempted += 1
         self.bad.append(name)
-        warnings.warn(f"skipping unreadable image {name}: {reason}", BadImageWarning, stacklevel=2)
+        warnings.warn(
+            f"skipping unreadable {self.kind} {name}: {reason}", self.category, stacklevel=2
+        )
         if self.total is not None:
             if len(self.bad) > self.max_bad_fraction * self.total:
                 self._raise(self.total)
@@ -78,7 +88,7 @@ class BadFileLog:
     def _raise(self, denominator: int) -> None:
         shown = ", ".join(self.bad[:5]) + (" ..." if len(self.bad) > 5 else "")
         raise DataError(
-            f"{len(self.bad)} of {denominator} image files are unreadable, more than "
+            f"{len(self.bad)} of {denominator} {self.kind} files are unreadable, more than "
             f"data.max_bad_fraction={self.max_bad_fraction:g} allows (e.g. {shown}); "
             "remove or fix them, or raise the limit with --set data.max_bad_fraction=..."
         )

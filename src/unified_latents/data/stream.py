@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -24,7 +24,10 @@ from torch.utils.data import DataLoader, IterableDataset
 from unified_latents.data.containers import DataError, ImageDataset, InMemoryImages, derived_seed
 from unified_latents.data.shards import TarImages
 
-Batch = tuple[Tensor, Tensor]  # images uint8 [B, C, H, W], labels int64 [B]
+if TYPE_CHECKING:  # only for the annotation: image training does not import the video reader
+    from unified_latents.data.video_files import VideoClips
+
+Batch = tuple[Tensor, Tensor]  # images uint8 [B, C, H, W] (clips [B, C, T, H, W]), labels [B]
 
 
 class _Rows:
@@ -46,7 +49,7 @@ class BatchStream:
 
     def __init__(
         self,
-        dataset: ImageDataset,
+        dataset: ImageDataset | VideoClips,
         *,
         batch_size: int,
         seed: int,
