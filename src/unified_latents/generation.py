@@ -202,3 +202,22 @@ def sampling_conditions(
         torch.full((num,), class_label) if class_label is not None else torch.arange(num) % classes
     )
     return conditions.for_classes(labels), labels
+
+
+def evaluation_conditions(
+    conditions: ConditionSource, num: int
+) -> tuple[torch.Tensor | None, torch.Tensor, str]:
+    """The conditions of the `num` samples `ul evaluate` draws, their class labels (−1: none)
+    and a description for eval.json. A caption-conditioned model (text-to-image) gets the fixed
+    captions of the first `num` held-out images, in turn: the images its samples are compared
+    with; any other model every class in turn."""
+    if not conditions.keyed_by_index:
+        cond, labels = sampling_conditions(conditions, num, None, None)
+        return cond, labels, "sample i is generated for class i mod K (balanced)"
+    conditions.require_captions()
+    captions = conditions.heldout_captions
+    assert captions is not None
+    count = len(captions)
+    prompts = [captions.fixed_caption(i % count) for i in range(num)]
+    described = f"sample i is generated for the fixed caption of held-out image i mod {count}"
+    return conditions.encode_prompts(prompts), torch.full((num,), -1), described

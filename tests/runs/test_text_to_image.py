@@ -119,6 +119,8 @@ def test_tiny_text_token_run_trains_and_samples_from_prompts(dataset: Path, tmp_
     assert main([*evaluate, "--decoder-steps", "2"]) == 0  # held-out ELBO on test captions
     evaluated = json.loads((base / "eval" / "eval.json").read_text())
     assert np.isfinite(evaluated["metrics"]["base_elbo_bits_per_pixel"])
+    # text-to-image: samples are drawn for the captions of the held-out images they are scored on
+    assert "fixed caption of held-out image" in evaluated["settings"]["classes"]
 
 
 @pytest.mark.slow

@@ -55,7 +55,7 @@ def sampling_overrides(options: EvaluateOptions) -> dict[str, Any]:
 
 
 def sampling_description(
-    settings: SamplingSettings, conditions: ConditionSource, dataset: str
+    settings: SamplingSettings, conditions: ConditionSource, drawn: str, dataset: str
 ) -> dict[str, object]:
     """How the evaluated samples were drawn, for eval.json (base and end-to-end runs)."""
     return {
@@ -65,6 +65,6 @@ def sampling_description(
         "guidance": settings.guidance,
         "guidance_interval": settings.guidance_interval,
         "condition": conditions.kind,
-        "classes": "sample i is generated for class i mod K (balanced)",
+        "classes": drawn,
         "dataset": dataset,
     }

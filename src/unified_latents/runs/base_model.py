@@ -34,7 +34,7 @@ from unified_latents.evaluation.run import (
     sampling_description,
     sampling_overrides,
 )
-from unified_latents.generation import SamplingConfig, sampling_conditions
+from unified_latents.generation import SamplingConfig, evaluation_conditions
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import BaseModelConfig, LatentDiffusion
 from unified_latents.runs.autoencoder import KIND as AUTOENCODER
@@ -218,7 +218,7 @@ class BaseModelKind(KindBase[BaseRunConfig]):
         cache = LatentCache(latent_cache_dir(ae_dir) / "test")
         latents, keys = cache.first(config.eval.num_latents, "indices" if by_index else "labels")
         settings = replace(config.eval, **sampling_overrides(options))
-        cond, labels = sampling_conditions(conditions, options.num, None, None)
+        cond, labels, drawn = evaluation_conditions(conditions, options.num)
         evaluation = evaluate_base(
             base,
             autoencoder,
@@ -231,7 +231,7 @@ class BaseModelKind(KindBase[BaseRunConfig]):
             options=options,
         )
         described = {
-            **sampling_description(settings, conditions, ae_config.data.name),
+            **sampling_description(settings, conditions, drawn, ae_config.data.name),
             "autoencoder_run": config.autoencoder_run,
         }
         per_sample = evaluation.flops["base_training_per_sample"]

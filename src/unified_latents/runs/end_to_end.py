@@ -42,8 +42,8 @@ from unified_latents.evaluation.run import (
 )
 from unified_latents.generation import (
     SamplingConfig,
+    evaluation_conditions,
     generate_images,
-    sampling_conditions,
 )
 from unified_latents.networks.conditioning import ConditionConfig
 from unified_latents.objectives.single_stage import Scheme, SingleStageConfig, SingleStageLatents
@@ -228,7 +228,7 @@ class EndToEndKind(KindBase[EndToEndRunConfig]):
     ) -> RunEvaluation:
         model, config, conditions = load_end_to_end_model(run_dir, device, step)
         settings = replace(config.eval, **sampling_overrides(options))
-        cond, labels = sampling_conditions(conditions, options.num, None, None)
+        cond, labels, drawn = evaluation_conditions(conditions, options.num)
         evaluation = evaluate_end_to_end(
             model,
             config.data,
@@ -240,7 +240,7 @@ class EndToEndKind(KindBase[EndToEndRunConfig]):
         )
         described = {
             "scheme": config.scheme,
-            **sampling_description(settings, conditions, config.data.name),
+            **sampling_description(settings, conditions, drawn, config.data.name),
         }
         per_image = evaluation.flops["end_to_end_training_per_image"]
         cost = run_cost("end_to_end", run_dir, step, config.train.batch_size, per_image)

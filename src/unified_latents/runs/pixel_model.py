@@ -38,7 +38,7 @@ from unified_latents.evaluation.run import (
     sampling_description,
     sampling_overrides,
 )
-from unified_latents.generation import sampling_conditions
+from unified_latents.generation import evaluation_conditions
 from unified_latents.objectives.latent_diffusion import BaseModelConfig
 from unified_latents.objectives.pixel_space import PixelSpace
 from unified_latents.runs.base_model import BaseEvalConfig, build_base_model
@@ -156,7 +156,7 @@ class PixelModelKind(KindBase[PixelRunConfig]):
             captions = dataset_captions(config.data)
             conditions = ConditionSource(config.model.condition, conditions.class_names, *captions)
         settings = replace(config.eval, **sampling_overrides(options))
-        cond, labels = sampling_conditions(conditions, options.num, None, None)
+        cond, labels, drawn = evaluation_conditions(conditions, options.num)
         evaluation = evaluate_base(
             base,
             identity,
@@ -169,7 +169,7 @@ class PixelModelKind(KindBase[PixelRunConfig]):
             options=options,
         )
         described = {
-            **sampling_description(settings, conditions, config.data.name),
+            **sampling_description(settings, conditions, drawn, config.data.name),
             "autoencoder_run": "none (pixel space)",
         }
         per_sample = evaluation.flops["base_training_per_sample"]
