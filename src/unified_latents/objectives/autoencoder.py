@@ -110,6 +110,7 @@ class Autoencoder(nn.Module):
         """Images in (about) [−1, 1] from latents in `encode`'s scale."""
         raise NotImplementedError
 
+    @torch.no_grad()
     def reconstruct(
         self,
         x: Tensor,
@@ -118,7 +119,9 @@ class Autoencoder(nn.Module):
         sampler: SamplerKind = "ancestral",
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        raise NotImplementedError
+        """Encode, add the encoder noise the decoder was trained with (UL: λ_0), and decode."""
+        z = self.add_encoder_noise(self.encode(x), generator)
+        return self.decode(z, num_steps=num_steps, sampler=sampler, generator=generator)
 
     def add_encoder_noise(self, z_clean: Tensor, generator: torch.Generator | None) -> Tensor:
         """The noisy latent the decoder is trained on (UL: z_0 at λ_0); others: `z_clean`."""
@@ -127,3 +130,27 @@ class Autoencoder(nn.Module):
     def rate(self, z_clean: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         """(diffusion, terminal) nats [B] of `encode`'s latents under the model's prior."""
         raise NotImplementedError(f"{type(self).__name__} has no prior over its latents")
+
+
+class OneStepDecoding:
+    """For stage-1 models whose decoder is one network evaluation (the baselines' conv decoders,
+    the identity of pixel space): `decode` takes the diffusion decoder's arguments and ignores
+    the sampling ones. List it before `Autoencoder` (or its subclass) among the bases."""
+
+    deterministic_decoder: ClassVar[bool] = True
+
+    def decode_once(self, z: Tensor) -> Tensor:
+        """x̂ = D(z) in (about) [−1, 1] for a latent in `encode`'s scale."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def decode(
+        self,
+        z: Tensor,
+        *,
+        num_steps: int = 0,
+        sampler: SamplerKind = "ancestral",
+        generator: torch.Generator | None = None,
+        progress: bool = False,
+    ) -> Tensor:
+        return self.decode_once(z)

@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from unified_latents.diffusion.elbo import sum_over_dims, terminal_kl
 from unified_latents.networks.conv_decoder import ConvDecoder
-from unified_latents.objectives.autoencoder import ObjectiveConfig
+from unified_latents.objectives.autoencoder import ObjectiveConfig, OneStepDecoding
 from unified_latents.objectives.unified_latents import (
     Stage1Terms,
     UnifiedLatents,
     UnifiedLatentsConfig,
 )
-from unified_latents.sampling.samplers import SamplerKind
 
 
 def normal_prior_kl(z_clean: Tensor, logsnr_0: float) -> Tensor:
@@ -57,7 +56,7 @@ def mse_decoder_weight(logsnr_min: float, logsnr_max: float, bias: float) -> flo
     return math.exp(bias) * (softplus(logsnr_max - bias) - softplus(logsnr_min - bias))
 
 
-class MSEDecoderLatents(UnifiedLatents):
+class MSEDecoderLatents(OneStepDecoding, UnifiedLatents):
     """UL with the diffusion prior and a deterministic decoder x̂ = D(z_0) (paper: "L2").
 
     distortion = ½ · W · Σ_pixels (x − D(z_0))²  with W = `mse_decoder_weight` of the pixel
@@ -65,8 +64,6 @@ class MSEDecoderLatents(UnifiedLatents):
     Gaussian likelihood with variance 1/W up to a constant. The decoder mirrors the encoder
     (`networks/conv_decoder.py`); the `model.decoder` (UViT) settings are unused.
     """
-
-    deterministic_decoder: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -95,17 +92,8 @@ class MSEDecoderLatents(UnifiedLatents):
         x_hat = self.decoder(z_0).float()  # [B, C, H, W]
         return 0.5 * self.distortion_weight * sum_over_dims((x.float() - x_hat) ** 2)
 
-    @torch.no_grad()
-    def decode(
-        self,
-        z: Tensor,
-        *,
-        num_steps: int = 0,
-        sampler: SamplerKind = "ancestral",
-        generator: torch.Generator | None = None,
-        progress: bool = False,
-    ) -> Tensor:
-        """x̂ = D(z): one network evaluation; `num_steps` and `sampler` do not apply."""
+    def decode_once(self, z: Tensor) -> Tensor:
+        """x̂ = D(z): one network evaluation."""
         return self.decoder(z).float()
 
 

@@ -35,10 +35,9 @@ from torch import Tensor
 from unified_latents.diffusion.elbo import sum_over_dims
 from unified_latents.networks.conv_decoder import ConvDecoder
 from unified_latents.networks.registry import build_encoder
-from unified_latents.objectives.autoencoder import Autoencoder, ObjectiveConfig
+from unified_latents.objectives.autoencoder import Autoencoder, ObjectiveConfig, OneStepDecoding
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.objectives.unified_latents import UnifiedLatentsConfig, randn
-from unified_latents.sampling.samplers import SamplerKind
 
 LOG_VARIANCE_RANGE = (-30.0, 20.0)  # as LDM: keeps exp(log σ²) finite in fp32
 
@@ -51,11 +50,10 @@ class KLVAETerms(LossTerms):
     reconstruction_error: Tensor  # Σ_pixels |x − x̂| (l1) or (x − x̂)² (l2), x in [−1, 1]
 
 
-class KLAutoencoder(Autoencoder):
+class KLAutoencoder(OneStepDecoding, Autoencoder):
     """Gaussian conv encoder + deterministic conv decoder, with the KL-VAE loss as `forward`."""
 
     has_latent_prior: ClassVar[bool] = False
-    deterministic_decoder: ClassVar[bool] = True
     noisy_latents: ClassVar[bool] = False  # λ_max = 5 is a choice for the base model, no noise
 
     latent_mean: Tensor
@@ -135,28 +133,7 @@ class KLAutoencoder(Autoencoder):
         mean, _ = self.posterior(x)
         return mean * self.latent_scale
 
-    @torch.no_grad()
-    def decode(
-        self,
-        z: Tensor,
-        *,
-        num_steps: int = 0,
-        sampler: SamplerKind = "ancestral",
-        generator: torch.Generator | None = None,
-        progress: bool = False,
-    ) -> Tensor:
-        """x̂ = D(z · std) for a latent in `encode`'s scale: one network evaluation, so
-        `num_steps` and `sampler` do not apply."""
+    def decode_once(self, z: Tensor) -> Tensor:
+        """x̂ = D(z · std) for a latent in `encode`'s scale; `reconstruct` is then D(μ), the
+        deterministic reconstruction from the posterior mean (no encoder noise)."""
         return self.decoder(z / self.latent_scale).float()
-
-    @torch.no_grad()
-    def reconstruct(
-        self,
-        x: Tensor,
-        *,
-        num_steps: int = 0,
-        sampler: SamplerKind = "ancestral",
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """D(μ): the deterministic reconstruction from the posterior mean."""
-        return self.decode(self.encode(x))

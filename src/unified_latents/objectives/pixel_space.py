@@ -9,18 +9,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import torch
 from torch import Tensor
 
-from unified_latents.objectives.autoencoder import Autoencoder
-from unified_latents.sampling.samplers import SamplerKind
+from unified_latents.objectives.autoencoder import Autoencoder, OneStepDecoding
 
 
-class PixelSpace(Autoencoder):
+class PixelSpace(OneStepDecoding, Autoencoder):
     """The identity on images [C, H, W]; `logsnr_max` is the base model's λ_max on pixels."""
 
     has_latent_prior: ClassVar[bool] = False
-    deterministic_decoder: ClassVar[bool] = True
     noisy_latents: ClassVar[bool] = False
 
     def __init__(self, image_channels: int, image_size: int, logsnr_max: float) -> None:
@@ -36,24 +33,6 @@ class PixelSpace(Autoencoder):
     def encode(self, x: Tensor) -> Tensor:
         return x.float()
 
-    def decode(
-        self,
-        z: Tensor,
-        *,
-        num_steps: int = 0,
-        sampler: SamplerKind = "ancestral",
-        generator: torch.Generator | None = None,
-        progress: bool = False,
-    ) -> Tensor:
+    def decode_once(self, z: Tensor) -> Tensor:
         """The base model's final clean estimate x̂ is the image: no decoder."""
         return z.float()
-
-    def reconstruct(
-        self,
-        x: Tensor,
-        *,
-        num_steps: int = 0,
-        sampler: SamplerKind = "ancestral",
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        return x.float()

@@ -278,16 +278,3 @@ class UnifiedLatents(Autoencoder):
             generator=generator,
             progress=progress,
         )
-
-    @torch.no_grad()
-    def reconstruct(
-        self,
-        x: Tensor,
-        *,
-        num_steps: int,
-        sampler: SamplerKind = "ancestral",
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """Encode, add the λ_0 noise the decoder was trained with, and decode."""
-        z_0 = self.add_encoder_noise(self.encode(x), generator)
-        return self.decode(z_0, num_steps=num_steps, sampler=sampler, generator=generator)
