@@ -243,7 +243,7 @@ def classifier_accuracy(
 def save_alignment_metric(metric: AlignmentMetric, directory: str | Path) -> Path:
     """Writes `alignment.safetensors` (both networks) and `alignment.json` (config, label names,
     card) to `directory`; returns the directory."""
-    out = Path(directory)
+    out = Path(directory).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     state = {f"contrastive.{k}": v for k, v in metric.contrastive.state_dict().items()}
     state |= {f"classifier.{k}": v for k, v in metric.classifier.state_dict().items()}
@@ -266,7 +266,7 @@ def load_alignment_metric(
 ) -> AlignmentMetric:
     """The metric saved in `directory`, in eval mode on `device`; `text_encoder` defaults to the
     installed MiniLM (the one it was trained with)."""
-    root = Path(directory)
+    root = Path(directory).expanduser()
     if not (root / WEIGHTS_FILE).is_file() or not (root / CARD_FILE).is_file():
         raise FileNotFoundError(
             f"no alignment metric in {root} (needs {WEIGHTS_FILE} and {CARD_FILE}); train one "
