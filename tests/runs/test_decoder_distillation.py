@@ -110,6 +110,12 @@ def test_opens_as_an_autoencoder_with_the_student(
     with pytest.raises(RunError, match="decoder= is for runs that generate"):
         ul.load(distilled, decoder=distilled)
 
+    exported = tmp_path / "exported"  # carries its teacher's config: opens on its own
+    assert main(["export", str(distilled), str(exported)]) == 0
+    opened = ul.load(exported)
+    assert isinstance(opened, ul.Autoencoder) and opened.config.eval.decoder_steps == 1
+    assert torch.equal(opened.reconstruct(images, seed=3), first)
+
     assert main(["evaluate", "--run", str(distilled), "--num", "8", "--no-fid"]) == 0
     evaluation = json.loads((distilled / "eval" / "eval.json").read_text())
     assert evaluation["kind"] == "decoder-distillation"
