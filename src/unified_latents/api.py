@@ -8,6 +8,7 @@
     bpp = ae.bits_per_pixel(images)                       # the prior's bound, per image
     gen = ul.load("runs/base-fashion-mnist")              # -> ul.Generator
     samples = gen.sample(16, class_label=3, guidance=2.0, seed=0)   # or prompt="..."
+    fast = ul.load("runs/base-fashion-mnist", decoder="runs/DISTILLED")  # a distilled decoder
 
 `ul.load` reads the run kind from the run's saved config, rebuilds the EMA model from its newest
 checkpoint and fails with one clear `RunError` for a missing, incomplete or unknown run. Outputs
@@ -33,6 +34,7 @@ from unified_latents.objectives.autoencoder import Autoencoder as AutoencoderMod
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.runs.autoencoder import AutoencoderRunConfig
 from unified_latents.runs.directory import RunError
+from unified_latents.runs.kind import with_decoder
 from unified_latents.runs.registry import kind_of
 from unified_latents.training.checkpoint import CheckpointError
 
@@ -186,10 +188,17 @@ class Generator:
 
 
 def load(
-    path: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    path: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    decoder: str | Path | None = None,
 ) -> Autoencoder | Generator:
-    """Open a run directory: an `Autoencoder` for autoencoder runs, a `Generator` for the kinds
-    that generate (base-model, pixel-model and end-to-end runs; `runs/registry.py`)."""
+    """Open a run directory: an `Autoencoder` for autoencoder (and decoder-distillation) runs, a
+    `Generator` for the kinds that generate (base-model, pixel-model and end-to-end runs;
+    `runs/registry.py`). `decoder`: for a generator, a run whose decoder replaces its
+    autoencoder's, e.g. a decoder-distillation run of the same autoencoder (`ul sample
+    --decoder`)."""
     run_dir = Path(path)
     if not run_dir.is_dir():
         raise RunError(f"{run_dir} does not exist (or is not a directory)")
@@ -200,9 +209,18 @@ def load(
         raise RunError(f"{run_dir}/config.json is unreadable ({error!r})") from None
     try:
         if kind.opens_as == "autoencoder":
+            if decoder is not None:
+                raise RunError(
+                    f"decoder= is for runs that generate; {run_dir} is a {kind.name} run"
+                )
             model, config, _ = kind.autoencoder(run_dir, precision.device)
             return Autoencoder(model, config, precision)
-        base, autoencoder, config, conditions = kind.generator(run_dir, precision.device)
+        models = kind.generator(run_dir, precision.device)
+        if decoder is not None:
+            source = Path(decoder)
+            replacement = kind_of(source).autoencoder(source, precision.device)
+            models = with_decoder(models, replacement, source)
+        base, autoencoder, config, conditions = models
         return Generator(base, autoencoder, config, conditions, precision)
     except CheckpointError as error:
         raise RunError(f"{run_dir} has no usable checkpoint yet ({error})") from None

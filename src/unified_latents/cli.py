@@ -12,6 +12,9 @@ ul sample --run BASE_RUN --num 64 [--class K | --prompt TEXT] [--guidance S] ...
 ul evaluate --run RUN [--num 1000] [--inception PATH] [--no-fid] [--guidance S] ...
 ul sweep --preset P --grid loss_factor=1.2,1.5,2.0 --grid bias=-2,0,2 [--budget-minutes M] ...
 ul export RUN OUT                 (EMA weights + config + model card; ul.load(OUT) opens it)
+ul distill-decoder --run AE_RUN --steps 4
+    (= ul train decoder-distillation --set teacher_run=AE_RUN --set target_steps=4);
+    ul sample --run BASE_RUN --decoder DISTILLED_RUN decodes with the distilled decoder
 
 Exit status: 0 finished; 2 a user error (one line on stderr); 75 stopped by SIGTERM/Ctrl-C after
 writing a checkpoint (re-run the same command to resume; commands.INTERRUPTED_EXIT_CODE).
@@ -84,6 +87,14 @@ def run_command(args: argparse.Namespace, argv: list[str] | None) -> int:
         kind = TRAINING_ALIASES.get(args.command, getattr(args, "kind", ""))
         assignments = shorthand_assignments(args)
         return train(kind, args.preset, assignments, args.run_dir, dry_run=args.dry_run)
+    if args.command == "distill-decoder":
+        from unified_latents.commands.train import train
+
+        assignments = [f"teacher_run={args.run}", *args.assignments]
+        if args.steps is not None:
+            assignments.insert(1, f"target_steps={args.steps}")
+        kind = "decoder-distillation"
+        return train(kind, args.preset, assignments, args.run_dir, dry_run=args.dry_run)
     if args.command == "train-base":
         from unified_latents.commands.train import train_base_alias
 
@@ -140,6 +151,7 @@ def run_command(args: argparse.Namespace, argv: list[str] | None) -> int:
             class_label=args.class_label,
             prompt=sample_prompts(args),
             overrides=sampling_overrides(args),
+            decoder=args.decoder,
             seed=args.seed,
             device_name=args.device,
             out=args.out,

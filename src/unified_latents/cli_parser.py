@@ -28,7 +28,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, default_preset: str) -
 
 # The names of `runs/registry.py: KINDS` (a test checks they agree); here so that `ul --help` does
 # not import torch.
-RUN_KINDS = ("autoencoder", "base", "pixel", "end-to-end")
+RUN_KINDS = ("autoencoder", "base", "pixel", "end-to-end", "decoder-distillation")
 
 
 def add_shorthands(parser: argparse.ArgumentParser, autoencoder: bool = True) -> None:
@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="train (or resume) a run of any kind",
         description="KIND: autoencoder (stage 1: encoder, prior, decoder), base (stage 2: a base "
         "model on an autoencoder run's latents), pixel (the pixel-space diffusion baseline), "
-        "end-to-end (single stage).",
+        "end-to-end (single stage), decoder-distillation (a few-step decoder for an autoencoder "
+        "run: --set teacher_run=AE_RUN).",
     )
     generic.add_argument("kind", choices=RUN_KINDS, help="the kind of run")
     add_config_arguments(generic, "fashion-mnist")
@@ -99,6 +100,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_config_arguments(train_ae, "fashion-mnist")
     add_shorthands(train_ae, autoencoder=False)
+
+    distill = commands.add_parser(
+        "distill-decoder",
+        help="= ul train decoder-distillation --set teacher_run=RUN --set target_steps=N",
+        description="Distil the diffusion decoder of an autoencoder run into an N-step decoder "
+        "(progressive distillation, Salimans & Ho 2022). The result opens as an autoencoder "
+        "(ul reconstruct, ul evaluate, ul.load) and decodes base-model samples with ul sample "
+        "--decoder.",
+    )
+    distill.add_argument(
+        "--run", "--teacher", dest="run", type=Path, required=True, help=AUTOENCODER_RUN_HELP
+    )
+    distill.add_argument(
+        "--steps", type=positive_int, default=None, help="decoder steps to distil down to"
+    )
+    add_config_arguments(distill, "fashion-mnist")
 
     recon = commands.add_parser("reconstruct", help="encode + decode held-out images; PSNR/SSIM")
     recon.add_argument(
@@ -162,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply guidance only for log-SNR in [LO, HI]",
     )
     smp.add_argument("--steps", type=positive_int, default=None, help="base-model sampling steps")
+    smp.add_argument(
+        "--decoder",
+        type=Path,
+        default=None,
+        help="decode with this run's decoder instead, e.g. a decoder-distillation run of the "
+        "same autoencoder (its steps and sampler unless --decoder-steps is given)",
+    )
     smp.add_argument("--decoder-steps", type=positive_int, default=None)
     smp.add_argument("--sampler", choices=("ancestral", "ddim"), default=None)
     smp.add_argument("--batch-size", type=positive_int, default=None)

@@ -4,7 +4,8 @@ weights are, which `ul.load(OUT)`, `ul sample` and `ul reconstruct` open like th
     OUT/config.json                    the resolved config, where it came from, class names
     OUT/checkpoints/step_N/            state.json (config, step) + ema.safetensors (EMA weights)
     OUT/autoencoder/                   base runs: the same for the autoencoder checkpoint its
-                                       latents were encoded with
+                                       latents were encoded with; decoder-distillation runs:
+                                       for their teacher (whose config rebuilds the networks)
     OUT/README.md                      a model card with the run's measured figures (eval.json)
 
 An export holds no optimizer state: it is for using a model, not for resuming its training.
@@ -46,14 +47,18 @@ def _export(run_dir: Path, out: Path, step: int | None = None) -> dict[str, Any]
     state = _copy_checkpoint(run_dir, out, step)
     record = dict(state["config"])
     run = record["run"]
-    if record["kind"] == "base" and run.get("autoencoder_run"):
-        ae_dir = Path(run["autoencoder_run"])
-        _export(ae_dir, out / EXPORTED_AUTOENCODER, encoded_from_step(ae_dir))
-        record = {**record, "run": {**run, "autoencoder_run": EXPORTED_AUTOENCODER}}
+    # The autoencoder run a run depends on, and which of its checkpoints.
+    key = {"base": "autoencoder_run", "decoder-distillation": "teacher_run"}.get(record["kind"])
+    if key is not None and run.get(key):
+        ae_dir = Path(run[key])
+        step = encoded_from_step(ae_dir) if key == "autoencoder_run" else run["teacher_step"]
+        _export(ae_dir, out / EXPORTED_AUTOENCODER, step or None)
+        record = {**record, "run": {**run, key: EXPORTED_AUTOENCODER}}
         state["config"] = record
         target = checkpoint_dir(out, int(state["step"]))
         (target / "state.json").write_text(json.dumps(state, indent=2) + "\n")
-        record["class_names"] = latent_class_names(ae_dir)
+        if key == "autoencoder_run":
+            record["class_names"] = latent_class_names(ae_dir)
     config = provenance(record) | {"exported_from": str(run_dir.resolve())}
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return state

@@ -15,6 +15,7 @@ import torch
 from unified_latents.commands.prompts import save_captioned_grid
 from unified_latents.data.datasets import to_uint8
 from unified_latents.generation import sample_chunks, sampling_conditions
+from unified_latents.runs.kind import with_decoder
 from unified_latents.runs.registry import kind_of
 from unified_latents.training.distributed import init_distributed, resolve_device
 from unified_latents.visualize import save_image_grid
@@ -28,17 +29,22 @@ def sample(
     prompt: str | Sequence[str] | None,
     overrides: dict[str, object],
     seed: int,
+    decoder: Path | None = None,
     device_name: str,
     out: Path | None,
 ) -> int:
     """`prompt`: one prompt, or several: `num` samples of each, one grid row per prompt with
-    the prompt written under every image (commands/prompts.py).
+    the prompt written under every image (commands/prompts.py). `decoder`: a run whose decoder
+    replaces the autoencoder's (`ul sample --decoder`, e.g. a decoder-distillation run).
 
     Under torchrun the ranks share the work (see `sample_chunks`: the samples do not depend
     on the number of ranks); rank 0 gathers exactly `num` images and writes the outputs."""
     context = init_distributed(resolve_device(device_name).type)
     device = resolve_device(device_name, context)
-    base, autoencoder, config, conditions = kind_of(run_dir).generator(run_dir, device)
+    models = kind_of(run_dir).generator(run_dir, device)
+    if decoder is not None:
+        models = with_decoder(models, kind_of(decoder).autoencoder(decoder, device), decoder)
+    base, autoencoder, config, conditions = models
     settings = replace(config.eval, **overrides)  # type: ignore[arg-type]
     prompts = [prompt] if isinstance(prompt, str) else None if prompt is None else list(prompt)
     per_prompt = num
@@ -83,7 +89,9 @@ def sample(
         "seconds_per_image": seconds / num,
         "base_steps": settings.base_steps,
         "decoder_steps": settings.decoder_steps,
+        "decoder": None if decoder is None else str(decoder),
         "sampler": settings.sampler,
+        "decoder_sampler": settings.decoder_sampler or settings.sampler,
         "guidance": settings.guidance,
         "guidance_interval": settings.guidance_interval,
     }

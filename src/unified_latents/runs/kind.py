@@ -11,11 +11,12 @@ methods instead of branching on the kind.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, NamedTuple, Protocol, TypeVar
 
 import torch
+from torch import nn
 
 from unified_latents.conditions import ConditionSource
 from unified_latents.evaluation.network_summary import NetworkCost
@@ -47,6 +48,37 @@ class AutoencoderModels(NamedTuple):
     model: Autoencoder
     config: Any
     checkpoint: LoadedCheckpoint
+
+
+def _same_encoder(first: Autoencoder, second: Autoencoder) -> bool:
+    """Whether two autoencoders have encoders with identical weights."""
+    encoders = [getattr(model, "encoder", None) for model in (first, second)]
+    if not all(isinstance(encoder, nn.Module) for encoder in encoders):
+        return False
+    mine, theirs = (encoder.state_dict() for encoder in encoders)  # type: ignore[union-attr]
+    return mine.keys() == theirs.keys() and all(
+        torch.equal(mine[key].cpu(), theirs[key].cpu()) for key in mine
+    )
+
+
+def with_decoder(
+    models: GeneratorModels, decoder: AutoencoderModels, source: Path
+) -> GeneratorModels:
+    """A generator's models decoding with another run's decoder (`ul sample --decoder RUN`):
+    that run must encode exactly as the generator's autoencoder (same encoder weights), and
+    decodes by default with its own steps and sampler."""
+    if not _same_encoder(models.autoencoder, decoder.model):
+        raise RunError(
+            f"{source} encodes differently from this run's autoencoder (another encoder, or "
+            "none), so its decoder reads another latent space: distil the decoder of the "
+            "autoencoder checkpoint the base model's latents came from"
+        )
+    settings = decoder.config.eval
+    sampling = replace(
+        models.config.eval, decoder_steps=settings.decoder_steps, decoder_sampler=settings.sampler
+    )
+    config = replace(models.config, eval=sampling)
+    return models._replace(autoencoder=decoder.model, config=config)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@
     base          stage 2, a base model on an autoencoder run's latents (runs/base_model.py)
     pixel         the pixel-diffusion baseline (runs/pixel_model.py)
     end-to-end    single-stage UL (runs/end_to_end.py)
+    decoder-distillation   a few-step decoder for an autoencoder run (runs/decoder_distillation.py)
 
 A new kind (text-to-image, video, ...) is one module implementing `runs/kind.py: RunKind`, its
 presets, and one line here.
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from unified_latents.runs.autoencoder import AutoencoderKind
 from unified_latents.runs.base_model import BaseModelKind
+from unified_latents.runs.decoder_distillation import DecoderDistillationKind
 from unified_latents.runs.directory import RunError, read_run_record
 from unified_latents.runs.end_to_end import EndToEndKind
 from unified_latents.runs.kind import RunKind
@@ -25,6 +27,7 @@ from unified_latents.runs.presets import (
     END_TO_END_PRESETS,
     PIXEL_PRESETS,
 )
+from unified_latents.runs.presets_distillation import DECODER_DISTILLATION_PRESETS
 
 KINDS: dict[str, RunKind] = {
     kind.name: kind
@@ -33,6 +36,7 @@ KINDS: dict[str, RunKind] = {
         BaseModelKind(BASE_PRESETS, AUTOENCODER_PRESETS),
         PixelModelKind(PIXEL_PRESETS),
         EndToEndKind(END_TO_END_PRESETS),
+        DecoderDistillationKind(DECODER_DISTILLATION_PRESETS, AUTOENCODER_PRESETS),
     )
 }
 
