@@ -261,10 +261,7 @@ class DecoderDistillationKind(KindBase[DecoderDistillationRunConfig]):
             num=options.num,
             decoder_steps=steps,
             sampler="ddim",
-            seed=options.seed,
-            extractor=options.extractor,
-            cache_dir=options.cache_dir,
-            progress=options.progress,
+            options=options,
         )
         teacher_step = int(state.teacher_checkpoint_step)
         settings = {
