@@ -50,8 +50,8 @@ from unified_latents.runs.autoencoder import (
 from unified_latents.runs.directory import RunError, load_run, read_run_record
 from unified_latents.runs.kind import AutoencoderModels, KindBase, NetworkTable
 from unified_latents.runs.latents import autoencoder_dir
+from unified_latents.training.config import TrainConfig
 from unified_latents.training.distributed import DistributedContext
-from unified_latents.training.loop import TrainConfig
 from unified_latents.training.optim import OptimConfig
 from unified_latents.visualize import interleave, save_image_grid
 

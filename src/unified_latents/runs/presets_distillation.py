@@ -10,7 +10,7 @@ from unified_latents.runs.decoder_distillation import (
     DistillationEvalConfig,
 )
 from unified_latents.runs.presets import tiny_training
-from unified_latents.training.loop import TrainConfig
+from unified_latents.training.config import TrainConfig
 from unified_latents.training.optim import OptimConfig
 
 
