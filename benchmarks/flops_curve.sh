@@ -28,8 +28,9 @@ TRAIN_TREE="$(tree "$TRAIN_COMMIT")"
 EVAL_TREE="$(tree "$EVAL_COMMIT")"
 # The budgets are given explicitly: the two commits' defaults may differ (docs/results.md §8).
 BUDGETS=(--stage1-steps 10000 --base-steps 6000)
-(cd "$TRAIN_TREE/benchmarks" && nohup "$PYTHON" flops_curve.py train --work-dir "$WORK" \
+# The venv's editable install points at this checkout's src/; each worktree runs its own code.
+(cd "$TRAIN_TREE/benchmarks" && PYTHONPATH="$TRAIN_TREE/src" nohup "$PYTHON" flops_curve.py train --work-dir "$WORK" \
    --jobs 2 "${BUDGETS[@]}" >> "$WORK/train.out" 2>&1 &)
-(cd "$EVAL_TREE/benchmarks" && OMP_NUM_THREADS=1 nohup "$PYTHON" flops_curve.py evaluate \
+(cd "$EVAL_TREE/benchmarks" && PYTHONPATH="$EVAL_TREE/src" OMP_NUM_THREADS=1 nohup "$PYTHON" flops_curve.py evaluate \
    --work-dir "$WORK" "${BUDGETS[@]}" >> "$WORK/evaluate.out" 2>&1 &)
 echo "started: training from $TRAIN_TREE, evaluation from $EVAL_TREE; logs in $WORK/*.out"
