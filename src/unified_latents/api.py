@@ -19,6 +19,7 @@ runs the networks under bf16 autocast (weights, sampler state and reductions sta
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -65,12 +66,12 @@ class Autoencoder:
         self.model, self.config, self._precision = model, config, precision
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """[C, H, W] of the images it encodes."""
-        return (self.model.image_channels, self.model.image_size, self.model.image_size)
+    def image_shape(self) -> tuple[int, ...]:
+        """[C, H, W] of the images it encodes ([C, T, H, W] of the clips of a video run)."""
+        return self.model.image_shape
 
     @property
-    def latent_shape(self) -> tuple[int, int, int]:
+    def latent_shape(self) -> tuple[int, ...]:
         return self.model.latent_shape
 
     def test_images(self, num: int) -> Tensor:
@@ -78,7 +79,7 @@ class Autoencoder:
         return heldout_images(load_split(self.config.data, "test"), num)[0]
 
     def _model_input(self, images: Tensor) -> Tensor:
-        if images.ndim != 4 or tuple(images.shape[1:]) != self.image_shape:
+        if tuple(images.shape[1:]) != self.image_shape:
             raise ValueError(
                 f"images must be [N, {', '.join(map(str, self.image_shape))}], "
                 f"got {list(images.shape)}"
@@ -121,13 +122,13 @@ class Autoencoder:
     @torch.no_grad()
     def bits_per_pixel(self, images: Tensor, *, seed: int = 0) -> Tensor:
         """Per image [N]: bits of its latent under the model's prior (UL: the bound L_z, one
-        noise draw), divided by H·W."""
+        noise draw), divided by H·W (by T·H·W for clips)."""
         if not self.model.has_latent_prior:
             raise ValueError(f"{type(self.model).__name__} has no prior over its latents")
         z = self.encode(images)
         diffusion, terminal = self.model.rate(z, self._precision.generator(seed))
         bits = torch.as_tensor(nats_to_bits(diffusion + terminal)).cpu()
-        return bits / (self.image_shape[1] * self.image_shape[2])
+        return bits / math.prod(self.image_shape[1:])
 
 
 class Generator:
@@ -146,9 +147,8 @@ class Generator:
         self.conditions, self._precision = conditions, precision
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
-        ae = self.autoencoder
-        return (ae.image_channels, ae.image_size, ae.image_size)
+    def image_shape(self) -> tuple[int, ...]:
+        return self.autoencoder.image_shape
 
     @property
     def class_names(self) -> list[str]:

@@ -155,6 +155,7 @@ def run_command(args: argparse.Namespace, argv: list[str] | None) -> int:
             seed=args.seed,
             device_name=args.device,
             out=args.out,
+            first_clip=args.context,
         )
     raise AssertionError(f"unhandled command {args.command}")
 

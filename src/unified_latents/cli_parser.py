@@ -169,6 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="text prompt (text-conditioned models); repeat for several: --num samples of each, "
         "captioned grid",
     )
+    who.add_argument(
+        "--context",
+        type=int,
+        default=None,
+        metavar="INDEX",
+        help="frame prediction: context frames of test clips INDEX, INDEX+1, … (default 0)",
+    )
     smp.add_argument("--prompt-file", type=Path, default=None, help="prompts, one per line")
     smp.add_argument("--guidance", type=float, default=None, help="classifier-free guidance")
     smp.add_argument(

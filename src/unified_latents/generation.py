@@ -84,12 +84,15 @@ def generate_images(
     for start in range(0, num, settings.batch_size):
         count = min(settings.batch_size, num - start)
         batch_cond = None if cond is None else cond[start : start + count].to(device)
+        null = conditions.null(count, device)
+        if base.context_frames and batch_cond is not None:  # frame prediction: no context
+            null = torch.zeros_like(batch_cond)
         z_hat = sample_latents(
             base.denoise,
             latent_shape=base.latent_shape,
             schedule=base.schedule,
             cond=batch_cond,
-            null_cond=conditions.null(count, device),
+            null_cond=null,
             num=count,
             guidance=settings.guidance,
             guidance_interval=settings.guidance_interval,
@@ -99,6 +102,8 @@ def generate_images(
             device=device,
         )
         z_hat = base.denormalize(z_hat)
+        if base.context_frames and batch_cond is not None:  # the given frames, exactly
+            z_hat = base.paste_context(z_hat, batch_cond)
         if settings.decoder_input == "noisy":
             z_hat = autoencoder.add_encoder_noise(z_hat, generator)
         images = autoencoder.decode(
@@ -109,6 +114,14 @@ def generate_images(
         )
         outputs.append(images.cpu())
     return torch.cat(outputs)
+
+
+def context_frames(base: LatentDiffusion, images: Tensor) -> int:
+    """Pixel frames a frame-prediction model was given (its latent context frames × the
+    autoencoder's frames per latent frame), 0 for other models; `images` are its samples."""
+    if not base.context_frames:
+        return 0
+    return base.context_frames * images.shape[2] // base.latent_shape[1]
 
 
 def sample_chunks(

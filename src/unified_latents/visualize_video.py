@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from unified_latents.visualize import image_grid
+from unified_latents.visualize import image_grid, interleave, save_image_grid
 
 CONTEXT_COLOUR = (40, 120, 230)  # border of context frames in filmstrips
 BORDER_GREY = 128  # border of every other cell, as in `visualize.image_grid`
@@ -131,3 +131,25 @@ def save_filmstrip(
     path.parent.mkdir(parents=True, exist_ok=True)
     picture.save(path)
     return path
+
+
+def save_pictures(
+    pictures: Tensor, path: Path, num_columns: int, scale: int = 2, context_frames: int = 0
+) -> Path:
+    """uint8 images [N, C, H, W] as a PNG grid of `num_columns`; clips [N, C, T, H, W] as a PNG
+    filmstrip (a row per clip, the first `context_frames` marked) and an animated GIF beside it
+    (`path` with suffix .gif)."""
+    if pictures.dim() == 4:
+        return save_image_grid(pictures, path, num_columns, scale)
+    save_clips_gif(pictures, path.with_suffix(".gif"), num_columns=2, scale=scale)
+    return save_filmstrip(pictures, path, context_frames, scale=scale)
+
+
+def save_comparison(originals: Tensor, reconstructions: Tensor, path: Path, scale: int = 2) -> Path:
+    """Originals next to their reconstructions (uint8, same shape) as `save_pictures` does: for
+    images 8-column rows alternating originals / reconstructions (64 of each at most); for clips
+    a filmstrip whose rows alternate clip / reconstruction (8 pairs)."""
+    if originals.dim() == 4:
+        return save_pictures(interleave(originals[:64], reconstructions[:64]), path, 8, scale)
+    pairs = interleave(originals[:8], reconstructions[:8], num_columns=1)
+    return save_pictures(pairs, path, 1, scale)

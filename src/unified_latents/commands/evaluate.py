@@ -30,7 +30,7 @@ from unified_latents.runs.directory import newest_readable_checkpoint, training_
 from unified_latents.runs.registry import kind_of
 from unified_latents.training.checkpoint import Checkpoint
 from unified_latents.training.distributed import resolve_device
-from unified_latents.visualize import save_image_grid
+from unified_latents.visualize_video import save_pictures
 
 EVAL_DIR = "eval"
 EVAL_FILE = "eval.json"
@@ -108,10 +108,10 @@ def write_evaluation(
     evaluation = result.evaluation
     out = run_dir / EVAL_DIR
     grid_name = f"{evaluation.grid_name}.png"
-    save_image_grid(evaluation.grid, out / grid_name, evaluation.grid_columns, scale=2)
+    save_pictures(evaluation.grid, out / grid_name, evaluation.grid_columns, scale=2)
     images = {"grid": f"{EVAL_DIR}/{grid_name}"}
     for name, (grid, columns) in evaluation.more_grids.items():
-        save_image_grid(grid, out / f"{name}.png", columns, scale=2)
+        save_pictures(grid, out / f"{name}.png", columns, scale=2)
         images[name] = f"{EVAL_DIR}/{name}.png"
     if evaluation.arrays:
         np.savez_compressed(out / "samples.npz", **evaluation.arrays)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from unified_latents.evaluation.reconstruction import reconstruction_statistics
 from unified_latents.runs.registry import kind_of
 from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.training.distributed import resolve_device
-from unified_latents.visualize import interleave, save_image_grid
+from unified_latents.visualize_video import save_comparison
 
 
 def reconstruct(
@@ -44,9 +44,7 @@ def reconstruct(
     )
     seconds = time.perf_counter() - start
     out = out or run_dir / "reconstruct"
-    grid = save_image_grid(
-        interleave(images[:64], reconstructions[:64]), out / "grid.png", 8, scale=2
-    )
+    grid = save_comparison(images, reconstructions, out / "grid.png")
     result = {
         **stats,
         "num_images": int(images.shape[0]),

@@ -13,12 +13,13 @@ import numpy as np
 import torch
 
 from unified_latents.commands.prompts import save_captioned_grid
-from unified_latents.data.datasets import to_uint8
-from unified_latents.generation import sample_chunks, sampling_conditions
+from unified_latents.conditions import ConditionError
+from unified_latents.data.datasets import load_split, to_model_range, to_uint8
+from unified_latents.generation import context_frames, sample_chunks, sampling_conditions
 from unified_latents.runs.kind import with_decoder
 from unified_latents.runs.registry import kind_of
 from unified_latents.training.distributed import init_distributed, resolve_device
-from unified_latents.visualize import save_image_grid
+from unified_latents.visualize_video import save_pictures
 
 
 def sample(
@@ -32,10 +33,13 @@ def sample(
     decoder: Path | None = None,
     device_name: str,
     out: Path | None,
+    first_clip: int | None = None,
 ) -> int:
     """`prompt`: one prompt, or several: `num` samples of each, one grid row per prompt with
     the prompt written under every image (commands/prompts.py). `decoder`: a run whose decoder
     replaces the autoencoder's (`ul sample --decoder`, e.g. a decoder-distillation run).
+    `first_clip`: for a frame-prediction model, sample i continues held-out clip `first_clip + i`
+    (default 0); the saved clips show that clip's real context frames.
 
     Under torchrun the ranks share the work (see `sample_chunks`: the samples do not depend
     on the number of ranks); rank 0 gathers exactly `num` images and writes the outputs."""
@@ -52,6 +56,12 @@ def sample(
         prompts = [text for text in prompts for _ in range(per_prompt)]
         num = len(prompts)
     cond, labels = sampling_conditions(conditions, num, class_label, prompts)
+    real: torch.Tensor | None = None  # frame prediction: the clips whose context is given
+    if base.context_frames:
+        real = test_clips(config.autoencoder_run, first_clip or 0, num, device)
+        cond = base.frame_context(autoencoder.encode(to_model_range(real).to(device))).cpu()
+    elif first_clip is not None:
+        raise ConditionError("--context is for frame-prediction models (base.context_frames > 0)")
     start = time.perf_counter()
     chunks = sample_chunks(
         base,
@@ -70,6 +80,9 @@ def sample(
     merged = {chunk: part for per_rank in gathered for chunk, part in per_rank.items()}
     images = torch.cat([merged[chunk] for chunk in sorted(merged)])
     assert images.shape[0] == num, (images.shape, num)
+    shown = context_frames(base, images)
+    if real is not None:  # the given frames as they were, the generated ones after them
+        images[:, :, :shown] = real[:, :, :shown]
     seconds = time.perf_counter() - start
     out = out or run_dir / "samples" / f"sample_seed{seed}"
     out.mkdir(parents=True, exist_ok=True)
@@ -77,13 +90,14 @@ def sample(
     if prompts is not None:
         grid = save_captioned_grid(images, prompts, out / "grid.png", min(per_prompt, 8))
     else:
-        grid = save_image_grid(images, out / "grid.png", columns, scale=2)
+        grid = save_pictures(images, out / "grid.png", columns, context_frames=shown)
     np.savez_compressed(out / "samples.npz", images=images.numpy(), labels=labels.numpy())
     meta = {
         "num": num,
         "class": class_label,
         "prompt": prompt if isinstance(prompt, str) or prompt is None else list(prompt),
         "seed": seed,
+        "context_clips": None if real is None else [first_clip or 0, (first_clip or 0) + num],
         "num_ranks": context.world_size,
         "seconds": seconds,
         "seconds_per_image": seconds / num,
@@ -101,3 +115,15 @@ def sample(
         f"arrays: {out / 'samples.npz'}"
     )
     return 0
+
+
+def test_clips(autoencoder_run: str, start: int, num: int, device: torch.device) -> torch.Tensor:
+    """Held-out clips `start` … `start + num − 1` (uint8) of the autoencoder run's data."""
+    run = Path(autoencoder_run)
+    test = load_split(kind_of(run).autoencoder(run, device).config.data, "test")
+    if not 0 <= start <= len(test) - num:
+        raise ConditionError(
+            f"--context {start} with --num {num} needs test clips up to {start + num - 1}; "
+            f"the test split has {len(test)}"
+        )
+    return torch.stack([test[index][0] for index in range(start, start + num)])

@@ -29,7 +29,7 @@ class ImageDataset(Dataset[tuple[Tensor, int]]):
     """
 
     class_names: tuple[str, ...] = ()
-    image_shape: tuple[int, int, int] = (1, 1, 1)
+    image_shape: tuple[int, ...] = (1, 1, 1)  # [C, H, W]; [C, T, H, W] for clips
 
     @property
     def num_classes(self) -> int:
@@ -46,17 +46,17 @@ class InMemoryImages(ImageDataset):
     """A whole split as two tensors, so a batch is one indexing operation (no per-item Python)."""
 
     def __init__(self, images: Tensor, labels: Tensor, class_names: tuple[str, ...]) -> None:
-        if images.dtype != torch.uint8 or images.dim() != 4:
+        if images.dtype != torch.uint8 or images.dim() not in (4, 5):
             raise ValueError(
-                f"images must be uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}"
+                "images must be uint8 [N, C, H, W] (or clips [N, C, T, H, W]), got "
+                f"{images.dtype} {tuple(images.shape)}"
             )
         if labels.shape != (images.shape[0],):
             raise ValueError(f"labels must be [{images.shape[0]}], got {tuple(labels.shape)}")
-        self.images = images.contiguous()  # [N, C, H, W] uint8
+        self.images = images.contiguous()  # [N, C, H, W] (or [N, C, T, H, W]) uint8
         self.labels = labels.to(torch.int64)  # [N]
         self.class_names = class_names
-        channels, height, width = images.shape[1:]
-        self.image_shape = (int(channels), int(height), int(width))
+        self.image_shape = tuple(int(size) for size in images.shape[1:])
 
     def __len__(self) -> int:
         return self.images.shape[0]

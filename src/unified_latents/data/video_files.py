@@ -31,9 +31,14 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
-from unified_latents.data.containers import DataError, DatasetNotFoundError, Split, derived_seed
+from unified_latents.data.containers import (
+    DataError,
+    DatasetNotFoundError,
+    ImageDataset,
+    Split,
+    derived_seed,
+)
 from unified_latents.data.decode import IMAGE_SUFFIXES, BadFileLog, random_square
 from unified_latents.data.video_decode import (
     VIDEO_SUFFIXES,
@@ -97,7 +102,7 @@ class ClipSource:
     frame_files: tuple[Path, ...] = ()
 
 
-class VideoClips(Dataset[tuple[Tensor, int]]):
+class VideoClips(ImageDataset):
     """Fixed-length clips of one split: items `(clip uint8 [C, T, S, S], label)`."""
 
     def __init__(
@@ -109,6 +114,7 @@ class VideoClips(Dataset[tuple[Tensor, int]]):
     ) -> None:
         self.config, self.class_names, self.random_crops = config, class_names, random_crops
         self.clip_shape = (config.channels, config.num_frames, config.frame_size, config.frame_size)
+        self.image_shape = self.clip_shape
         self.epoch_indexed = random_crops  # read by data/stream.py
         self.log = BadFileLog(
             config.max_bad_fraction, total=len(sources), kind="video", category=BadVideoWarning

@@ -2,6 +2,8 @@
 N reconstructions against the *same N held-out originals* (the first N images of the test split),
 PSNR/SSIM of those reconstructions, the prior's rate bound (bits/image, bits/pixel = ÷H·W,
 bits/latent-dim) and FLOPs per image (training = 3 × forward, spec §10; `evaluation/compute.py`).
+For video runs the images are clips: rFVD@N replaces rFID@N, bits/pixel is ÷T·H·W and
+bits/frame is reported too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from torch import Tensor
 from unified_latents.data.datasets import DataConfig
 from unified_latents.evaluation.compute import autoencoder_flops
 from unified_latents.evaluation.fid import Evaluation, RealImages, inception_distances, real_images
+from unified_latents.evaluation.fvd import video_distance
 from unified_latents.evaluation.reconstruction import rate_statistics, reconstruction_statistics
 from unified_latents.evaluation.run import EvaluateOptions
 from unified_latents.objectives.autoencoder import Autoencoder
@@ -80,10 +83,18 @@ def evaluate_autoencoder(
         flops=flops,
         seconds=seconds,
         notes=notes,
-        grid=interleave(images[:32], reconstructions[:32]),
-        grid_columns=8,
+        grid=comparison(images, reconstructions),
+        grid_columns=8 if images.dim() == 4 else 1,
         grid_name="reconstructions",
     )
+
+
+def comparison(originals: Tensor, reconstructions: Tensor) -> Tensor:
+    """The picture's rows: 8-image rows of originals then their reconstructions; for clips,
+    each clip then its reconstruction (8 pairs, a filmstrip row each)."""
+    if originals.dim() == 5:
+        return interleave(originals[:8], reconstructions[:8], num_columns=1)
+    return interleave(originals[:32], reconstructions[:32])
 
 
 def reconstruction_quality(
@@ -119,7 +130,13 @@ def reconstruction_quality(
         "psnr_db": f"{count} reconstructions ({decoding}) vs their originals, on "
         "uint8-quantised images"
     }
-    if extractor is not None:
+    if extractor is not None and reconstructions.dim() == 5:  # clips: rFVD instead of rFID
+        device = next(model.parameters()).device
+        fvd = video_distance("r", reconstructions, originals.images, device, progress)
+        metrics |= fvd[0]
+        notes |= {name: f"reconstructions vs originals: {text}" for name, text in fvd[1].items()}
+        seconds |= fvd[2]
+    elif extractor is not None:
         fid, fid_notes, fid_seconds = inception_distances(
             "r",
             reconstructions,

@@ -78,8 +78,7 @@ def call_flops(function: Callable[[], object]) -> float:
 
 def _one_image(model: Autoencoder) -> Tensor:
     device = next(model.parameters()).device
-    size = model.image_size
-    return torch.zeros(1, model.image_channels, size, size, device=device)  # [1, C, H, W]
+    return torch.zeros(1, *model.image_shape, device=device)  # [1, C, H, W] or [1, C, T, H, W]
 
 
 def stage1_forward_flops(model: Autoencoder) -> float:

@@ -49,9 +49,8 @@ def autoencoder_costs(build: Callable[[], Autoencoder]) -> list[NetworkCost]:
     makes (called on the meta device)."""
     with META:
         model = build()
-    size, channels = model.image_size, model.image_channels
-    x = torch.zeros(1, channels, size, size, device=META)  # [1, C, H, W]
-    z = torch.zeros(1, *model.latent_shape, device=META)  # [1, c, h, w]
+    x = torch.zeros(1, *model.image_shape, device=META)  # [1, C, H, W] (or [1, C, T, H, W])
+    z = torch.zeros(1, *model.latent_shape, device=META)  # [1, c, h, w] (or [1, c, T', h, w])
     logsnr = torch.zeros(1, device=META)
     encoder, decoder = model.encoder, model.decoder
     assert isinstance(encoder, nn.Module) and isinstance(decoder, nn.Module)
@@ -66,14 +65,15 @@ def autoencoder_costs(build: Callable[[], Autoencoder]) -> list[NetworkCost]:
     return costs
 
 
-def latent_shape(build: Callable[[], Autoencoder]) -> tuple[int, int, int]:
-    """(channels, height, width) of the latent of the stage-1 model `build` makes."""
+def latent_shape(build: Callable[[], Autoencoder]) -> tuple[int, ...]:
+    """(channels, height, width) of the latent of the stage-1 model `build` makes (clips:
+    (channels, frames, height, width))."""
     with META:
         model = build()
     return model.latent_shape
 
 
-def base_costs(config: BaseModelConfig, latent_shape: tuple[int, int, int]) -> list[NetworkCost]:
+def base_costs(config: BaseModelConfig, latent_shape: tuple[int, ...]) -> list[NetworkCost]:
     """A base model of `config` on latents (or images) of `latent_shape` (c, h, w)."""
     with META:
         model = LatentDiffusion(config, latent_shape, logsnr_max=5.0)

@@ -23,13 +23,18 @@ from unified_latents.sampling.samplers import SamplerKind
 BITS_TERMS = {"rate_nats": "", "kl_nats": "kl_"}
 
 
-def bits_report(means: Mapping[str, float], pixels: int, latent_dims: int) -> dict[str, float]:
-    """bits per image, per pixel (÷ H·W) and per latent dimension of each term that has them."""
+def bits_report(
+    means: Mapping[str, float], pixels: int, latent_dims: int, frames: int = 0
+) -> dict[str, float]:
+    """bits per image, per pixel (÷ H·W; ÷ T·H·W for clips) and per latent dimension of each
+    term that has them; for clips (`frames` > 0) also per frame (bits per image = per clip)."""
     report: dict[str, float] = {}
     for term, prefix in BITS_TERMS.items():
         if term in means:
             bits = float(nats_to_bits(means[term]))
             report[f"{prefix}bits_per_image"] = bits
+            if frames:
+                report[f"{prefix}bits_per_frame"] = bits / frames
             report[f"{prefix}bits_per_pixel"] = bits / pixels
             report[f"{prefix}bits_per_latent_dim"] = bits / latent_dims
     return report
@@ -52,8 +57,9 @@ def rate_statistics(
                     values.setdefault(term.name, []).append(getattr(terms, term.name))
     means = {name: torch.cat(parts).mean().item() for name, parts in values.items()}
     del means["loss"]
-    height, width = images.shape[-2:]
-    return means | bits_report(means, height * width, math.prod(model.latent_shape))
+    pixels = math.prod(images.shape[2:])  # H·W, or T·H·W of a clip
+    frames = images.shape[2] if images.dim() == 5 else 0
+    return means | bits_report(means, pixels, math.prod(model.latent_shape), frames)
 
 
 def reconstruction_statistics(

@@ -156,7 +156,7 @@ def stage1_builder(
 
 
 def base_builder(
-    config: BaseRunConfig, shape: tuple[int, int, int], batch_size: int, device: torch.device
+    config: BaseRunConfig, shape: tuple[int, ...], batch_size: int, device: torch.device
 ) -> Callable[[], tuple[nn.Module, LossFn, float]]:
     def build() -> tuple[nn.Module, LossFn, float]:
         generator = torch.Generator().manual_seed(0)

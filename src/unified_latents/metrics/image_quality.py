@@ -22,8 +22,11 @@ SSIM_K2 = 0.03
 
 
 def _check_pair(x: Tensor, y: Tensor) -> None:
-    if x.shape != y.shape or x.dim() != 4:
-        raise ValueError(f"expected two [B, C, H, W] images of one shape, got {x.shape}, {y.shape}")
+    if x.shape != y.shape or x.dim() not in (4, 5):
+        raise ValueError(
+            "expected two [B, C, H, W] images (or [B, C, T, H, W] clips) of one shape, got "
+            f"{x.shape}, {y.shape}"
+        )
 
 
 def _working_dtype(x: Tensor) -> torch.dtype:
@@ -32,7 +35,8 @@ def _working_dtype(x: Tensor) -> torch.dtype:
 
 
 def psnr(x: Tensor, y: Tensor, data_range: float = 2.0) -> Tensor:
-    """Peak signal-to-noise ratio in dB per image [B]: 10·log10(L² / MSE), MSE over C, H, W.
+    """Peak signal-to-noise ratio in dB per image [B]: 10·log10(L² / MSE), MSE over C, H, W
+    (and T: one PSNR per clip).
 
     Identical images give +inf.
     """
@@ -92,7 +96,12 @@ def ssim_map(x: Tensor, y: Tensor, data_range: float = 2.0) -> Tensor:
 
 
 def ssim(x: Tensor, y: Tensor, data_range: float = 2.0) -> Tensor:
-    """Mean SSIM per image [B], averaged over channels and valid window positions."""
+    """Mean SSIM per image [B], averaged over channels and valid window positions (and over
+    frames, for clips [B, C, T, H, W])."""
+    if x.dim() == 5:
+        _check_pair(x, y)
+        x_frames, y_frames = (v.transpose(1, 2).flatten(0, 1) for v in (x, y))  # [B·T, C, H, W]
+        return ssim(x_frames, y_frames, data_range).reshape(x.shape[0], -1).mean(dim=1)
     return ssim_map(x, y, data_range).flatten(1).mean(dim=1)
 
 

@@ -42,10 +42,12 @@ def build_prior(
     channels: int,
     size: int,
     condition: ConditionConfig | None = None,
+    **video: int | str,
 ) -> nn.Module:
-    """A latent network (z_t, λ, cond) → raw output: the stage-1 prior or the stage-2 base model."""
+    """A latent network (z_t, λ, cond) → raw output: the stage-1 prior or the stage-2 base model.
+    `video`: `frames` and `attention` for clips (networks/video.py)."""
     constructor = _lookup("prior", PRIOR_NETWORKS, kind)
-    return constructor(config, channels, size, condition or ConditionConfig())
+    return constructor(config, channels, size, condition or ConditionConfig(), **video)
 
 
 def build_decoder(
@@ -57,9 +59,11 @@ def build_decoder(
     latent_channels: int,
     latent_size: int,
     default_z_logsnr: float = 5.0,
+    **video: int | str,
 ) -> nn.Module:
-    """A pixel decoder (x_t, λ, z, z_logsnr=None) → raw output."""
+    """A pixel decoder (x_t, λ, z, z_logsnr=None) → raw output. `video`: `frames`,
+    `latent_frames` and `attention` for clips (networks/video.py)."""
     constructor = _lookup("decoder", DECODER_NETWORKS, kind)
     return constructor(
-        config, image_channels, image_size, latent_channels, latent_size, default_z_logsnr
+        config, image_channels, image_size, latent_channels, latent_size, default_z_logsnr, **video
     )

@@ -9,6 +9,10 @@ skip connections. The latent z enters (config.latent_injection):
 - "both":   both (default) [C: the paper does not say how z_0 enters].
 The conditioning vector is emb(λ) + emb_z(λ_z): λ_z is the log-SNR of the noise on z (λ_0 = 5 for
 stage 1; a per-example λ_aug for the single-stage variant, spec §9).
+
+Video (`frames` > 0): x_t is [B, C, T, H, W] and z [B, c, T', h, w] with T' dividing T; each latent
+frame is repeated over the T / T' frames it codes, the convolutions run per frame and the
+transformer sees all T·N tokens of the clip (full or factorised attention, networks/video.py).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from unified_latents.networks.layers import (
     to_tokens,
     zero_init,
 )
+from unified_latents.networks.video import SpaceTime, fold_frames, unfold_frames
 
 LatentInjection = Literal["add", "concat", "both"]
 
@@ -103,16 +108,24 @@ class UViTDecoder(nn.Module):
         latent_channels: int,
         latent_size: int,
         default_z_logsnr: float = 5.0,
+        *,
+        frames: int = 0,
+        latent_frames: int = 0,
+        attention: str = "factorised",
     ) -> None:
         super().__init__()
+        if frames and (not latent_frames or frames % latent_frames):
+            raise ConfigError(f"{latent_frames} latent frames cannot code {frames} frames")
         if image_size % config.downsample_factor:
             raise ConfigError(
                 f"image size {image_size} is not divisible by the decoder's "
                 f"downsampling factor {config.downsample_factor}"
             )
         self.config = config
-        self.image_shape = (image_channels, image_size, image_size)
-        self.latent_shape = (latent_channels, latent_size, latent_size)
+        self.frames, self.latent_frames = frames, latent_frames
+        time, latent_time = ((frames,), (latent_frames,)) if frames else ((), ())
+        self.image_shape = (image_channels, *time, image_size, image_size)
+        self.latent_shape = (latent_channels, *latent_time, latent_size, latent_size)
         self.default_z_logsnr = default_z_logsnr
         self.adds_latent = config.latent_injection in ("add", "both")
         self.concats_latent = config.latent_injection in ("concat", "both")
@@ -122,14 +135,14 @@ class UViTDecoder(nn.Module):
         in_channels = image_channels + (latent_channels if self.concats_latent else 0)
         self.stem = nn.Conv2d(in_channels * config.patch_size**2, config.channels[0], 3, padding=1)
         self._build_conv_stages(cond_dim)
-        self._build_transformer(cond_dim)
+        self._build_transformer(cond_dim, attention)
         self.norm_out = GroupNorm(config.channels[0])
         self.conv_out = zero_init(
             nn.Conv2d(config.channels[0], image_channels * config.patch_size**2, 3, padding=1)
         )
 
     def stage_size(self, index: int) -> int:
-        return self.image_shape[1] // (self.config.patch_size * 2**index)
+        return self.image_shape[-1] // (self.config.patch_size * 2**index)
 
     def _build_conv_stages(self, cond_dim: int) -> None:
         config, blocks = self.config, self.config.blocks_per_stage
@@ -150,7 +163,7 @@ class UViTDecoder(nn.Module):
                 ResBlock(width if j == 0 else stage_width, stage_width, cond_dim, config.dropout)
                 for j in range(blocks)
             ))  # fmt: skip
-            if self.adds_latent and self.stage_size(index) == self.latent_shape[1]:
+            if self.adds_latent and self.stage_size(index) == self.latent_shape[-1]:
                 # Added to the stage's input, which still has the previous stage's width.
                 self.latent_to_stage[str(index)] = nn.Conv2d(
                     self.latent_shape[0], width, 3, padding=1
@@ -164,7 +177,7 @@ class UViTDecoder(nn.Module):
                 for _ in range(blocks)
             ))  # fmt: skip
 
-    def _build_transformer(self, cond_dim: int) -> None:
+    def _build_transformer(self, cond_dim: int, attention: str) -> None:
         config = self.config
         width, bottleneck = config.transformer_width, config.channels[-1]
         extra = 1 if config.transformer_downsample else 0
@@ -190,6 +203,9 @@ class UViTDecoder(nn.Module):
         )
         self.tokens_norm = AdaptiveLayerNormOut(width, cond_dim)
         self.tokens_out = nn.Linear(width, bottleneck)
+        self.space_time = (
+            SpaceTime(self.frames, num_tokens, width, attention) if self.frames else None
+        )
 
     def forward(
         self, x_t: Tensor, logsnr: Tensor, z: Tensor, z_logsnr: Tensor | None = None
@@ -199,6 +215,9 @@ class UViTDecoder(nn.Module):
             # Same embedding as an explicit λ_z = default, so both call styles agree exactly.
             z_logsnr = torch.full_like(logsnr, self.default_z_logsnr, dtype=torch.float32)
         cond = self.logsnr_embedding(logsnr) + self.z_logsnr_embedding(z_logsnr)  # [B, D] fp32
+        if self.frames:  # per frame from here on, the latent frame repeated over its frames
+            z = fold_frames(z.repeat_interleave(self.frames // self.latent_frames, dim=2))
+            x_t, cond = fold_frames(x_t), cond.repeat_interleave(self.frames, dim=0)
         h = (
             torch.cat([x_t, resize(z, x_t.shape[-1]).to(x_t.dtype)], 1)
             if self.concats_latent
@@ -210,7 +229,9 @@ class UViTDecoder(nn.Module):
         h = self._middle(h, z, cond)  # [B, channels[-1], H/f, W/f]
         h = self._up(h, skips, cond)  # [B, channels[0], H/p, W/p]
         out = self.conv_out(F.silu(self.norm_out(h)))  # [B, C·p², H/p, W/p]
-        return F.pixel_shuffle(out, self.config.patch_size) if self.config.patch_size > 1 else out
+        if self.config.patch_size > 1:
+            out = F.pixel_shuffle(out, self.config.patch_size)
+        return unfold_frames(out, self.frames) if self.frames else out
 
     def _check_shapes(self, x_t: Tensor, z: Tensor) -> None:
         if tuple(x_t.shape[1:]) != self.image_shape or tuple(z.shape[1:]) != self.latent_shape:
@@ -236,12 +257,21 @@ class UViTDecoder(nn.Module):
         if self.to_transformer is not None:
             h = self.to_transformer(h)  # [B, channels[-1], H/2f, W/2f]
         size = h.shape[-1]
-        tokens = self.tokens_in(to_tokens(h)) + self.position  # [B, N, D]
+        tokens = self.tokens_in(to_tokens(h))  # [B(·T), N, D]
+        if self.space_time is None:
+            tokens = tokens + self.position
         if self.latent_to_tokens is not None:
             tokens = tokens + to_tokens(self.latent_to_tokens(resize(z, size)))
-        for block in self.blocks:
-            tokens = block(tokens, cond)
-        tokens = self.tokens_out(self.tokens_norm(tokens, cond))  # [B, N, channels[-1]]
+        if self.space_time is None:
+            for block in self.blocks:
+                tokens = block(tokens, cond)
+            tokens = self.tokens_out(self.tokens_norm(tokens, cond))  # [B, N, channels[-1]]
+        else:  # the clip's T·N tokens, with one conditioning vector per clip
+            tokens, clip_cond = self.space_time.tokens(tokens, self.position), cond[:: self.frames]
+            for index, block in enumerate(self.blocks):
+                tokens = self.space_time.run(block, index, tokens, clip_cond)
+            tokens = self.space_time.per_frame(self.tokens_norm(tokens, clip_cond))
+            tokens = self.tokens_out(tokens)  # [B·T, N, channels[-1]]
         h = from_tokens(tokens, size, size)
         return h if self.from_transformer is None else self.from_transformer(h)
 

@@ -13,6 +13,9 @@ width, …, runs the innermost level's blocks, then splits tokens back level by 
 skip from the same level's down path, and runs the remaining `depth − depth // 2` blocks there.
 Heads keep the first level's head width (width / heads) at every level [C: the paper says no
 more than widths and depths]. The conditioning vector has the widest level's width.
+
+Video (`frames` > 0): z_t is [B, C, T, H, W]; every frame is patchified alike and the blocks see
+the T·N tokens of the clip with full or factorised attention (networks/video.py). One level only.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from unified_latents.networks.layers import (
     zero_init,
 )
 from unified_latents.networks.text_tokens import cross_attentions, token_mask
+from unified_latents.networks.video import SpaceTime, fold_frames, unfold_frames
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,14 +106,19 @@ class LatentViT(nn.Module):
         channels: int,
         size: int,
         condition: ConditionConfig | None = None,
+        *,
+        frames: int = 0,
+        attention: str = "factorised",
     ) -> None:
         super().__init__()
+        if frames and (config.inner_widths or (condition and condition.kind == "text-tokens")):
+            raise ConfigError("a video ViT has one level and no text-token cross-attention")
         if size % config.grid_factor:
             raise ConfigError(
                 f"latent size {size} is not divisible by vit.patch_size · 2^(inner levels) = "
                 f"{config.grid_factor}"
             )
-        self.config, self.channels, self.size = config, channels, size
+        self.config, self.channels, self.size, self.frames = config, channels, size, frames
         patch_dim = channels * config.patch_size**2
         num_tokens = (size // config.patch_size) ** 2
         cond_dim = max(config.widths)
@@ -117,6 +126,7 @@ class LatentViT(nn.Module):
         self.position = nn.Parameter(torch.randn(1, num_tokens, config.width) * 0.02)
         self.logsnr_embedding = LogSNREmbedding(cond_dim)
         self.condition_embedding = ConditionEmbedding(condition or ConditionConfig(), cond_dim)
+        self.space_time = SpaceTime(frames, num_tokens, config.width, attention) if frames else None
 
         def heads_at(width: int) -> int:
             return width // config.head_width if config.inner_widths else config.heads
@@ -162,23 +172,31 @@ class LatentViT(nn.Module):
             })  # fmt: skip
 
     def forward(self, z_t: Tensor, logsnr: Tensor, cond: Tensor | None = None) -> Tensor:
-        batch, channels, height, width = z_t.shape
-        if (channels, height, width) != (self.channels, self.size, self.size):
+        expected = (self.channels, *([self.frames] if self.frames else []), self.size, self.size)
+        if tuple(z_t.shape[1:]) != expected:
             raise ValueError(
-                f"LatentViT expects [B, {self.channels}, {self.size}, {self.size}], "
-                f"got {tuple(z_t.shape)}"
+                f"LatentViT expects [B, {', '.join(map(str, expected))}], got {tuple(z_t.shape)}"
             )
+        batch, size, patch = z_t.shape[0], self.size, self.config.patch_size
         embedding = self.logsnr_embedding(logsnr)  # [B, cond_dim] fp32
         condition = self.condition_embedding(cond, batch)
         if condition is not None:
             embedding = embedding + condition
         text = self._text(cond, batch)
-        h = self.patch_in(to_tokens(z_t, self.config.patch_size)) + self.position  # [B, N, width]
+        if self.space_time is None:
+            h = self.patch_in(to_tokens(z_t, patch)) + self.position  # [B, N, width]
+        else:  # [B, T·N, width]
+            h = self.space_time.tokens(
+                self.patch_in(to_tokens(fold_frames(z_t), patch)), self.position
+            )
         h = self._run(self.blocks, "blocks", None, h, embedding, text)
         if self.inner_blocks is not None:
-            h = self._levels(h, embedding, height // self.config.patch_size, text)
-        h = self.patch_out(self.norm_out(h, embedding))  # [B, N, C·p²]
-        return from_tokens(h, height, width, self.config.patch_size)  # [B, C, h, w]
+            h = self._levels(h, embedding, size // patch, text)
+        h = self.patch_out(self.norm_out(h, embedding))  # [B, (T·)N, C·p²]
+        if self.space_time is None:
+            return from_tokens(h, size, size, patch)  # [B, C, h, w]
+        frames = from_tokens(self.space_time.per_frame(h), size, size, patch)  # [B·T, C, h, w]
+        return unfold_frames(frames, self.frames)  # [B, C, T, h, w]
 
     def _text(self, cond: Tensor | None, batch: int) -> tuple[Tensor, Tensor] | None:
         """(tokens [B, L, D], mask [B, L]) for the cross-attentions; None without them."""
@@ -207,7 +225,10 @@ class LatentViT(nn.Module):
             if index is not None:
                 cross = cast(nn.ModuleList, cross)[index]
         for position, block in enumerate(cast(nn.ModuleList, stack)):
-            h = block(h, embedding)
+            if self.space_time is None:
+                h = block(h, embedding)
+            else:
+                h = self.space_time.run(block, position, h, embedding)
             if cross is not None and text is not None:
                 h = cast(nn.ModuleList, cross)[position](h, *text)
         return h

@@ -85,9 +85,20 @@ class Autoencoder(nn.Module):
     # in the units `encode` returns): a base model that normalises the latent moves it along.
     noisy_latents: ClassVar[bool] = True
 
+    num_frames: int = 0  # frames of a clip; 0 = images
+    latent_frames: int = 0
+
     @property
-    def latent_shape(self) -> tuple[int, int, int]:
-        return (self.latent_channels, self.latent_size, self.latent_size)
+    def image_shape(self) -> tuple[int, ...]:
+        """[C, H, W] of an image, [C, T, H, W] of a clip."""
+        time = (self.num_frames,) if self.num_frames else ()
+        return (self.image_channels, *time, self.image_size, self.image_size)
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """[c, h, w], or [c, T', h, w] for clips."""
+        time = (self.latent_frames,) if self.latent_frames else ()
+        return (self.latent_channels, *time, self.latent_size, self.latent_size)
 
     @property
     def latent_logsnr_max(self) -> float:

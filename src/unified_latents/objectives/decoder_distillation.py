@@ -253,7 +253,7 @@ class DistilledDecoder(Autoencoder):
                 f"(got {sampler!r}); use --sampler ddim or leave it out"
             )
         ae = self.autoencoder
-        shape = (z.shape[0], ae.image_channels, ae.image_size, ae.image_size)
+        shape = (z.shape[0], *ae.image_shape)
         noise = torch.randn(shape, generator=generator, device=z.device)
 
         def denoise(x_t: Tensor, logsnr: Tensor) -> Prediction:

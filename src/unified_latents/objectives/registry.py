@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from unified_latents.config import ConfigError
 from unified_latents.objectives.autoencoder import Autoencoder, ObjectiveConfig
 from unified_latents.objectives.baselines import (
     MSEDecoderLatents,
@@ -37,9 +38,20 @@ AUTOENCODER_KINDS: dict[str, AutoencoderFactory] = {
 
 
 def build_stage1_model(
-    config: UnifiedLatentsConfig, objective: ObjectiveConfig, image_channels: int, image_size: int
+    config: UnifiedLatentsConfig,
+    objective: ObjectiveConfig,
+    image_channels: int,
+    image_size: int,
+    num_frames: int = 0,
 ) -> Autoencoder:
-    """The stage-1 model `objective.kind` names (the kind is validated by `ObjectiveConfig`)."""
+    """The stage-1 model `objective.kind` names (the kind is validated by `ObjectiveConfig`);
+    `num_frames` > 0: a video autoencoder of clips [C, T, H, W] (UL only so far)."""
+    if num_frames:
+        if objective.kind != "ul":
+            raise ConfigError(
+                f"video autoencoders are UL only so far (objective.kind={objective.kind!r})"
+            )
+        return UnifiedLatents(config, image_channels, image_size, num_frames)
     if config.target_bits_per_pixel > 0 and objective.kind != "ul":
         raise ValueError(
             f"model.target_bits_per_pixel steers UL's loss factor; objective.kind="

@@ -28,6 +28,7 @@ from unified_latents.networks.denoiser import Denoiser, Parameterization
 from unified_latents.networks.encoder import EncoderConfig
 from unified_latents.networks.registry import build_decoder, build_encoder, build_prior
 from unified_latents.networks.uvit import UViTConfig
+from unified_latents.networks.video import FrameEncoder, VideoConfig
 from unified_latents.networks.vit import ViTConfig
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.rate_control import RateControlConfig, RateController
@@ -61,6 +62,7 @@ class UnifiedLatentsConfig:
     # c_lf of a controller that steers the training rate to this many bits/pixel. 0 = off.
     target_bits_per_pixel: float = 0.0
     rate_control: RateControlConfig = field(default_factory=RateControlConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)  # used when the data are clips
 
     def rate_weight(self, step: int) -> float:
         """Weight of L_z at optimizer step `step`: 1 once the warm-up is over (the true loss)."""
@@ -120,10 +122,18 @@ class UnifiedLatents(Autoencoder):
     The networks come from `make_encoder`, `make_prior` and `make_decoder`, which the §10
     ablations (`objectives/baselines.py`) override."""
 
-    def __init__(self, config: UnifiedLatentsConfig, image_channels: int, image_size: int) -> None:
+    def __init__(
+        self,
+        config: UnifiedLatentsConfig,
+        image_channels: int,
+        image_size: int,
+        num_frames: int = 0,
+    ) -> None:
         super().__init__()
         self.config = config
         self.image_channels, self.image_size = image_channels, image_size
+        self.num_frames = num_frames  # clips [C, T, H, W] when > 0 (networks/video.py)
+        self.latent_frames = config.video.latent_frames(num_frames) if num_frames else 0
         self.encoder = self.make_encoder()
         factor: int = self.encoder.downsample_factor  # type: ignore[assignment]
         if image_size % factor:
@@ -146,6 +156,10 @@ class UnifiedLatents(Autoencoder):
     def make_encoder(self) -> nn.Module:
         """x → z_clean; the module exposes `downsample_factor`."""
         config = self.config
+        if self.num_frames:
+            if config.encoder_network != "conv":
+                raise ConfigError("video autoencoders use model.encoder_network=conv")
+            return FrameEncoder(config.encoder, self.image_channels, config.video)
         return build_encoder(config.encoder_network, config.encoder, self.image_channels)
 
     def make_prior(self) -> nn.Module:
@@ -157,6 +171,7 @@ class UnifiedLatents(Autoencoder):
             channels=self.latent_channels,
             size=self.latent_size,
             condition=ConditionConfig(),
+            **self.video_arguments(decoder=False),
         )
         return Denoiser(prior_net, config.parameterization)
 
@@ -171,12 +186,20 @@ class UnifiedLatents(Autoencoder):
             latent_channels=self.latent_channels,
             latent_size=self.latent_size,
             default_z_logsnr=config.logsnr_0,
+            **self.video_arguments(decoder=True),
         )
         return Denoiser(decoder_net, config.parameterization)
 
-    @property
-    def latent_shape(self) -> tuple[int, int, int]:
-        return (self.latent_channels, self.latent_size, self.latent_size)
+    def video_arguments(self, decoder: bool) -> dict[str, int | str]:
+        """The networks' clip arguments (none for images): the decoder's frames and latent
+        frames, the prior's latent frames."""
+        if not self.num_frames:
+            return {}
+        attention = self.config.video.attention
+        if decoder:
+            frames = {"frames": self.num_frames, "latent_frames": self.latent_frames}
+            return {**frames, "attention": attention}
+        return {"frames": self.latent_frames, "attention": attention}
 
     @property
     def latent_logsnr_max(self) -> float:
@@ -243,7 +266,7 @@ class UnifiedLatents(Autoencoder):
             )
         loss_factor = controller.loss_factor.clone()  # this step's c_lf
         if self.training and rate_weight >= 1.0:  # after the warm-up: one control step
-            pixels = self.image_size * self.image_size
+            pixels = math.prod(self.image_shape[1:])  # per frame pixel for clips
             controller.update(rate.detach().mean() / (math.log(2.0) * pixels))
         return RateTargetedTerms(
             loss=rate_weight * rate + loss_factor * distortion,
@@ -263,8 +286,7 @@ class UnifiedLatents(Autoencoder):
         progress: bool = False,
     ) -> Tensor:
         """Sample x ~ p(x | z) with the diffusion decoder from x_1 ~ N(0, I) (spec §8)."""
-        shape = (z.shape[0], self.image_channels, self.image_size, self.image_size)
-        noise = torch.randn(shape, generator=generator, device=z.device)
+        noise = torch.randn((z.shape[0], *self.image_shape), generator=generator, device=z.device)
 
         def denoise(x_t: Tensor, logsnr: Tensor) -> Prediction:
             return self.decoder(x_t, logsnr, z)

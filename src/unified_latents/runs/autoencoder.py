@@ -22,6 +22,7 @@ from torch import nn
 from unified_latents.config import check_at_least
 from unified_latents.data.datasets import (
     DataConfig,
+    clip_frames,
     heldout_images,
     load_split,
     to_model_range,
@@ -45,7 +46,7 @@ from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.training.config import TrainConfig
 from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.optim import OptimConfig
-from unified_latents.visualize import interleave, save_image_grid
+from unified_latents.visualize_video import save_comparison
 
 KIND = "autoencoder"
 
@@ -84,8 +85,9 @@ class AutoencoderRunConfig:
 
 
 def build_autoencoder(config: AutoencoderRunConfig) -> Autoencoder:
+    data = config.data
     return build_stage1_model(
-        config.model, config.objective, config.data.channels, config.data.image_size
+        config.model, config.objective, data.channels, data.image_size, clip_frames(data)
     )
 
 
@@ -107,7 +109,7 @@ class AutoencoderTask(ImageBatches):
         self.test_images, _ = heldout_images(
             load_split(config.data, "test"), config.eval.num_images
         )
-        self.loss_normalizer = float(config.data.channels * config.data.image_size**2)
+        self.loss_normalizer = float(math.prod(self.model.image_shape))
 
     def loss(
         self, module: nn.Module, batch: Any, generator: torch.Generator, step: int
@@ -117,9 +119,11 @@ class AutoencoderTask(ImageBatches):
         return module(x, generator, rate_weight=self.config.model.rate_weight(step))
 
     def summarize(self, means: Mapping[str, float]) -> dict[str, float]:
-        pixels = self.config.data.image_size**2
-        report = bits_report(means, pixels, math.prod(self.model.latent_shape))
-        return {**means, **{key: v for key, v in report.items() if key.endswith("per_pixel")}}
+        frames = self.model.num_frames
+        pixels = math.prod(self.model.image_shape[1:])  # H·W, or T·H·W of a clip
+        report = bits_report(means, pixels, math.prod(self.model.latent_shape), frames)
+        kept = ("per_pixel", "per_frame")
+        return {**means, **{key: v for key, v in report.items() if key.endswith(kept)}}
 
     def evaluate(self, ema: nn.Module, step: int, run_dir: Path) -> dict[str, float]:
         assert isinstance(ema, Autoencoder)
@@ -138,8 +142,8 @@ class AutoencoderTask(ImageBatches):
             seed=settings.seed,
         )
         results |= stats
-        grid = interleave(subset[:32], reconstructions[:32])
-        save_image_grid(grid, run_dir / "reconstructions" / f"step_{step:08d}.png", 8, scale=2)
+        path = run_dir / "reconstructions" / f"step_{step:08d}.png"
+        save_comparison(subset[:32], reconstructions[:32], path)
         results["eval_seconds"] = time.perf_counter() - start
         return results
 

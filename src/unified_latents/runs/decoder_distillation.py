@@ -273,7 +273,7 @@ class DecoderDistillationKind(KindBase[DecoderDistillationRunConfig]):
             "dataset": config.data.name,
         }
         # Distillation: encoder + 2 teacher evaluations + student forward and backward.
-        x = torch.zeros(1, model.image_channels, model.image_size, model.image_size, device=device)
+        x = torch.zeros(1, *model.image_shape, device=device)
         distill = call_flops(lambda: state(x))
         decoder = evaluation.flops["decoder_forward_per_image"]
         per_image = distill + 2.0 * decoder

@@ -24,11 +24,11 @@ from unified_latents.evaluation.elbo import (
     elbo_bits,
     prior_bound_nats,
 )
-from unified_latents.generation import generate_images
+from unified_latents.generation import context_frames, generate_images
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.objectives.terms import LossTerms
-from unified_latents.visualize import save_image_grid
+from unified_latents.visualize_video import save_pictures
 
 
 class GeneratorSettings(BaseSettings, Protocol):
@@ -63,7 +63,10 @@ class GeneratorTask:
         self.settings, self.model, self.conditions = settings, model, conditions
         self.autoencoder = autoencoder.to(device).eval().requires_grad_(False)
         self.heldout, self.device = heldout, device
-        self.pixels = autoencoder.image_size**2
+        self.pixels = math.prod(autoencoder.image_shape[1:])  # H·W (T·H·W for clips)
+        if model.context_frames:  # frame prediction: bits of the generated frames' pixels
+            latent_frames = model.latent_shape[1]
+            self.pixels = self.pixels * (latent_frames - model.context_frames) // latent_frames
         self.loss_normalizer = float(math.prod(autoencoder.latent_shape))
         self._prior_bound: dict[str, float] | None = None
 
@@ -109,6 +112,10 @@ class GeneratorTask:
         results = self._bits({"base_elbo": base_elbo_nats(ema, self.conditions)})
         results |= self.prior_bound()
         cond, columns = self.conditions.grid(self.settings.samples_per_class)
+        num = columns * max(1, len(self.conditions.class_names))
+        if ema.context_frames:  # frame prediction: the first held-out clips' context frames
+            num, columns = min(8, self.heldout.inputs.shape[0]), 1
+            cond = ema.frame_context(self.heldout.inputs[:num].to(self.device))
         generator = torch.Generator(device=self.device).manual_seed(self.settings.seed)
         images = generate_images(
             ema,
@@ -116,11 +123,10 @@ class GeneratorTask:
             cond,
             self.conditions,
             self.settings,
-            num=columns * max(1, len(self.conditions.class_names)),
+            num=num,
             generator=generator,
         )
-        save_image_grid(
-            to_uint8(images), run_dir / "samples" / f"step_{step:08d}.png", columns, scale=2
-        )
+        path = run_dir / "samples" / f"step_{step:08d}.png"
+        save_pictures(to_uint8(images), path, columns, context_frames=context_frames(ema, images))
         results["eval_seconds"] = time.perf_counter() - start
         return results

@@ -30,6 +30,7 @@ from unified_latents.runs.presets_paper import (
     base_imagenet_512,
     base_imagenet_512_text,
 )
+from unified_latents.runs.presets_video import VIDEO_BASE_PRESETS, video_autoencoder_presets
 from unified_latents.training.config import TrainConfig
 from unified_latents.training.optim import OptimConfig
 
@@ -167,6 +168,8 @@ AUTOENCODER_PRESETS: dict[str, Callable[[], AutoencoderRunConfig]] = {
     "imagenet-512": autoencoder_imagenet_512,  # paper scale (runs/presets_paper.py)
     "emoji": lambda: autoencoder_emoji(autoencoder_fashion_mnist()),  # runs/presets_emoji.py
     "emoji-64": lambda: autoencoder_emoji_64(autoencoder_fashion_mnist()),
+    # moving digits, video folders (runs/presets_video.py)
+    **video_autoencoder_presets(autoencoder_fashion_mnist),
     # "kl-vae", "ul-mse-decoder", ... on Fashion-MNIST, "<name>-tiny" for tests, "<name>-emoji"
     **{name: derived(change, autoencoder_fashion_mnist) for name, change in ABLATIONS.items()},
     **{f"{name}-tiny": derived(change, autoencoder_tiny) for name, change in ABLATIONS.items()},
@@ -282,6 +285,7 @@ BASE_PRESETS: dict[str, Callable[[], BaseRunConfig]] = {
     "emoji-text": lambda: base_emoji_text(base_fashion_mnist()),  # runs/presets_emoji.py
     "imagenet-512": base_imagenet_512,  # paper scale (runs/presets_paper.py)
     "imagenet-512-text": base_imagenet_512_text,
+    **VIDEO_BASE_PRESETS,  # frame prediction / unconditional clips (runs/presets_video.py)
 }
 
 

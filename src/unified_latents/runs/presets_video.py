@@ -1,0 +1,178 @@
+"""Video presets (issue 17): UL on clips [C, T, H, W] (networks/video.py) and base models on
+their latents, frame-conditioned (the paper's Kinetics protocol: 5 context frames of 16) or not.
+
+    ul train autoencoder --preset moving-digits        # 16 × 32×32 moving Fashion-MNIST clips
+    ul reconstruct --run runs/autoencoder-moving-digits  # filmstrip + GIF of clips and rebuilds
+    ul train base --autoencoder runs/autoencoder-moving-digits --preset moving-digits-predict
+    ul train autoencoder --preset video-folder --set data.root=DIR   # your own mp4/avi clips
+
+The image presets' networks run per frame (8×8×4 latents per 32×32 frame); the prior's and the
+decoder's transformers attend over space and time (factorised by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from unified_latents.data.datasets import DataConfig
+from unified_latents.networks.conditioning import ConditionConfig
+from unified_latents.networks.encoder import EncoderConfig
+from unified_latents.networks.uvit import UViTConfig
+from unified_latents.networks.video import VideoConfig
+from unified_latents.networks.vit import ViTConfig
+from unified_latents.objectives.latent_diffusion import BaseModelConfig
+from unified_latents.objectives.unified_latents import UnifiedLatentsConfig
+from unified_latents.runs.autoencoder import AutoencoderEvalConfig, AutoencoderRunConfig
+from unified_latents.runs.base_model import BaseEvalConfig, BaseRunConfig
+from unified_latents.training.config import TrainConfig
+from unified_latents.training.optim import OptimConfig
+
+TINY_TRAINING = TrainConfig(  # the tiny presets': 6 steps of 4 clips, for tests
+    batch_size=4,
+    max_steps=6,
+    log_every=2,
+    eval_every=3,
+    checkpoint_every=3,
+    ema_decay=0.9,
+    progress=False,
+)
+
+
+def video_training(batch_size: int) -> TrainConfig:
+    """The demo-scale video runs' training settings."""
+    return TrainConfig(
+        batch_size=batch_size,
+        max_steps=20_000,
+        eval_every=1000,
+        checkpoint_every=1000,
+        ema_decay=0.999,
+    )
+
+
+def autoencoder_moving_digits(image: AutoencoderRunConfig) -> AutoencoderRunConfig:
+    """Moving Fashion-MNIST digits, 16 frames of 32×32, one 8×8×4 latent per frame, from the
+    Fashion-MNIST autoencoder preset `image`.
+
+    Its networks, with a deeper prior (4 blocks: 2 within frames, 2 across) and a narrower,
+    2-block decoder transformer; a batch of 8 clips is 128 frames. `decoder_bias`,
+    `loss_factor` and the rate warm-up are the image preset's choices [C] (runs/presets.py)."""
+    model = image.model
+    return replace(
+        image,
+        data=DataConfig(name="moving-digits", image_size=32, channels=1, num_frames=16),
+        model=replace(
+            model,
+            prior=replace(model.prior, depth=4),
+            decoder=replace(model.decoder, transformer_width=96, transformer_depth=2),
+            video=VideoConfig(temporal_downsample=1, attention="factorised"),
+        ),
+        train=video_training(batch_size=8),
+        eval=AutoencoderEvalConfig(
+            num_images=64, rate_passes=2, num_reconstructions=8, decoder_steps=32, batch_size=16
+        ),
+    )
+
+
+def autoencoder_video_folder(image: AutoencoderRunConfig) -> AutoencoderRunConfig:
+    """The moving-digits model on RGB clips from a folder of videos (`--set data.root=DIR`):
+    16 frames of 32×32, random crops, every second source frame."""
+    base = autoencoder_moving_digits(image)
+    data = DataConfig(
+        name="video-folder",
+        image_size=32,
+        channels=3,
+        num_frames=16,
+        frame_stride=2,
+        clips_per_video=8,
+        crop="random-resized",
+        crop_min_area=0.5,
+        holdout_size=2,
+    )
+    return replace(base, data=data)
+
+
+def autoencoder_moving_digits_tiny(image: AutoencoderRunConfig) -> AutoencoderRunConfig:
+    """4-frame clips and toy networks: trains in seconds, for tests."""
+    base = autoencoder_moving_digits(image)
+    model = UnifiedLatentsConfig(
+        encoder=EncoderConfig(
+            channels=(8, 16), blocks_per_stage=1, latent_channels=2, patch_size=2
+        ),
+        prior=ViTConfig(width=32, depth=2, heads=2),
+        decoder=UViTConfig(
+            channels=(8, 16),
+            blocks_per_stage=1,
+            patch_size=2,
+            transformer_width=32,
+            transformer_depth=2,
+            heads=2,
+        ),
+        video=VideoConfig(temporal_downsample=2),
+    )
+    return replace(
+        base,
+        data=replace(base.data, num_frames=4, num_clips=64, holdout_size=16),
+        model=model,
+        optim=OptimConfig(lr=1e-3, warmup_steps=5),
+        train=TINY_TRAINING,
+        eval=AutoencoderEvalConfig(
+            num_images=8, rate_passes=1, num_reconstructions=4, decoder_steps=2, batch_size=8
+        ),
+    )
+
+
+def base_moving_digits_predict() -> BaseRunConfig:
+    """Frame prediction on moving-digits latents: 5 context frames of 16, the rest generated
+    (16 latent frames of 8×8 tokens, factorised attention; context dropped 10% for guidance)."""
+    return BaseRunConfig(
+        model=BaseModelConfig(
+            network=ViTConfig(width=128, depth=4, heads=4, mlp_ratio=2.0, mlp_activation="gelu"),
+            condition=ConditionConfig(kind="none"),
+            latent_normalization="scalar",
+            context_frames=5,
+        ),
+        optim=OptimConfig(lr=3e-4, warmup_steps=200),
+        train=video_training(batch_size=16),
+        eval=BaseEvalConfig(
+            num_latents=200, base_steps=64, decoder_steps=32, guidance=1.0, batch_size=16
+        ),
+    )
+
+
+def base_moving_digits_uncond() -> BaseRunConfig:
+    """Unconditional clips: the same base model without context."""
+    base = base_moving_digits_predict()
+    return replace(base, model=replace(base.model, context_frames=0))
+
+
+def base_moving_digits_tiny() -> BaseRunConfig:
+    """For tests on a `moving-digits-tiny` autoencoder (2 latent frames: 1 context, 1 generated)."""
+    base = base_moving_digits_predict()
+    return replace(
+        base,
+        model=replace(base.model, network=ViTConfig(width=32, depth=2, heads=2), context_frames=1),
+        optim=OptimConfig(lr=1e-3, warmup_steps=5),
+        train=TINY_TRAINING,
+        eval=BaseEvalConfig(
+            num_latents=8, elbo_passes=1, base_steps=2, decoder_steps=2, batch_size=8
+        ),
+    )
+
+
+VIDEO_BASE_PRESETS = {
+    "moving-digits-predict": base_moving_digits_predict,
+    "moving-digits-uncond": base_moving_digits_uncond,
+    "moving-digits-tiny": base_moving_digits_tiny,
+}
+
+
+def video_autoencoder_presets(
+    image: Callable[[], AutoencoderRunConfig],
+) -> dict[str, Callable[[], AutoencoderRunConfig]]:
+    """The video autoencoder presets, derived from the image preset `image` makes."""
+    return {
+        "moving-digits": lambda: autoencoder_moving_digits(image()),
+        "moving-digits-tiny": lambda: autoencoder_moving_digits_tiny(image()),
+        "video-folder": lambda: autoencoder_video_folder(image()),
+    }
