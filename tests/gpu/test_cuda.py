@@ -16,7 +16,7 @@ from tests.conftest import cuda_tests_device
 from unified_latents.cli import main
 from unified_latents.networks.vit import LatentViT
 from unified_latents.runs.autoencoder import build_autoencoder, load_autoencoder
-from unified_latents.runs.presets import autoencoder_tiny
+from unified_latents.runs.presets_tiny import autoencoder_tiny
 from unified_latents.training.metrics_log import read_metrics
 from unified_latents.training.precision import autocast, resolve_precision
 
