@@ -65,16 +65,13 @@ from unified_latents.runs.autoencoder import (
     build_autoencoder,
 )
 from unified_latents.runs.base_model import BaseRunConfig, BaseTask, build_base_model
-from unified_latents.runs.presets import (
-    autoencoder_fashion_mnist,
-    autoencoder_tiny,
-    base_fashion_mnist,
-    base_tiny,
-)
+from unified_latents.runs.presets import autoencoder_fashion_mnist, base_fashion_mnist
+from unified_latents.runs.presets_tiny import autoencoder_tiny, base_tiny
 from unified_latents.training.cpu_allocator import keep_freed_memory
 from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
-from unified_latents.training.loop import autocast, explain_compile_errors
 from unified_latents.training.optim import build_optimizer, learning_rate, set_learning_rate
+from unified_latents.training.precision import autocast
+from unified_latents.training.wrapping import explain_compile_errors
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "throughput.json"

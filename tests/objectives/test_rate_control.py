@@ -15,7 +15,8 @@ from unified_latents.cli import main
 from unified_latents.objectives.rate_control import RateControlConfig, RateController
 from unified_latents.objectives.unified_latents import UnifiedLatents
 from unified_latents.runs.autoencoder import build_autoencoder
-from unified_latents.runs.presets import AUTOENCODER_PRESETS, autoencoder_tiny
+from unified_latents.runs.presets import AUTOENCODER_PRESETS
+from unified_latents.runs.presets_tiny import autoencoder_tiny
 
 
 def simulate(target: float, slope: float, steps: int, lag: float = 200.0) -> list[float]:

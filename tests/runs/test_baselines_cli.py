@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from unified_latents.cli import main
-from unified_latents.runs.presets import ABLATIONS, AUTOENCODER_PRESETS
+from unified_latents.runs.presets import AUTOENCODER_PRESETS
+from unified_latents.runs.presets_ablations import ABLATIONS
 from unified_latents.training.metrics_log import read_metrics
 
 

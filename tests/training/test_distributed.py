@@ -36,7 +36,7 @@ from unified_latents.generation import sample_chunks
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.runs.autoencoder import build_autoencoder
 from unified_latents.runs.base_model import build_base_model
-from unified_latents.runs.presets import autoencoder_tiny, base_tiny
+from unified_latents.runs.presets_tiny import autoencoder_tiny, base_tiny
 from unified_latents.training.checkpoint import list_checkpoints, read_latest_checkpoint
 from unified_latents.training.config import TrainConfig
 from unified_latents.training.distributed import DistributedContext

@@ -20,7 +20,7 @@ import unified_latents.objectives.unified_latents as objective
 from unified_latents.cli import main
 from unified_latents.networks.denoiser import Denoiser
 from unified_latents.runs.autoencoder import build_autoencoder
-from unified_latents.runs.presets import autoencoder_tiny
+from unified_latents.runs.presets_tiny import autoencoder_tiny
 from unified_latents.training.loop import autocast
 from unified_latents.training.metrics_log import read_metrics
 

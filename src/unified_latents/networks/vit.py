@@ -30,16 +30,18 @@ from torch import Tensor, nn
 from unified_latents.config import ConfigError
 from unified_latents.networks.conditioning import ConditionConfig, ConditionEmbedding
 from unified_latents.networks.layers import (
-    AdaptiveLayerNormOut,
     LogSNREmbedding,
+    zero_init,
+)
+from unified_latents.networks.text_tokens import cross_attentions, token_mask
+from unified_latents.networks.transformer import (
+    AdaptiveLayerNormOut,
     MLPActivation,
     TransformerBlock,
     check_mlp_activation,
     from_tokens,
     to_tokens,
-    zero_init,
 )
-from unified_latents.networks.text_tokens import cross_attentions, token_mask
 from unified_latents.networks.video import SpaceTime, fold_frames, unfold_frames
 
 

@@ -1,4 +1,7 @@
-"""Named starting configurations. Each preset is a function; presets derive from each other with
+"""Named starting configurations of the autoencoder, base, pixel and end-to-end run kinds: the
+Fashion-MNIST defaults here, the other families in `presets_tiny.py` (digits, for tests),
+`presets_ablations.py` (the paper's stage-1 baselines), `presets_emoji.py` (text-to-image) and
+`presets_paper.py` (ImageNet-512). Each preset is a function; presets derive from each other with
 `dataclasses.replace`, and users override any field with `--set key=value`."""
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from unified_latents.networks.conditioning import ConditionConfig
 from unified_latents.networks.encoder import EncoderConfig
 from unified_latents.networks.uvit import UViTConfig
 from unified_latents.networks.vit import ViTConfig
-from unified_latents.objectives.autoencoder import ObjectiveConfig
 from unified_latents.objectives.latent_diffusion import BaseModelConfig
 from unified_latents.objectives.single_stage import SingleStageConfig
 from unified_latents.objectives.unified_latents import UnifiedLatentsConfig
@@ -19,6 +21,7 @@ from unified_latents.runs.autoencoder import AutoencoderEvalConfig, AutoencoderR
 from unified_latents.runs.base_model import BaseEvalConfig, BaseRunConfig
 from unified_latents.runs.end_to_end import EndToEndEvalConfig, EndToEndRunConfig
 from unified_latents.runs.pixel_model import PixelRunConfig
+from unified_latents.runs.presets_ablations import ABLATIONS, derived
 from unified_latents.runs.presets_emoji import (
     autoencoder_emoji,
     autoencoder_emoji_64,
@@ -29,6 +32,11 @@ from unified_latents.runs.presets_paper import (
     autoencoder_imagenet_512,
     base_imagenet_512,
     base_imagenet_512_text,
+)
+from unified_latents.runs.presets_tiny import (
+    autoencoder_tiny,
+    base_tiny,
+    end_to_end_tiny,
 )
 from unified_latents.runs.presets_video import VIDEO_BASE_PRESETS, video_autoencoder_presets
 from unified_latents.training.config import TrainConfig
@@ -79,86 +87,6 @@ def autoencoder_fashion_mnist() -> AutoencoderRunConfig:
 def autoencoder_mnist_5k() -> AutoencoderRunConfig:
     base = autoencoder_fashion_mnist()
     return replace(base, data=replace(base.data, name="mnist-5k", holdout_size=500))
-
-
-def tiny_training(max_steps: int, eval_every: int) -> TrainConfig:
-    """The training settings of the tiny presets: seconds on a CPU, for tests."""
-    return TrainConfig(
-        batch_size=32,
-        max_steps=max_steps,
-        log_every=10,
-        eval_every=eval_every,
-        checkpoint_every=eval_every,
-        ema_decay=0.9,
-        progress=False,
-    )
-
-
-def autoencoder_tiny() -> AutoencoderRunConfig:
-    """sklearn digits (8×8), a 4×4×2 latent and toy networks: trains in seconds, for tests."""
-    return AutoencoderRunConfig(
-        data=DataConfig(name="digits", image_size=8, channels=1, holdout_size=297),
-        model=UnifiedLatentsConfig(
-            encoder=EncoderConfig(channels=(16, 32), blocks_per_stage=1, latent_channels=2),
-            prior=ViTConfig(width=32, depth=1, heads=2),
-            decoder=UViTConfig(
-                channels=(16, 32),
-                blocks_per_stage=1,
-                transformer_width=32,
-                transformer_depth=1,
-                heads=2,
-            ),
-        ),
-        optim=OptimConfig(lr=1e-3, warmup_steps=5),
-        train=tiny_training(max_steps=40, eval_every=20),
-        eval=AutoencoderEvalConfig(
-            num_images=64, rate_passes=1, num_reconstructions=16, decoder_steps=8
-        ),
-    )
-
-
-# The paper's baselines and ablations (UL-SPEC §10): a UL preset with exactly one change each, so
-# data, encoder, latent shape, optimizer and budget match the UL run they are compared with.
-def kl_vae(config: AutoencoderRunConfig) -> AutoencoderRunConfig:
-    """Stable-Diffusion-style KL autoencoder: Σ|x − x̂| + 1e-6 · KL, conv decoder (kl_vae.py)."""
-    objective = ObjectiveConfig(kind="kl-vae", kl_weight=1e-6, reconstruction_loss="l1")
-    return replace(config, objective=objective)
-
-
-def ul_mse_decoder(config: AutoencoderRunConfig) -> AutoencoderRunConfig:
-    """Diffusion prior + deterministic decoder with a c_lf-compatible squared error."""
-    return replace(config, objective=ObjectiveConfig(kind="ul-mse-decoder"))
-
-
-def ul_normal_prior(config: AutoencoderRunConfig) -> AutoencoderRunConfig:
-    """N(0, I) prior (closed-form KL with the σ_0 noise) + diffusion decoder."""
-    return replace(config, objective=ObjectiveConfig(kind="ul-normal-prior"))
-
-
-def ul_lambda10(config: AutoencoderRunConfig) -> AutoencoderRunConfig:
-    """λ_0 = 10: too little encoder noise (σ_0 ≈ 0.0067); otherwise plain UL."""
-    return replace(config, model=replace(config.model, logsnr_0=10.0))
-
-
-def ul_stopgrad_prior(config: AutoencoderRunConfig) -> AutoencoderRunConfig:
-    """Prior on stop-grad latents; the encoder gets 0.01 · KL(q(z_0|x) ‖ N(0, I)) instead [C]."""
-    return replace(config, objective=ObjectiveConfig(kind="ul-stopgrad-prior", kl_weight=0.01))
-
-
-ABLATIONS: dict[str, Callable[[AutoencoderRunConfig], AutoencoderRunConfig]] = {
-    "kl-vae": kl_vae,
-    "ul-mse-decoder": ul_mse_decoder,
-    "ul-normal-prior": ul_normal_prior,
-    "ul-lambda10": ul_lambda10,
-    "ul-stopgrad-prior": ul_stopgrad_prior,
-}
-
-
-def derived(
-    change: Callable[[AutoencoderRunConfig], AutoencoderRunConfig],
-    start: Callable[[], AutoencoderRunConfig],
-) -> Callable[[], AutoencoderRunConfig]:
-    return lambda: change(start())
 
 
 AUTOENCODER_PRESETS: dict[str, Callable[[], AutoencoderRunConfig]] = {
@@ -216,26 +144,6 @@ def base_fashion_mnist_text() -> BaseRunConfig:
 def base_fashion_mnist_unconditional() -> BaseRunConfig:
     base = base_fashion_mnist()
     return replace(base, model=replace(base.model, condition=ConditionConfig(kind="none")))
-
-
-def base_tiny() -> BaseRunConfig:
-    """For tests and smoke checks on a `--preset tiny` autoencoder."""
-    return BaseRunConfig(
-        model=BaseModelConfig(
-            network=ViTConfig(width=32, depth=1, heads=2),
-            condition=ConditionConfig(kind="class", num_classes=10),
-        ),
-        optim=OptimConfig(lr=1e-3, warmup_steps=5),
-        train=tiny_training(max_steps=20, eval_every=10),
-        eval=BaseEvalConfig(
-            num_latents=64,
-            elbo_passes=1,
-            samples_per_class=2,
-            base_steps=8,
-            decoder_steps=8,
-            batch_size=64,
-        ),
-    )
 
 
 def pixel_space(
@@ -301,26 +209,6 @@ def end_to_end_fashion_mnist() -> EndToEndRunConfig:
         optim=autoencoder.optim,
         train=autoencoder.train,
         eval=EndToEndEvalConfig(num_images=256, num_reconstructions=64, samples_per_class=4),
-    )
-
-
-def end_to_end_tiny() -> EndToEndRunConfig:
-    """For tests and smoke checks: the tiny autoencoder and base model on sklearn digits."""
-    autoencoder, base = autoencoder_tiny(), base_tiny()
-    return EndToEndRunConfig(
-        data=autoencoder.data,
-        model=SingleStageConfig(autoencoder=autoencoder.model, base=base.model),
-        optim=autoencoder.optim,
-        train=replace(autoencoder.train, max_steps=20, eval_every=10, checkpoint_every=10),
-        eval=EndToEndEvalConfig(
-            num_images=64,
-            elbo_passes=1,
-            num_reconstructions=16,
-            samples_per_class=2,
-            base_steps=8,
-            decoder_steps=8,
-            batch_size=64,
-        ),
     )
 
 

@@ -9,7 +9,7 @@ from unified_latents.runs.decoder_distillation import (
     DecoderDistillationRunConfig,
     DistillationEvalConfig,
 )
-from unified_latents.runs.presets import tiny_training
+from unified_latents.runs.presets_tiny import tiny_training
 from unified_latents.training.config import TrainConfig
 from unified_latents.training.optim import OptimConfig
 

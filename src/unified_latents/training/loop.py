@@ -8,26 +8,20 @@ readable checkpoint with the same weights, optimizer moments, data position and 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from unified_latents.networks.checkpointing import set_activation_checkpointing
-from unified_latents.training.checkpoint import (
-    list_checkpoints,
-    read_latest_checkpoint,
-    set_aside_newer,
-)
+from unified_latents.training.checkpoint import list_checkpoints
 from unified_latents.training.config import TrainConfig
-from unified_latents.training.distributed import DistributedContext, process_group_active
+from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
 from unified_latents.training.metrics_log import MetricsLog, TrainWindow, read_metrics
 from unified_latents.training.optim import (
@@ -40,11 +34,11 @@ from unified_latents.training.precision import autocast, resolve_precision
 from unified_latents.training.signals import stop_on_signals
 from unified_latents.training.state import (
     TrainingState,
-    check_training_state,
-    restore_state,
+    resume_state,
     save_state,
 )
 from unified_latents.training.task import TrainingTask
+from unified_latents.training.wrapping import explain_compile_errors, trainable_model
 from unified_latents.visualize import plot_metrics
 
 
@@ -52,32 +46,11 @@ class NonFiniteLossError(RuntimeError):
     """Too many consecutive steps had a NaN/inf loss or gradient."""
 
 
-class CompileError(RuntimeError):
-    """`train.compile=true` but torch.compile failed (e.g. no working C++ compiler on CPU)."""
-
-
 @dataclass
 class TrainResult:
     step: int
     stopped_by: str  # "max_steps", "time_budget" or "signal"
     last_eval: dict[str, float]
-
-
-@contextlib.contextmanager
-def explain_compile_errors(compiling: bool) -> Iterator[None]:
-    """torch.compile works lazily, inside the first forward/backward: turn its failures into one
-    actionable error instead of a long traceback from deep inside the compiler."""
-    try:
-        yield
-    except torch._dynamo.exc.TorchDynamoException as error:
-        if not compiling:
-            raise
-        lines = str(error).strip().splitlines()
-        raise CompileError(
-            f"torch.compile failed ({lines[0] if lines else type(error).__name__}); train "
-            "without it (--set train.compile=false) or fix the compiler toolchain (on CPU, "
-            "inductor needs a working C++ compiler such as gcc; see the CXX variable)"
-        ) from error
 
 
 def train(
@@ -146,28 +119,18 @@ class Training:
         """Restore everything from the newest readable checkpoint (if any), then set up what
         training needs beyond the weights: DDP, compile, the metrics log, the progress bar."""
         context = self.context
-        if list_checkpoints(self.checkpoints):
-            loaded = read_latest_checkpoint(self.checkpoints, check=check_training_state)
-            self.state = restore_state(
-                loaded,
-                model=self.model,
-                ema=self.ema,
-                optimizer=self.optimizer,
-                generator=self.generator,
-                stream=self.stream,
-                rank=context.rank,
-                world_size=context.world_size,
-            )
-            context.barrier()  # every rank has read it before rank 0 moves unreadable ones aside
-            if context.is_main:
-                set_aside_newer(self.checkpoints, self.state.step)
-                tqdm.write(f"resuming from {loaded.path} (step {self.state.step})")
-        self.trainable: nn.Module = self.model
-        if context.enabled or process_group_active():  # a 1-process group too (gpu_check)
-            device_ids = [self.device.index] if self.device.type == "cuda" else None
-            self.trainable = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
-        if self.config.compile:
-            self.trainable = torch.compile(self.trainable)  # type: ignore[assignment]
+        self.state = resume_state(
+            self.checkpoints,
+            model=self.model,
+            ema=self.ema,
+            optimizer=self.optimizer,
+            generator=self.generator,
+            stream=self.stream,
+            context=context,
+        )
+        self.trainable = trainable_model(
+            self.model, self.device, context, compile=self.config.compile
+        )
         self.log = MetricsLog(self.run_dir, self.state.step) if context.is_main else None
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
         self.last_eval: dict[str, float] = {}

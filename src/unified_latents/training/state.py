@@ -16,12 +16,16 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from unified_latents.training.checkpoint import (
     CheckpointError,
     LoadedCheckpoint,
+    list_checkpoints,
     optimizer_from_flat,
+    read_latest_checkpoint,
     save_checkpoint,
+    set_aside_newer,
 )
 from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.task import BatchSource
@@ -147,3 +151,35 @@ def restore_state(
         generator.set_state(loaded.tensors[f"rng.rank{rank}"])
     torch.random.set_rng_state(loaded.tensors["rng.torch_global"])
     return TrainingState(**loaded.state["training"])
+
+
+def resume_state(
+    checkpoints: Path,
+    *,
+    model: nn.Module,
+    ema: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    stream: BatchSource,
+    context: DistributedContext,
+) -> TrainingState:
+    """Restore everything from the newest readable checkpoint in `checkpoints` (`restore_state`),
+    set aside the unreadable newer ones; a fresh state when there is none."""
+    if not list_checkpoints(checkpoints):
+        return TrainingState()
+    loaded = read_latest_checkpoint(checkpoints, check=check_training_state)
+    state = restore_state(
+        loaded,
+        model=model,
+        ema=ema,
+        optimizer=optimizer,
+        generator=generator,
+        stream=stream,
+        rank=context.rank,
+        world_size=context.world_size,
+    )
+    context.barrier()  # every rank has read it before rank 0 moves unreadable ones aside
+    if context.is_main:
+        set_aside_newer(checkpoints, state.step)
+        tqdm.write(f"resuming from {loaded.path} (step {state.step})")
+    return state
