@@ -25,18 +25,12 @@ from unified_latents.objectives.latent_diffusion import BaseModelConfig
 from unified_latents.objectives.unified_latents import UnifiedLatentsConfig
 from unified_latents.runs.autoencoder import AutoencoderEvalConfig, AutoencoderRunConfig
 from unified_latents.runs.base_model import BaseEvalConfig, BaseRunConfig
+from unified_latents.runs.presets_tiny import tiny_training
 from unified_latents.training.config import TrainConfig
 from unified_latents.training.optim import OptimConfig
 
-TINY_TRAINING = TrainConfig(  # the tiny presets': 6 steps of 4 clips, for tests
-    batch_size=4,
-    max_steps=6,
-    log_every=2,
-    eval_every=3,
-    checkpoint_every=3,
-    ema_decay=0.9,
-    progress=False,
-)
+# The tiny presets' training (runs/presets_tiny.py) in steps of 4 clips: 6 steps, for tests.
+TINY_TRAINING = replace(tiny_training(max_steps=6, eval_every=3), batch_size=4, log_every=2)
 
 
 def video_training(batch_size: int) -> TrainConfig:
