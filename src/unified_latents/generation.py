@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from unified_latents.conditions import ConditionError, ConditionSource
 from unified_latents.config import check_at_least
 from unified_latents.data.containers import derived_seed
-from unified_latents.data.datasets import to_uint8
+from unified_latents.data.datasets import to_model_range, to_uint8
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.sampling.pipeline import sample_latents
@@ -114,6 +114,29 @@ def generate_images(
         )
         outputs.append(images.cpu())
     return torch.cat(outputs)
+
+
+@torch.no_grad()
+def context_condition(
+    base: LatentDiffusion, autoencoder: Autoencoder, clips: Tensor, batch_size: int
+) -> Tensor:
+    """Frame prediction: the condition (on the CPU) that continues uint8 `clips` from their
+    first frames: their latents' first `base.context_frames` frames (`frame_context`)."""
+    device = next(base.parameters()).device
+    parts = [
+        base.frame_context(autoencoder.encode(to_model_range(clips[i : i + batch_size]).to(device)))
+        for i in range(0, clips.shape[0], batch_size)
+    ]
+    return torch.cat(parts).cpu()
+
+
+def keep_context(base: LatentDiffusion, samples: Tensor, clips: Tensor) -> Tensor:
+    """Continuations (uint8) with the given pixel frames of `clips` put back as they were (the
+    decoder rebuilt them from their latents), as frame-prediction protocols score them."""
+    shown = context_frames(base, samples)
+    kept = samples.clone()
+    kept[:, :, :shown] = clips[:, :, :shown]
+    return kept
 
 
 def context_frames(base: LatentDiffusion, images: Tensor) -> int:

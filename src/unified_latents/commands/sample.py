@@ -14,8 +14,14 @@ import torch
 
 from unified_latents.commands.prompts import save_captioned_grid
 from unified_latents.conditions import ConditionError
-from unified_latents.data.datasets import load_split, to_model_range, to_uint8
-from unified_latents.generation import context_frames, sample_chunks, sampling_conditions
+from unified_latents.data.datasets import load_split, to_uint8
+from unified_latents.generation import (
+    context_condition,
+    context_frames,
+    keep_context,
+    sample_chunks,
+    sampling_conditions,
+)
 from unified_latents.runs.kind import with_decoder
 from unified_latents.runs.registry import kind_of
 from unified_latents.training.distributed import init_distributed, resolve_device
@@ -59,7 +65,7 @@ def sample(
     real: torch.Tensor | None = None  # frame prediction: the clips whose context is given
     if base.context_frames:
         real = test_clips(config.autoencoder_run, first_clip or 0, num, device)
-        cond = base.frame_context(autoencoder.encode(to_model_range(real).to(device))).cpu()
+        cond = context_condition(base, autoencoder, real, settings.batch_size)
     elif first_clip is not None:
         raise ConditionError("--context is for frame-prediction models (base.context_frames > 0)")
     start = time.perf_counter()
@@ -80,9 +86,8 @@ def sample(
     merged = {chunk: part for per_rank in gathered for chunk, part in per_rank.items()}
     images = torch.cat([merged[chunk] for chunk in sorted(merged)])
     assert images.shape[0] == num, (images.shape, num)
-    shown = context_frames(base, images)
     if real is not None:  # the given frames as they were, the generated ones after them
-        images[:, :, :shown] = real[:, :, :shown]
+        images = keep_context(base, images, real)
     seconds = time.perf_counter() - start
     out = out or run_dir / "samples" / f"sample_seed{seed}"
     out.mkdir(parents=True, exist_ok=True)
@@ -90,7 +95,9 @@ def sample(
     if prompts is not None:
         grid = save_captioned_grid(images, prompts, out / "grid.png", min(per_prompt, 8))
     else:
-        grid = save_pictures(images, out / "grid.png", columns, context_frames=shown)
+        grid = save_pictures(
+            images, out / "grid.png", columns, context_frames=context_frames(base, images)
+        )
     np.savez_compressed(out / "samples.npz", images=images.numpy(), labels=labels.numpy())
     meta = {
         "num": num,

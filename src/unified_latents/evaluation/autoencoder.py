@@ -16,9 +16,9 @@ from torch import Tensor
 from unified_latents.data.datasets import DataConfig
 from unified_latents.evaluation.compute import autoencoder_flops
 from unified_latents.evaluation.fid import Evaluation, RealImages, inception_distances, real_images
-from unified_latents.evaluation.fvd import video_distance
 from unified_latents.evaluation.reconstruction import rate_statistics, reconstruction_statistics
 from unified_latents.evaluation.run import EvaluateOptions
+from unified_latents.evaluation.video import video_distance
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.visualize import interleave

@@ -28,10 +28,22 @@ from unified_latents.data.datasets import (
     DataConfig,
 )
 from unified_latents.evaluation.compute import base_flops
-from unified_latents.evaluation.elbo import base_elbo_nats, elbo_bits, prior_bound_nats
+from unified_latents.evaluation.elbo import (
+    base_elbo_nats,
+    elbo_bits,
+    elbo_pixels,
+    prior_bound_nats,
+)
 from unified_latents.evaluation.fid import Evaluation, RealImages, inception_distances, real_images
 from unified_latents.evaluation.run import EvaluateOptions
-from unified_latents.generation import SamplingSettings, sample_images
+from unified_latents.evaluation.video import video_quality
+from unified_latents.generation import (
+    SamplingSettings,
+    context_condition,
+    context_frames,
+    keep_context,
+    sample_images,
+)
 from unified_latents.metrics.classifier import (
     classifier_features,
     classify,
@@ -111,7 +123,7 @@ def heldout_elbo(
     """Unweighted base-model ELBO and the stage-1 prior's bound on the same held-out latents
     (the bound only for latents with a prior: not kl-vae or pixels), in bits/pixel and
     bits/latent dim."""
-    pixels = autoencoder.image_size**2
+    pixels = elbo_pixels(base, autoencoder)
     functions = {"base_elbo": base_elbo_nats(base, conditions)}
     if autoencoder.has_latent_prior:
         functions["prior_bound"] = prior_bound_nats(autoencoder)
@@ -181,12 +193,25 @@ def sampled_quality(
     Returns (uint8 samples, metrics, notes, seconds); the scoring timings are named with
     `seconds_prefix`."""
     num, seed, progress = labels.shape[0], options.seed, options.progress
+    clips = None  # video: the first `num` test clips (frame prediction continues them)
+    if autoencoder.num_frames:
+        clips = real_images(data, "test", num)[0].images
+        num, labels = clips.shape[0], labels[: clips.shape[0]]
+        if base.context_frames:
+            cond = context_condition(base, autoencoder, clips, settings.batch_size)
     start = time.perf_counter()
     samples = sample_images(
         base, autoencoder, cond, conditions, settings, num=num, seed=seed, progress=progress
     )
     seconds = {"sampling": time.perf_counter() - start}
     seconds["sampling_per_sample"] = seconds["sampling"] / max(num, 1)
+    if clips is not None:
+        samples = keep_context(base, samples, clips)
+        metrics, notes, quality_seconds = video_quality(
+            samples, clips, context_frames(base, samples), options
+        )
+        seconds |= {f"{seconds_prefix}{name}": value for name, value in quality_seconds.items()}
+        return samples, metrics, notes, seconds
     metrics, notes, quality_seconds = sample_quality(
         samples,
         labels,
@@ -251,6 +276,8 @@ def evaluate_base(
     flops = base_flops(base, autoencoder, conditions, settings)
     seconds["flop_count"] = time.perf_counter() - start
     grid, columns = sample_grid(samples, conditions)
+    if samples.dim() == 5:  # clips: a filmstrip row each
+        grid, columns = samples[:8], 1
     return Evaluation(
         metrics=metrics,
         flops=flops,

@@ -4,6 +4,7 @@ base-model and end-to-end runs and `ul evaluate`."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -44,6 +45,16 @@ def elbo_bits(
 
 NatsFunction = Callable[[Tensor, Tensor, torch.Generator], Tensor]
 """(z_clean [B, ...], labels [B], generator) → per-example nats [B]."""
+
+
+def elbo_pixels(base: LatentDiffusion, autoencoder: Autoencoder) -> int:
+    """The pixels a base model's ELBO is divided by for bits/pixel: H·W of an image, T·H·W of a
+    clip, and for frame prediction only the generated frames' pixels."""
+    pixels = math.prod(autoencoder.image_shape[1:])
+    if not base.context_frames:
+        return pixels
+    latent_frames = base.latent_shape[1]
+    return pixels * (latent_frames - base.context_frames) // latent_frames
 
 
 def base_elbo_nats(model: LatentDiffusion, conditions: ConditionSource) -> NatsFunction:

@@ -22,6 +22,7 @@ from unified_latents.evaluation.elbo import (
     NatsFunction,
     base_elbo_nats,
     elbo_bits,
+    elbo_pixels,
     prior_bound_nats,
 )
 from unified_latents.generation import context_frames, generate_images
@@ -63,10 +64,7 @@ class GeneratorTask:
         self.settings, self.model, self.conditions = settings, model, conditions
         self.autoencoder = autoencoder.to(device).eval().requires_grad_(False)
         self.heldout, self.device = heldout, device
-        self.pixels = math.prod(autoencoder.image_shape[1:])  # H·W (T·H·W for clips)
-        if model.context_frames:  # frame prediction: bits of the generated frames' pixels
-            latent_frames = model.latent_shape[1]
-            self.pixels = self.pixels * (latent_frames - model.context_frames) // latent_frames
+        self.pixels = elbo_pixels(model, autoencoder)
         self.loss_normalizer = float(math.prod(autoencoder.latent_shape))
         self._prior_bound: dict[str, float] | None = None
 
