@@ -19,6 +19,7 @@ from torch import Tensor
 from unified_latents.data.datasets import to_model_range
 from unified_latents.evaluation.fid import EvaluationError
 from unified_latents.evaluation.run import EvaluateOptions
+from unified_latents.metrics.frechet import Statistics, statistics_from_features
 from unified_latents.metrics.fvd import FVD_FRAMES, I3DFeatures, frechet_video_distance
 from unified_latents.metrics.i3d import MIN_FRAMES
 from unified_latents.metrics.image_quality import psnr
@@ -34,10 +35,14 @@ def i3d(device: str) -> I3DFeatures:
 
 
 def video_distance(
-    prefix: str, clips: Tensor, reference: Tensor, device: torch.device, progress: bool
+    prefix: str,
+    clips: Tensor,
+    reference: Tensor | Statistics,
+    device: torch.device,
+    progress: bool,
 ) -> tuple[dict[str, float], dict[str, str], dict[str, float]]:
-    """({prefix}fvd, notes, seconds) of uint8 clips [N, C, T, H, W] against reference clips
-    (I3D logits, the first 16 frames of each clip at 224×224)."""
+    """({prefix}fvd, notes, seconds) of uint8 clips [N, C, T, H, W] against reference clips (or
+    their I3D statistics, `reference_features`): I3D logits of the first 16 frames at 224×224."""
     name, frames = f"{prefix}fvd", clips.shape[2]
     if frames < MIN_FRAMES:
         return {}, {name: f"not measured: clips of {frames} frames (I3D needs ≥ {MIN_FRAMES})"}, {}
@@ -80,9 +85,13 @@ def video_quality(
         )
     if options.extractor is None:  # --no-fid: no Inception and no I3D
         return metrics, notes, seconds
+    reference: Tensor | Statistics = clips
+    if clips.shape[2] >= MIN_FRAMES:  # the real clips' I3D features once for every candidate
+        features = i3d(str(device)).features(clips, progress=options.progress)
+        reference = statistics_from_features(features)
     for prefix, predicted in candidates.items():
         fvd, fvd_notes, fvd_seconds = video_distance(
-            prefix, predicted, clips, device, options.progress
+            prefix, predicted, reference, device, options.progress
         )
         metrics |= fvd
         who = "samples" if prefix == "g" else "copy-last predictor"

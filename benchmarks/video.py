@@ -1,0 +1,98 @@
+"""Issue 17's measurement: UL on moving digits, frame prediction vs the copy-last predictor.
+
+Trains (or resumes) the `moving-digits` autoencoder and, on its cached latents, the
+`moving-digits-predict` base model (5 context frames of 16), then runs `ul evaluate` on both
+with N test clips: bits/pixel, bits/frame, PSNR/SSIM and rFVD@N of reconstructions; FVD@N and
+PSNR of the generated frames of the model and of copy-last (the last context frame repeated).
+Writes docs/results/video.json with the issue's keys (`fvd_ul`, `fvd_copy_last`, `n`,
+`i3d_port_max_rel_error`) and the rows behind them. In process, through the library's commands;
+resumable (finished trainings and evaluations are skipped). Hours on 2 CPU cores:
+
+  .venv/bin/python benchmarks/video.py --work-dir /work/video --num 64
+  .venv/bin/python benchmarks/video.py --work-dir /tmp/v --tiny   # smoke run, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from unified_latents.commands.evaluate import evaluate, read_evaluation
+from unified_latents.commands.train import train
+from unified_latents.runs.directory import latest_training_state
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "results" / "video.json"
+I3D_CHECK = ROOT / "docs" / "results" / "i3d_port_check.json"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work-dir", type=Path, required=True, help="run directories go here")
+    parser.add_argument("--num", type=int, default=64, help="N of FVD@N (test clips)")
+    parser.add_argument("--autoencoder-steps", type=int, default=10_000)
+    parser.add_argument("--base-steps", type=int, default=10_000)
+    parser.add_argument("--tiny", action="store_true", help="4-frame smoke run (no FVD)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    return parser.parse_args()
+
+
+def evaluated(run_dir: Path, num: int, fid: bool) -> dict[str, Any]:
+    """eval.json of the run's newest checkpoint, measured now unless it already is (same N)."""
+    previous, newest = read_evaluation(run_dir), latest_training_state(run_dir)
+    step = None if newest is None else newest[1].get("step")
+    if previous is not None and (previous["num"], previous["step"], previous["fid"]) == (
+        num,
+        step,
+        fid,
+    ):
+        return previous
+    return evaluate(run_dir, num=num, fid=fid)
+
+
+def main() -> None:
+    args = parse_args()
+    preset, base_preset = (
+        ("moving-digits-tiny",) * 2
+        if args.tiny
+        else (
+            "moving-digits",
+            "moving-digits-predict",
+        )
+    )
+    autoencoder, base = args.work_dir / "autoencoder", args.work_dir / "base"
+    steps = [] if args.tiny else [f"train.max_steps={args.autoencoder_steps}"]
+    if train("autoencoder", preset, steps, autoencoder) != 0:
+        raise SystemExit("autoencoder training failed")
+    base_steps = [] if args.tiny else [f"train.max_steps={args.base_steps}"]
+    if train("base", base_preset, [f"autoencoder_run={autoencoder}", *base_steps], base) != 0:
+        raise SystemExit("base-model training failed")
+    stage1 = evaluated(autoencoder, args.num, fid=not args.tiny)
+    stage2 = evaluated(base, args.num, fid=not args.tiny)
+    check = json.loads(I3D_CHECK.read_text())
+    m1, m2 = stage1["metrics"], stage2["metrics"]
+    result = {
+        "fvd_ul": m2.get("gfvd"),
+        "fvd_copy_last": m2.get("copy_last_fvd"),
+        "n": args.num,
+        "i3d_port_max_rel_error": max(check["max_relative_error"].values()),
+        "predicted_psnr_db_ul": m2.get("gpredicted_psnr_db"),
+        "predicted_psnr_db_copy_last": m2.get("copy_last_predicted_psnr_db"),
+        "autoencoder": {
+            key: m1.get(key)
+            for key in ("bits_per_pixel", "bits_per_frame", "psnr_db", "ssim", "rfvd")
+        },
+        "base_elbo_bits_per_pixel": m2.get("base_elbo_bits_per_pixel"),
+        "runs": {"autoencoder": str(autoencoder), "base": str(base)},
+        "steps": {"autoencoder": stage1.get("step"), "base": stage2.get("step")},
+        "settings": {"autoencoder": preset, "base": base_preset, "tiny": args.tiny},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
