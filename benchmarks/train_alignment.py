@@ -40,6 +40,7 @@ from unified_latents.metrics.alignment import (
     alignment_scores,
     build_alignment_metric,
     classifier_accuracy,
+    default_metric_dir,
     load_alignment_metric,
     save_alignment_metric,
 )
@@ -221,8 +222,7 @@ def git_revision() -> str:
 
 
 def default_output_dir(args: argparse.Namespace) -> Path:
-    name = f"emoji-{args.image_size}-seed{args.seed}"
-    return Path.home() / ".cache" / "unified-latents" / "alignment" / name
+    return default_metric_dir(args.image_size, args.seed)
 
 
 def main() -> None:

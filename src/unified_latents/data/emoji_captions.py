@@ -138,6 +138,10 @@ class EmojiCaptions(ImageDataset):
         rng = caption_rng(self.captions.seed, epoch, vendor, entry.unified)
         return compose_caption(entry.name, entry.keywords, vendor, rng, self.captions)
 
+    def concept(self, index: int) -> str:
+        """The emoji's name: what image `index` shows, whatever the vendor."""
+        return self.entry(index).name
+
     def fixed_caption(self, index: int) -> str:
         """A caption without randomness (name and style), for evaluation prompts."""
         return f"{self.entry(index).name}, {style_phrase(self.vendor(index))}"

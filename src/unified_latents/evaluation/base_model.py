@@ -3,6 +3,9 @@
 - gFID@N and gKID@N of N class-balanced samples (sample i is asked for class i mod K) against the
   first N images of the dataset's *test* split, the same images rFID@N uses; the reference
   features are cached on disk.
+- Caption-conditioned runs (emoji captions): R@1/R@5 of the samples' prompts with the alignment
+  metric trained in this project, its chance and the real images' R@1 (evaluation/alignment.py).
+- Video runs: FVD@N, and for frame prediction copy-last beside the model (evaluation/video.py).
 - FD_cls@N and classifier accuracy (Fashion-MNIST 32×32 only): features of the shipped classifier
   (`metrics/classifier.py`) for the samples against the same N test images. FD_cls is NOT FID.
 - The base model's unweighted ELBO in bits/pixel on held-out latents, next to the stage-1 prior's
@@ -27,6 +30,7 @@ from unified_latents.conditions import ConditionSource
 from unified_latents.data.datasets import (
     DataConfig,
 )
+from unified_latents.evaluation.alignment import alignment_metrics
 from unified_latents.evaluation.compute import base_flops
 from unified_latents.evaluation.elbo import (
     base_elbo_nats,
@@ -222,6 +226,14 @@ def sampled_quality(
         progress=progress,
     )
     seconds |= {f"{seconds_prefix}{name}": value for name, value in quality_seconds.items()}
+    if conditions.keyed_by_index and conditions.heldout_captions is not None:  # text-to-image
+        start = time.perf_counter()
+        real = real_images(data, "test", num)[0].images
+        device = next(base.parameters()).device
+        alignment = alignment_metrics(samples, real, conditions.heldout_captions, device)
+        metrics |= alignment[0]
+        notes |= alignment[1]
+        seconds[f"{seconds_prefix}alignment"] = time.perf_counter() - start
     return samples, metrics, notes, seconds
 
 

@@ -259,6 +259,12 @@ def save_alignment_metric(metric: AlignmentMetric, directory: str | Path) -> Pat
     return out
 
 
+def default_metric_dir(image_size: int, seed: int = 0) -> Path:
+    """Where `benchmarks/train_alignment.py` saves the metric for `image_size` by default."""
+    name = f"emoji-{image_size}-seed{seed}"
+    return Path.home() / ".cache" / "unified-latents" / "alignment" / name
+
+
 def load_alignment_metric(
     directory: str | Path,
     text_encoder: TextEmbedder | None = None,
