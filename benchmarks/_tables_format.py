@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _tables_plan import SCALE_LABEL, read_eval
+from _tables_plan import SCALE_LABEL
+from unified_latents.commands.evaluate import read_evaluation
 from unified_latents.visualize import pyplot, save_figure
 
 Record = Mapping[str, Any]
@@ -146,7 +147,7 @@ class Context:
     figures: Path
 
     def eval(self, key: str) -> dict[str, Any] | None:
-        return read_eval(self.work_dir / key)
+        return read_evaluation(self.work_dir / key)
 
     def commands(self, key: str) -> list[str]:
         entry = self.plan.get("commands", {}).get(key, {})
