@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _tables_plan import SCALE_LABEL, read_eval
+from _tables_plan import SCALE_LABEL
+from unified_latents.commands.evaluate import read_evaluation
+from unified_latents.visualize import pyplot, save_figure
 
 Record = Mapping[str, Any]
 
@@ -94,11 +96,7 @@ def scatter(
     points = [p for p in points if math.isfinite(p[1]) and math.isfinite(p[2])]
     if not points:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(6, 4))
     for name, x, y in points:
         axis.scatter([x], [y])
@@ -107,10 +105,7 @@ def scatter(
     axis.set_ylabel(labels[1])
     axis.set_title(f"{labels[2]}\n({SCALE_LABEL})", fontsize=9)
     axis.grid(alpha=0.3)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    save_figure(figure, path, dpi=120)
     return True
 
 
@@ -129,11 +124,7 @@ def bars(
     panels = [(name, values) for name, values in panels if values]
     if not panels:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
     for axis, (name, values) in zip(axes[0], panels, strict=True):
         labels = [label for label, _ in values]
@@ -144,10 +135,7 @@ def bars(
             axis.annotate(f"{height:.3g}", (position, height), ha="center", va="bottom", fontsize=8)
         axis.set_ylabel(f"{name} (lower is better)")
     figure.suptitle(f"{title}\n({SCALE_LABEL})", fontsize=9)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    save_figure(figure, path, dpi=120)
     return True
 
 
@@ -159,7 +147,7 @@ class Context:
     figures: Path
 
     def eval(self, key: str) -> dict[str, Any] | None:
-        return read_eval(self.work_dir / key)
+        return read_evaluation(self.work_dir / key)
 
     def commands(self, key: str) -> list[str]:
         entry = self.plan.get("commands", {}).get(key, {})

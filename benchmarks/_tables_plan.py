@@ -8,6 +8,7 @@ attention) are converted into `train.max_steps` per model:
 The training FLOPs per image come from the same counter `ul evaluate` uses (`evaluation/compute.py`,
 `metrics/flops.py`), run here on the models built from each run's resolved preset, before any
 training, so they equal the `*_training_per_*` entries that later appear in the runs' eval.json.
+The runs themselves are trained and evaluated in process by the library's commands.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Literal
 
 import torch
 
+from unified_latents.commands.train import train, train_base_alias
 from unified_latents.conditions import ConditionSource
 from unified_latents.evaluation.compute import call_flops, stage1_forward_flops
 from unified_latents.metrics.flops import forward_flops_per_example
@@ -29,7 +31,7 @@ from unified_latents.networks.conditioning import ConditionConfig
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.runs.autoencoder import build_autoencoder
 from unified_latents.runs.base_model import BaseRunConfig, build_base_model
-from unified_latents.runs.directory import latest_training_state, resolve_preset
+from unified_latents.runs.directory import resolve_preset
 from unified_latents.runs.end_to_end import build_end_to_end_model
 from unified_latents.runs.pixel_model import PixelRunConfig
 from unified_latents.runs.presets import (
@@ -109,6 +111,14 @@ class Run:
         for assignment in self.assignments:
             args += ["--set", assignment]
         return args
+
+    def train_in_process(self, work_dir: Path) -> int:
+        """Train (or resume) the run in this process, as `ul` with `train_args` does."""
+        run_dir, assignments = self.directory(work_dir), list(self.assignments)
+        if self.kind == "base":
+            autoencoder = None if self.autoencoder is None else work_dir / self.autoencoder
+            return train_base_alias(autoencoder, self.preset, assignments, run_dir)
+        return train(self.kind, self.preset, assignments, run_dir)
 
     def train_config(self) -> TrainConfig:
         kind, preset = self.kind, self.preset
@@ -241,31 +251,10 @@ def end_to_end_cost(preset: str, assignments: list[str]) -> Cost:
     return config.train.batch_size, 3.0 * call_flops(lambda: model(x, cond, generator))
 
 
-# ---------------------------------------------------------------- run-directory state
-def newest_step(run_dir: Path) -> int | None:
-    newest = latest_training_state(run_dir)
-    return None if newest is None else int(newest[1]["step"])
-
-
 def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON record (plan.json, sweep.json, a decoder-steps result), or None if unreadable."""
     try:
         record: dict[str, Any] = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
     return record
-
-
-def read_eval(run_dir: Path) -> dict[str, Any] | None:
-    return read_json(run_dir / "eval" / "eval.json")
-
-
-def evaluation_current(run_dir: Path, num: int) -> bool:
-    """eval.json exists, measured the newest checkpoint, with FID at this N."""
-    record = read_eval(run_dir)
-    if record is None:
-        return False
-    return (
-        record.get("step") == newest_step(run_dir)
-        and record.get("num") == num
-        and bool(record.get("fid"))
-    )

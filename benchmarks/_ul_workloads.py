@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import Generic, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -21,11 +21,14 @@ from unified_latents.runs.autoencoder import AutoencoderTask
 from unified_latents.runs.base_model import BaseRunConfig, BaseTask
 from unified_latents.sampling.pipeline import sample_latents
 
+Task = TypeVar("Task", AutoencoderTask, BaseTask)
 
-class ULStage1:
-    """Our stage 1: the `AutoencoderTask` on its real training stream."""
 
-    def __init__(self, task: AutoencoderTask, generator: torch.Generator) -> None:
+class TaskWorkload(Generic[Task]):
+    """A training task's loss on its own batch stream (from the start, seed 0, one rank), as the
+    training loop computes and normalises it."""
+
+    def __init__(self, task: Task, generator: torch.Generator) -> None:
         self.task, self.generator = task, generator
         self.model = task.model.to(generator.device)
         self.batches = task.batches(task.config.train.batch_size, seed=0, rank=0, world_size=1)
@@ -34,6 +37,10 @@ class ULStage1:
         terms = self.task.loss(module, next(self.batches), self.generator, step)
         terms.means()  # the loop reads these every step (a device sync, as in training)
         return terms.loss.float().mean() / self.task.loss_normalizer
+
+
+class ULStage1(TaskWorkload[AutoencoderTask]):
+    """Our stage 1: the `AutoencoderTask` on its real training stream."""
 
     def sampler(self, compiled: bool, num: int, steps: int) -> tuple[Callable[[], object], int]:
         model, device = self.task.model, self.generator.device
@@ -50,19 +57,9 @@ class ULStage1:
         return run, steps + 1  # the samplers make one more call at λ_max (sampling/samplers.py)
 
 
-class ULStage2:
+class ULStage2(TaskWorkload[BaseTask]):
     """Our stage 2: the `BaseTask` on a latent cache of random latents (values do not change
     the compute), with the preset's guidance when sampling."""
-
-    def __init__(self, task: BaseTask, generator: torch.Generator) -> None:
-        self.task, self.generator = task, generator
-        self.model = task.model.to(generator.device)
-        self.batches = task.batches(task.config.train.batch_size, seed=0, rank=0, world_size=1)
-
-    def loss(self, module: nn.Module, step: int) -> Tensor:
-        terms = self.task.loss(module, next(self.batches), self.generator, step)
-        terms.means()
-        return terms.loss.float().mean() / self.task.loss_normalizer
 
     def sampler(self, compiled: bool, num: int, steps: int) -> tuple[Callable[[], object], int]:
         model, device, settings = self.task.model, self.generator.device, self.task.config.eval

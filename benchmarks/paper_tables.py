@@ -4,7 +4,9 @@
     nice -n 15 .venv/bin/python benchmarks/paper_tables.py --tiny --jobs 2 \\
         --work-dir /tmp/pt --results /tmp/pt/results.md                          # smoke run
 
-Tables (UL-SPEC §9–10, issues 4 and 6), each by `ul` commands run as subprocesses:
+Tables (UL-SPEC §9–10, issues 4 and 6), each by the library's `ul` commands run in this process
+(`commands/train.py`, `commands/evaluate.py`, `commands/sweep.py`; plan.json records the
+equivalent `ul` command lines):
   table2      `ul sweep` over c_lf (and optionally the decoder bias): bits/pixel, PSNR, SSIM, rFID@N
   ablations   UL vs each ablation preset and kl-vae at one stage-1 budget (+ base/gFID with
               --ablation-base)
@@ -13,6 +15,8 @@ Tables (UL-SPEC §9–10, issues 4 and 6), each by `ul` commands run as subproce
   end-to-end  two-stage vs `shifted-decoder` vs `noise-augmented` at equal total training FLOPs
 Runs live in --work-dir (plan.json holds budgets and commands; logs/ one log per step).
 Re-running resumes: finished trainings and current evaluations are skipped, the rest continue.
+Ctrl-C with --jobs 1 stops the running training after its checkpoint, as `ul` does; with more jobs
+(threads of this process) the running steps stop at once and resume from their last checkpoint.
 The runs start from the `fashion-mnist` presets as they are. docs/results.md §6 was measured at
 commit 9294aa3, before the preset moved to c_lf = 3.0 and exact-GELU MLPs; today's runs differ.
 """
@@ -23,14 +27,17 @@ import argparse
 import json
 import os
 import shlex
-import subprocess
 import sys
 import traceback
+from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from _tables_jobs import Job, minutes_elapsed, run_jobs, say
+import torch
+
+from _tables_jobs import Job, OutputRouter, minutes_elapsed, run_jobs, say
 from _tables_plan import (
     ABLATION_ROWS,
     KL_VAE,
@@ -45,18 +52,18 @@ from _tables_plan import (
     command_line,
     end_to_end_cost,
     equal_flop_budgets,
-    evaluation_current,
-    newest_step,
-    read_eval,
     read_json,
     steps_for_flops,
     two_stage_flops,
 )
 from _tables_report import render_results, replace_block
+from unified_latents.commands import Interrupted
+from unified_latents.commands.evaluate import evaluate, evaluation_current, read_evaluation
+from unified_latents.commands.sweep import SweepOptions, sweep
+from unified_latents.runs.directory import newest_step
 from unified_latents.runs.latents import stale_latents
 from unified_latents.sweep import training_finished
-
-UL_BIN = Path(sys.executable).with_name("ul")
+from unified_latents.training.cpu_allocator import keep_freed_memory
 
 
 def priority(job: Job) -> int:
@@ -82,33 +89,32 @@ class Orchestrator:
         self.args = args
         self.work: Path = args.work_dir
         self.presets = Presets(args.tiny)
-        self.env = dict(os.environ)
-        cores = os.cpu_count() or 1
-        self.env.setdefault("OMP_NUM_THREADS", str(max(1, cores // args.jobs)))
+        self.output = OutputRouter()  # each step's printed output goes to its own log
         self.plan: dict[str, Any] = read_json(self.work / "plan.json") or {}
         self.plan.setdefault("commands", {})
         self.plan["command"] = shlex.join(["python", "benchmarks/paper_tables.py", *sys.argv[1:]])
         self.plan["settings"] = {k: str(v) for k, v in vars(args).items()}
         self.plan["stage1_budget"] = stage1_budget(args.ae_minutes, args.ae_steps)
 
-    # ------------------------------------------------------------ subprocesses
-    def execute(self, args: list[str], log_name: str) -> None:
+    # ------------------------------------------------------------ library calls
+    def execute(self, call: Callable[[], object], args: list[str], log_name: str) -> None:
+        """Run `call` (the library's equivalent of `ul ARGS`) in this process, its output in
+        the step's log; a failure raises with the end of that log."""
         log = self.work / "logs" / f"{log_name.replace('/', '_').replace(' ', '_')}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         say(f"  $ {command_line(args)}   (log: {log})")
-        with log.open("a") as stream:
+        with log.open("a") as stream, self.output.to(stream):
             stream.write(f"\n$ {command_line(args)}\n")
             stream.flush()
-            done = subprocess.run(
-                [str(UL_BIN) if UL_BIN.exists() else "ul", *args],
-                stdout=stream,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                check=False,
-            )
-        if done.returncode != 0:
-            tail = log.read_text().splitlines()[-15:]
-            raise RuntimeError(f"exit {done.returncode}; log {log}:\n" + "\n".join(tail))
+            try:
+                call()
+            except Interrupted as stop:  # Ctrl-C/SIGTERM: the checkpoint is written; stop all
+                raise KeyboardInterrupt from stop
+            except Exception:
+                traceback.print_exc(file=stream)
+                stream.flush()
+                tail = log.read_text().splitlines()[-15:]
+                raise RuntimeError(f"log {log}:\n" + "\n".join(tail)) from None
 
     def record(self, key: str, part: str, args: list[str]) -> None:
         self.plan["commands"].setdefault(key, {})[part] = command_line(args)
@@ -123,8 +129,8 @@ class Orchestrator:
             raise RuntimeError(problem)
         if training_finished(run_dir, run.train_config()):
             return f"skipped: finished at step {newest_step(run_dir)}"
-        self.execute(args, f"train {run.key}")
-        if not training_finished(run_dir, run.train_config()):  # `ul` exits 0 after a signal
+        self.execute(partial(run.train_in_process, self.work), args, f"train {run.key}")
+        if not training_finished(run_dir, run.train_config()):
             raise RuntimeError(f"stopped at step {newest_step(run_dir)} before its budget")
         return f"trained to step {newest_step(run_dir)}"
 
@@ -134,36 +140,56 @@ class Orchestrator:
         self.record(key, "evaluate", args)
         if evaluation_current(self.work / key, self.args.fid_num):
             return "skipped: eval.json is current"
-        self.execute(args, f"evaluate {key}")
+        run = partial(
+            evaluate,
+            self.work / key,
+            num=self.args.fid_num,
+            inception=self.args.inception,
+            command=command_line(args),
+        )
+        self.execute(run, args, f"evaluate {key}")
         return "evaluated"
 
+    def sweep_options(self) -> SweepOptions:
+        """`ul sweep` over the Table 2 grid, every point with the stage-1 budget."""
+        args = self.args
+        options = SweepOptions(
+            preset=self.presets.autoencoder(UL),
+            grid=[f"loss_factor={args.loss_factors}"]
+            + ([f"bias={args.biases}"] if args.biases else []),
+            assignments=[QUIET, *self.stage1_steps(), *args.ae_set],
+            budget_minutes=args.ae_minutes or None,
+            sweep_dir=self.work / "table2" / "sweep",
+            evaluate_num=args.fid_num,
+            inception=args.inception,
+        )
+        if not args.table2_base:
+            return options
+        budget = self.plan["base_budget"]["models"][UL]["steps"]
+        base_set = [QUIET, *args.base_set, f"train.max_steps={budget}"]
+        return replace(
+            options,
+            with_base=True,
+            base_preset=self.presets.base,
+            base_assignments=base_set,
+            base_budget_minutes=0.0,
+        )
+
     def sweep(self) -> str:
-        args = ["sweep", "--preset", self.presets.autoencoder(UL), "--sweep-dir"]
-        args += [str(self.work / "table2" / "sweep"), "--evaluate-num", str(self.args.fid_num)]
-        args += ["--grid", f"loss_factor={self.args.loss_factors}"]
-        args += ["--grid", f"bias={self.args.biases}"] if self.args.biases else []
-        if self.args.ae_minutes:
-            args += ["--budget-minutes", str(self.args.ae_minutes)]
-        for assignment in [QUIET, *self.stage1_steps(), *self.args.ae_set]:
-            args += ["--set", assignment]
-        if self.args.table2_base:
-            args += ["--with-base", "--base-preset", self.presets.base]
-            args += ["--base-budget-minutes", "0", "--base-set", QUIET]
-            budget = self.plan["base_budget"]["models"][UL]["steps"]
-            for assignment in [*self.args.base_set, f"train.max_steps={budget}"]:
-                args += ["--base-set", assignment]
-        args += ["--inception", str(self.args.inception)] if self.args.inception else []
+        options = self.sweep_options()
+        args = sweep_args(options)
+        options = replace(options, command=command_line(args))
         self.record("table2/sweep", "train", args)
-        self.execute(args, "sweep table2")
+        self.execute(partial(sweep, options), args, "sweep table2")
         points = (read_json(self.work / "table2" / "sweep" / "sweep.json") or {}).get("points", [])
         wanted = len(self.args.loss_factors.split(",")) * max(1, len(self.args.biases.split(",")))
-        if len(points) < wanted:  # `ul sweep` exits 0 when a signal stopped it
+        if len(points) < wanted:
             raise RuntimeError(f"the sweep stopped after {len(points)} of {wanted} points")
         return f"{len(points)} points trained and evaluated"
 
     def train_end_to_end(self, scheme: str) -> str:
         """Steps so that this run's training FLOPs equal the evaluated two-stage total."""
-        budget = two_stage_flops(read_eval(self.work / "base" / UL) or {})
+        budget = two_stage_flops(read_evaluation(self.work / "base" / UL) or {})
         assignments = [f"scheme={scheme}", QUIET, *self.args.e2e_set]
         batch, per_image = end_to_end_cost(self.presets.end_to_end, assignments)
         steps = steps_for_flops(budget, batch, per_image)
@@ -265,6 +291,25 @@ class Orchestrator:
         return {"flops": flops, "how": how, "models": models}
 
 
+def sweep_args(options: SweepOptions) -> list[str]:
+    """The `ul sweep` command line of `options`, for plan.json, the log and sweep.json."""
+    args = ["sweep", "--preset", options.preset, "--sweep-dir", str(options.sweep_dir)]
+    args += ["--evaluate-num", str(options.evaluate_num)]
+    for axis in options.grid:
+        args += ["--grid", axis]
+    if options.budget_minutes:
+        args += ["--budget-minutes", str(options.budget_minutes)]
+    for assignment in options.assignments:
+        args += ["--set", assignment]
+    if options.with_base:
+        args += ["--with-base", "--base-preset", str(options.base_preset)]
+        args += ["--base-budget-minutes", "0"]
+        for assignment in options.base_assignments:
+            args += ["--base-set", assignment]
+    args += ["--inception", str(options.inception)] if options.inception else []
+    return args
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work-dir", type=Path, default=Path("runs/paper-tables"))
@@ -316,8 +361,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(budgets, indent=2))
         return 0
     plan_path.write_text(json.dumps(orchestrator.plan, indent=2) + "\n")
+    keep_freed_memory()  # as `ul` sets it for every command (training/cpu_allocator.py)
+    if "OMP_NUM_THREADS" not in os.environ:  # the cores shared among the jobs at once
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.jobs))
     try:
-        status = run_jobs(jobs, args.jobs)
+        with orchestrator.output:
+            status = run_jobs(jobs, args.jobs)
     except KeyboardInterrupt:
         say("interrupted: re-run the same command to resume")
         return 130

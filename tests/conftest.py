@@ -1,5 +1,5 @@
-"""Suite-wide: `@pytest.mark.cuda` tests are skipped without a CUDA device, and a stand-in for
-the FID Inception network.
+"""Suite-wide: `@pytest.mark.cuda` tests are skipped without a CUDA device, a stand-in for the
+FID Inception network, and `one_thread` for modules that train in process.
 
 UL_CUDA_TESTS_DEVICE=cpu runs the CUDA tests on the CPU instead (checks the tests themselves on
 a machine without a GPU; they then test nothing CUDA-specific)."""
@@ -7,6 +7,7 @@ a machine without a GPU; they then test nothing CUDA-specific)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """In-process training runs use one thread, as the subprocesses and DDP ranks of other tests
+    do: threads fighting other work for a 2-core machine's cores make the tiny models many times
+    slower. Modules opt in with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 class StandInFeatures(nn.Module):

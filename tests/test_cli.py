@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.run_files import assert_run_files
 from unified_latents.cli import main
 from unified_latents.training.metrics_log import read_metrics
 
@@ -95,65 +96,19 @@ def test_reconstruct_counts_must_be_positive(
 @pytest.mark.slow
 def test_tiny_pipeline_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ae = tmp_path / "ae"
-    assert (
-        main(
-            [
-                "train-autoencoder",
-                "--preset",
-                "tiny",
-                "--run-dir",
-                str(ae),
-                "--set",
-                "train.max_steps=20",
-            ]
-        )
-        == 0
-    )
-    for name in (
-        "config.json",
-        "metrics.jsonl",
-        "plots/loss.png",
-        "plots/bits_per_pixel.png",
-        "plots/psnr.png",
-        "reconstructions/step_00000020.png",
-    ):
-        assert (ae / name).exists(), name
+    train = ["train-autoencoder", "--preset", "tiny", "--run-dir", str(ae)]
+    assert main([*train, "--set", "train.max_steps=20"]) == 0
+    assert_run_files(ae, "reconstructions/step_00000020.png")
     assert list((ae / "checkpoints" / "step_00000020").glob("*.safetensors"))
 
     # same command with a longer budget resumes at step 20 instead of starting over
-    assert (
-        main(
-            [
-                "train-autoencoder",
-                "--preset",
-                "tiny",
-                "--run-dir",
-                str(ae),
-                "--set",
-                "train.max_steps=30",
-            ]
-        )
-        == 0
-    )
+    assert main([*train, "--set", "train.max_steps=30"]) == 0
     captured = capsys.readouterr()
     assert "resuming from" in captured.out + captured.err
     steps = [r["step"] for r in read_metrics(ae) if r["split"] == "train"]
     assert steps == sorted(set(steps)) and steps[-1] == 30
     # changing what is trained is refused
-    assert (
-        main(
-            [
-                "train-autoencoder",
-                "--preset",
-                "tiny",
-                "--run-dir",
-                str(ae),
-                "--set",
-                "model.loss_factor=2",
-            ]
-        )
-        == 2
-    )
+    assert main([*train, "--set", "model.loss_factor=2"]) == 2
     assert "model.loss_factor" in capsys.readouterr().err
 
     assert main(["reconstruct", "--run", str(ae), "--num", "16", "--steps", "4"]) == 0

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from unified_latents.cli import main
@@ -35,15 +34,7 @@ from unified_latents.training.checkpoint import (
 )
 from unified_latents.training.metrics_log import read_metrics
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """In-process runs: one thread, as in the subprocesses (two threads fighting other work on
-    a 2-core machine make the tiny model ten times slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 # Runs that only stop when told to: no evaluation, a train record every step.

@@ -36,6 +36,20 @@ def _field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def _number(value: Any, key: str, expected: str) -> float:
+    """`value` (a number or its text) as a float; booleans and NaN are refused, naming `key` and
+    what was `expected`."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected {expected}, got {value!r}") from None
+    if math.isnan(number):  # NaN passes every `<` range check unnoticed: never a setting
+        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+    return number
+
+
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
     """Convert `value` (a string from the command line or a JSON value) to `annotation`."""
     origin, args = get_origin(annotation), get_args(annotation)
@@ -82,25 +96,12 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             return False
         raise ConfigError(f"{key}: expected true or false, got {value!r}")
     if annotation is int:
-        if isinstance(value, bool):
+        number = _number(value, key, "an integer")
+        if not number.is_integer():
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        try:
-            as_float = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
-        if not as_float.is_integer():
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return int(as_float)
+        return int(number)
     if annotation is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
-        if math.isnan(number):  # NaN passes every `<` range check unnoticed: never a setting
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return number
+        return _number(value, key, "a number")
     if annotation is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")

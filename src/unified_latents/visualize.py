@@ -59,15 +59,31 @@ def interleave(originals: Tensor, reconstructions: Tensor, num_columns: int = 8)
     return torch.cat(rows)
 
 
-def plot_metrics(
-    records: Sequence[dict[str, Any]], keys: Sequence[str], path: Path, title: str
-) -> Path | None:
-    """One figure with a line per (split, key) found in `records` versus step."""
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (no display needed), imported on first
+    use so that importing this module stays fast."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(figure: Any, path: Path, dpi: int = 100) -> Path:
+    """Lay out `figure`, write it as a PNG (creating the folder) and close it."""
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=dpi)
+    pyplot().close(figure)
+    return path
+
+
+def plot_metrics(
+    records: Sequence[dict[str, Any]], keys: Sequence[str], path: Path, title: str
+) -> Path | None:
+    """One figure with a line per (split, key) found in `records` versus step."""
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(6, 4))
     plotted = False
     for key in keys:
@@ -87,8 +103,4 @@ def plot_metrics(
     axis.set_title(title)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

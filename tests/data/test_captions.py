@@ -14,19 +14,9 @@ from unified_latents.data.captions import (
     indefinite_article,
     random_captions,
 )
+from unified_latents.data.sources import FASHION_MNIST_CLASSES
 
-FASHION_MNIST = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
+FASHION_MNIST = list(FASHION_MNIST_CLASSES)  # the class names captions are built from
 
 
 def test_templates_have_both_fields_and_are_distinct() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.run_files import assert_run_files
 from unified_latents.cli import main
 from unified_latents.training.metrics_log import read_metrics
 
@@ -31,16 +32,7 @@ def test_train_then_sample(scheme: str, tmp_path: Path) -> None:
     settings = [f"scheme={scheme}", f"train.max_steps={steps}", "eval.decoder_steps=4"]
     train = ["train-end-to-end", "--preset", "tiny", "--run-dir", str(run)]
     assert main([*train, *(f"--set={setting}" for setting in settings)]) == 0
-    for name in (
-        "config.json",
-        "metrics.jsonl",
-        "plots/loss.png",
-        "plots/bits_per_pixel.png",
-        "plots/psnr.png",
-        f"reconstructions/step_{steps:08d}.png",
-        f"samples/step_{steps:08d}.png",
-    ):
-        assert (run / name).exists(), name
+    assert_run_files(run, f"reconstructions/step_{steps:08d}.png", f"samples/step_{steps:08d}.png")
     evaluation = [r for r in read_metrics(run) if r["split"] == "eval"][-1]
     assert evaluation["base_elbo_bits_per_pixel"] > 0 and math.isfinite(evaluation["psnr_db"])
     training = [r for r in read_metrics(run) if r["split"] == "train"][-1]

@@ -53,24 +53,19 @@ def test_guidance_combines_both_branches_in_one_batched_call() -> None:
     torch.testing.assert_close(guided.x_hat, x_from_eps(z_t, logsnr, guided.eps_hat))
 
 
-def test_scale_one_is_exactly_conditional_and_skips_the_unconditional_branch() -> None:
+@pytest.mark.parametrize(("scale", "branch"), [(1.0, "conditional"), (0.0, "unconditional")])
+def test_scales_one_and_zero_are_exactly_one_branch_in_one_unbatched_call(
+    scale: float, branch: str
+) -> None:
+    """Scale 1 is exactly the conditional prediction (no unconditional branch is evaluated),
+    scale 0 exactly the unconditional one."""
     denoiser = RecordingDenoiser()
     z_t, logsnr, cond, null = _inputs()
-    guided = guided_denoiser(denoiser, cond, null, scale=1.0)(z_t, logsnr)
+    guided = guided_denoiser(denoiser, cond, null, scale=scale)(z_t, logsnr)
     assert [size for size, _ in denoiser.calls] == [4]
-    conditional = denoiser(z_t, logsnr, cond)
-    assert torch.equal(guided.x_hat, conditional.x_hat)
-    assert torch.equal(guided.eps_hat, conditional.eps_hat)
-
-
-def test_scale_zero_is_exactly_unconditional() -> None:
-    denoiser = RecordingDenoiser()
-    z_t, logsnr, cond, null = _inputs()
-    guided = guided_denoiser(denoiser, cond, null, scale=0.0)(z_t, logsnr)
-    assert [size for size, _ in denoiser.calls] == [4]
-    unconditional = denoiser(z_t, logsnr, null)
-    assert torch.equal(guided.x_hat, unconditional.x_hat)
-    assert torch.equal(guided.eps_hat, unconditional.eps_hat)
+    expected = denoiser(z_t, logsnr, cond if branch == "conditional" else null)
+    assert torch.equal(guided.x_hat, expected.x_hat)
+    assert torch.equal(guided.eps_hat, expected.eps_hat)
 
 
 @pytest.mark.parametrize("logsnr", [-6.0, 4.5])

@@ -160,21 +160,16 @@ def test_ddim_is_deterministic_and_affine() -> None:
     noises (0 and 1) give the law exactly, without Monte-Carlo error."""
     schedule = SCHEDULES["latent"]
     noise = torch.cat([torch.zeros(1, DIM), torch.ones(1, DIM), torch.randn(3, DIM)])
-    first = sample(
-        ORACLE.exact_denoiser,
-        noise,
-        schedule=schedule,
-        num_steps=128,
-        sampler="ddim",
-        generator=torch.Generator().manual_seed(1),
-    )
-    again = sample(
-        ORACLE.exact_denoiser,
-        noise,
-        schedule=schedule,
-        num_steps=128,
-        sampler="ddim",
-        generator=torch.Generator().manual_seed(2),
+    first, again = (
+        sample(
+            ORACLE.exact_denoiser,
+            noise,
+            schedule=schedule,
+            num_steps=128,
+            sampler="ddim",
+            generator=torch.Generator().manual_seed(seed),
+        )
+        for seed in (1, 2)
     )
     assert torch.equal(first, again)
     mean, var = sampler_law(schedule, 128, "ddim")

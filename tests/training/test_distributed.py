@@ -15,7 +15,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -106,14 +106,7 @@ class RegressionTask:
         return {"ema_weight_norm": float(sum(p.norm() for p in ema.parameters()))}
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """In-process runs use one thread, like the ranks (threads fighting for 2 shared cores
-    make tiny models many times slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def train_losses(

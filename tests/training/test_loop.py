@@ -18,7 +18,7 @@ from unified_latents.training.checkpoint import (
     read_latest_checkpoint,
 )
 from unified_latents.training.config import TrainConfig
-from unified_latents.training.loop import NonFiniteLossError, train
+from unified_latents.training.loop import NonFiniteLossError, TrainResult, train
 from unified_latents.training.optim import OptimConfig
 
 CONFIG = TrainConfig(
@@ -34,8 +34,8 @@ CONFIG = TrainConfig(
 OPTIM = OptimConfig(lr=1e-2, warmup_steps=3)
 
 
-def run(task: ToyTask, run_dir: Path, config: TrainConfig = CONFIG) -> list[float]:
-    train(
+def train_toy(task: ToyTask, run_dir: Path, config: TrainConfig = CONFIG) -> TrainResult:
+    return train(
         task,
         run_dir=run_dir,
         train_config=config,
@@ -43,6 +43,11 @@ def run(task: ToyTask, run_dir: Path, config: TrainConfig = CONFIG) -> list[floa
         config_dict={"kind": "toy"},
         device=torch.device("cpu"),
     )
+
+
+def run(task: ToyTask, run_dir: Path, config: TrainConfig = CONFIG) -> list[float]:
+    """The train losses logged by `train_toy`."""
+    train_toy(task, run_dir, config)
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return [r["loss"] for r in records if r["split"] == "train"]
 
@@ -97,14 +102,7 @@ def test_sigterm_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
         return original(module, batch, generator, step)
 
     task.loss = loss_then_signal  # type: ignore[method-assign]
-    result = train(
-        task,
-        run_dir=tmp_path,
-        train_config=CONFIG,
-        optim_config=OPTIM,
-        config_dict={"kind": "toy"},
-        device=torch.device("cpu"),
-    )
+    result = train_toy(task, tmp_path)
     assert result.stopped_by == "signal"
     loaded = read_latest_checkpoint(tmp_path / "checkpoints")
     assert loaded.state["training"]["step"] == result.step == 5

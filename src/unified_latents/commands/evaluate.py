@@ -26,7 +26,11 @@ from unified_latents.evaluation.compute import training_compute
 from unified_latents.evaluation.fid import EvaluationError, load_extractor
 from unified_latents.evaluation.report import render_report, summary_line
 from unified_latents.evaluation.run import EvaluateOptions, RunEvaluation
-from unified_latents.runs.directory import newest_readable_checkpoint, training_precision
+from unified_latents.runs.directory import (
+    newest_readable_checkpoint,
+    newest_step,
+    training_precision,
+)
 from unified_latents.runs.registry import kind_of
 from unified_latents.training.checkpoint import Checkpoint
 from unified_latents.training.distributed import resolve_device
@@ -45,6 +49,16 @@ def read_evaluation(run_dir: Path) -> dict[str, Any] | None:
     except (OSError, json.JSONDecodeError):
         return None
     return record
+
+
+def evaluation_current(run_dir: Path, num: int, fid: bool = True) -> bool:
+    """The run's eval.json measured its newest checkpoint, with N = `num` and FID iff `fid` (so
+    `ul sweep` and the benchmarks skip evaluating it again)."""
+    record = read_evaluation(run_dir)
+    if record is None:
+        return False
+    same_step = record.get("step") == newest_step(run_dir)
+    return same_step and record.get("num") == num and bool(record.get("fid")) == fid
 
 
 def _finite_or_none(values: dict[str, float]) -> dict[str, float | None]:

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unified_latents.commands.evaluate import evaluate, read_evaluation
+from unified_latents.commands.evaluate import evaluate, evaluation_current, read_evaluation
 from unified_latents.commands.sweep_report import write_plots, write_table
 from unified_latents.commands.train import train
 from unified_latents.config import ConfigError
-from unified_latents.runs.directory import RunError, latest_training_state, resolve_preset
+from unified_latents.runs.directory import RunError, newest_step, resolve_preset
 from unified_latents.runs.latents import stale_latents
 from unified_latents.runs.presets import AUTOENCODER_PRESETS, BASE_PRESETS
 from unified_latents.sweep import (
@@ -73,11 +73,9 @@ def _evaluate_if_stale(
 ) -> dict[str, Any]:
     """The run's eval.json, re-evaluating unless it matches the newest checkpoint and N."""
     fid = options.evaluate_num > 0
-    newest = latest_training_state(run_dir)
-    step = newest[1]["step"] if newest else None
     record = read_evaluation(run_dir)
-    if record and record["step"] == step and record["num"] == num and record["fid"] == fid:
-        _log(f"{label}: evaluation at step {step} is current — skipped")
+    if record and evaluation_current(run_dir, num, fid):
+        _log(f"{label}: evaluation at step {record['step']} is current — skipped")
         return record
     flags = f"--num {num}" + ("" if fid else " --no-fid")
     flags += f" --inception {options.inception}" if options.inception and fid else ""
@@ -97,11 +95,9 @@ def _train_if_unfinished(
 ) -> str:
     """Train (or resume) unless the newest checkpoint already finished; says what happened."""
     if training_finished(run_dir, train_config):
-        newest = latest_training_state(run_dir)
-        step = newest[1]["step"] if newest else 0
-        _log(f"{label}: training finished (step {step}) — skipped")
+        _log(f"{label}: training finished (step {newest_step(run_dir) or 0}) — skipped")
         return "kept"
-    resuming = latest_training_state(run_dir) is not None
+    resuming = newest_step(run_dir) is not None
     _log(f"{label}: {'resuming' if resuming else 'training'} in {run_dir}")
     train()
     return "resumed" if resuming else "trained"

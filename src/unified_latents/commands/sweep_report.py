@@ -15,6 +15,7 @@ from typing import Any
 
 from unified_latents.evaluation.report import format_value
 from unified_latents.sweep import GridAxis, short_names
+from unified_latents.visualize import pyplot, save_figure
 
 LOSS_FACTOR_KEY = "model.loss_factor"
 Row = Mapping[str, Any]
@@ -129,11 +130,7 @@ def _plot(
     y: Callable[[Row], float | None],
     labels: tuple[str, str, str],
 ) -> Path | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(6, 4))
     plotted = False
     for label, members in groups.items():
@@ -155,11 +152,7 @@ def _plot(
     axis.set_title(title)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def write_plots(directory: Path, axes: Sequence[GridAxis], rows: Sequence[Row]) -> list[Path]:

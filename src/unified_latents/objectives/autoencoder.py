@@ -84,6 +84,8 @@ class Autoencoder(nn.Module):
     # True when `latent_logsnr_max` is the level of noise the latent itself carries (UL's λ_0,
     # in the units `encode` returns): a base model that normalises the latent moves it along.
     noisy_latents: ClassVar[bool] = True
+    # The decoder's sampler when a reconstruction names none.
+    default_sampler: ClassVar[SamplerKind] = "ancestral"
 
     num_frames: int = 0  # frames of a clip; 0 = images
     latent_frames: int = 0
@@ -127,11 +129,13 @@ class Autoencoder(nn.Module):
         x: Tensor,
         *,
         num_steps: int,
-        sampler: SamplerKind = "ancestral",
+        sampler: SamplerKind | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        """Encode, add the encoder noise the decoder was trained with (UL: λ_0), and decode."""
+        """Encode, add the encoder noise the decoder was trained with (UL: λ_0), and decode
+        (with `default_sampler` unless `sampler` names one)."""
         z = self.add_encoder_noise(self.encode(x), generator)
+        sampler = sampler or self.default_sampler
         return self.decode(z, num_steps=num_steps, sampler=sampler, generator=generator)
 
     def add_encoder_noise(self, z_clean: Tensor, generator: torch.Generator | None) -> Tensor:

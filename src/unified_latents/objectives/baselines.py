@@ -56,14 +56,9 @@ def mse_decoder_weight(logsnr_min: float, logsnr_max: float, bias: float) -> flo
     return math.exp(bias) * (softplus(logsnr_max - bias) - softplus(logsnr_min - bias))
 
 
-class MSEDecoderLatents(OneStepDecoding, UnifiedLatents):
-    """UL with the diffusion prior and a deterministic decoder x̂ = D(z_0) (paper: "L2").
-
-    distortion = ½ · W · Σ_pixels (x − D(z_0))²  with W = `mse_decoder_weight` of the pixel
-    schedule's range and the decoder bias b (≈ 15 for the default λ ∈ [−15, 15], b = 0), i.e. a
-    Gaussian likelihood with variance 1/W up to a constant. The decoder mirrors the encoder
-    (`networks/conv_decoder.py`); the `model.decoder` (UViT) settings are unused.
-    """
+class UnifiedLatentsAblation(UnifiedLatents):
+    """UL with one change (UL-SPEC §10): built as UL is, keeping the `ObjectiveConfig` that names
+    the change (and its settings, e.g. `kl_weight`)."""
 
     def __init__(
         self,
@@ -74,7 +69,21 @@ class MSEDecoderLatents(OneStepDecoding, UnifiedLatents):
     ) -> None:
         super().__init__(config, image_channels, image_size)
         self.objective = objective
-        self.distortion_weight = mse_decoder_weight(
+
+
+class MSEDecoderLatents(OneStepDecoding, UnifiedLatentsAblation):
+    """UL with the diffusion prior and a deterministic decoder x̂ = D(z_0) (paper: "L2").
+
+    distortion = ½ · W · Σ_pixels (x − D(z_0))²  with W = `mse_decoder_weight` of the pixel
+    schedule's range and the decoder bias b (≈ 15 for the default λ ∈ [−15, 15], b = 0), i.e. a
+    Gaussian likelihood with variance 1/W up to a constant. The decoder mirrors the encoder
+    (`networks/conv_decoder.py`); the `model.decoder` (UViT) settings are unused.
+    """
+
+    @property
+    def distortion_weight(self) -> float:
+        config = self.config
+        return mse_decoder_weight(
             config.pixel_logsnr_min, config.pixel_logsnr_max, config.decoder_bias
         )
 
@@ -104,23 +113,13 @@ class NoPrior(nn.Module):
         raise RuntimeError("this model's prior is N(0, I): use its closed-form `rate`")
 
 
-class NormalPriorLatents(UnifiedLatents):
+class NormalPriorLatents(UnifiedLatentsAblation):
     """UL with a fixed N(0, I) prior on z_0 and the diffusion decoder.
 
     rate = KL(q(z_0|x) ‖ N(0, I)) exactly (closed form, `normal_prior_kl`); it is reported as
     `prior_terminal_nats`, with `prior_diffusion_nats` ≡ 0, so the terms keep UL's names. The
     `model.prior` settings are unused.
     """
-
-    def __init__(
-        self,
-        config: UnifiedLatentsConfig,
-        objective: ObjectiveConfig,
-        image_channels: int,
-        image_size: int,
-    ) -> None:
-        super().__init__(config, image_channels, image_size)
-        self.objective = objective
 
     def make_prior(self) -> nn.Module:
         return NoPrior()
@@ -139,7 +138,7 @@ class StopGradTerms(Stage1Terms):
     encoder_kl_nats: Tensor  # KL(q(z_0|x) ‖ N(0, I)), the only rate gradient the encoder gets
 
 
-class StopGradPriorLatents(UnifiedLatents):
+class StopGradPriorLatents(UnifiedLatentsAblation):
     """UL whose prior cannot shape the latent (the paper's LDM-like ablation):
 
         loss = L_z(sg(z_clean)) + kl_weight · KL(q(z_0|x) ‖ N(0, I)) + c_lf · L_x
@@ -148,16 +147,6 @@ class StopGradPriorLatents(UnifiedLatents):
     (reported as `rate_nats`); the encoder gets gradients only from the decoder and the
     discounted KL.
     """
-
-    def __init__(
-        self,
-        config: UnifiedLatentsConfig,
-        objective: ObjectiveConfig,
-        image_channels: int,
-        image_size: int,
-    ) -> None:
-        super().__init__(config, image_channels, image_size)
-        self.objective = objective
 
     def forward(
         self, x: Tensor, generator: torch.Generator | None = None, rate_weight: float = 1.0

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -205,6 +206,8 @@ class DistilledDecoder(Autoencoder):
     prior's bound) is measured as for the autoencoder run; its `distortion_nats` is the original
     decoder's loss."""
 
+    default_sampler: ClassVar[SamplerKind] = "ddim"  # the sampler the student was trained for
+
     def __init__(self, autoencoder: UnifiedLatents, student: nn.Module, steps: int) -> None:
         super().__init__()
         self.autoencoder, self.student, self.steps = autoencoder, student, steps
@@ -260,16 +263,3 @@ class DistilledDecoder(Autoencoder):
             return self.student(x_t, logsnr, z)
 
         return ddim_decode(denoise, noise, ae.pixel_schedule, num_steps)
-
-    @torch.no_grad()
-    def reconstruct(
-        self,
-        x: Tensor,
-        *,
-        num_steps: int,
-        sampler: SamplerKind = "ddim",
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """Encode, add the λ_0 encoder noise (the decoder's training input) and decode."""
-        z_0 = self.add_encoder_noise(self.encode(x), generator)
-        return self.decode(z_0, num_steps=num_steps, sampler=sampler, generator=generator)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from unified_latents.config import check_at_least
 from unified_latents.data.datasets import (
@@ -41,7 +41,7 @@ from unified_latents.objectives.registry import build_stage1_model
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.objectives.unified_latents import UnifiedLatentsConfig
 from unified_latents.runs.directory import load_run
-from unified_latents.runs.kind import AutoencoderModels, KindBase, NetworkTable
+from unified_latents.runs.kind import AutoencoderModels, C, KindBase, NetworkTable
 from unified_latents.sampling.samplers import SamplerKind
 from unified_latents.training.config import TrainConfig
 from unified_latents.training.distributed import DistributedContext
@@ -91,7 +91,58 @@ def build_autoencoder(config: AutoencoderRunConfig) -> Autoencoder:
     )
 
 
-class AutoencoderTask(ImageBatches):
+class ReconstructionSettings(Protocol):
+    """The evaluation settings a task's reconstructions during training take."""
+
+    @property
+    def num_reconstructions(self) -> int: ...
+    @property
+    def decoder_steps(self) -> int: ...
+    @property
+    def sampler(self) -> SamplerKind: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+
+
+class HeldOutImageTask(ImageBatches):
+    """What a task that trains an autoencoder on images shares (this kind and end-to-end): the
+    train split, the first held-out test images and labels, the loss normaliser (dimensions per
+    image), and the PSNR/SSIM of reconstructions with their grid during training."""
+
+    test_images: Tensor  # uint8 [N, C, H, W] (clips: [N, C, T, H, W])
+    test_labels: Tensor  # [N]
+    loss_normalizer: float
+
+    def load_images(self, data: DataConfig, num_heldout: int) -> None:
+        self.train_data = load_split(data, "train", training=True)
+        self.num_workers = data.num_workers
+        self.test_images, self.test_labels = heldout_images(load_split(data, "test"), num_heldout)
+        frames = max(1, clip_frames(data))  # clips: C·T·H·W dimensions
+        self.loss_normalizer = float(data.channels * frames * data.image_size**2)
+
+    def reconstructions(
+        self, autoencoder: Autoencoder, settings: ReconstructionSettings, run_dir: Path, step: int
+    ) -> dict[str, float]:
+        """PSNR/SSIM of the first `num_reconstructions` held-out images; writes the
+        original/reconstruction grid of this step."""
+        subset = self.test_images[: settings.num_reconstructions]
+        stats, reconstructions = reconstruction_statistics(
+            autoencoder,
+            subset,
+            num_steps=settings.decoder_steps,
+            sampler=settings.sampler,
+            batch_size=settings.batch_size,
+            seed=settings.seed,
+        )
+        save_comparison(
+            subset[:32], reconstructions[:32], run_dir / "reconstructions" / f"step_{step:08d}.png"
+        )
+        return stats
+
+
+class AutoencoderTask(HeldOutImageTask):
     """Stage 1 for the shared loop."""
 
     plots: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -104,12 +155,7 @@ class AutoencoderTask(ImageBatches):
     def __init__(self, config: AutoencoderRunConfig) -> None:
         self.config = config
         self.model: Autoencoder = build_autoencoder(config)
-        self.train_data = load_split(config.data, "train", training=True)
-        self.num_workers = config.data.num_workers
-        self.test_images, _ = heldout_images(
-            load_split(config.data, "test"), config.eval.num_images
-        )
-        self.loss_normalizer = float(math.prod(self.model.image_shape))
+        self.load_images(config.data, config.eval.num_images)
 
     def loss(
         self, module: nn.Module, batch: Any, generator: torch.Generator, step: int
@@ -132,18 +178,7 @@ class AutoencoderTask(ImageBatches):
         results = rate_statistics(
             ema, self.test_images, settings.rate_passes, settings.batch_size, settings.seed
         )
-        subset = self.test_images[: settings.num_reconstructions]
-        stats, reconstructions = reconstruction_statistics(
-            ema,
-            subset,
-            num_steps=settings.decoder_steps,
-            sampler=settings.sampler,
-            batch_size=settings.batch_size,
-            seed=settings.seed,
-        )
-        results |= stats
-        path = run_dir / "reconstructions" / f"step_{step:08d}.png"
-        save_comparison(subset[:32], reconstructions[:32], path)
+        results |= self.reconstructions(ema, settings, run_dir, step)
         results["eval_seconds"] = time.perf_counter() - start
         return results
 
@@ -203,3 +238,16 @@ class AutoencoderKind(KindBase[AutoencoderRunConfig]):
         self, run_dir: Path, device: torch.device, step: int | None = None
     ) -> AutoencoderModels:
         return load_autoencoder(run_dir, device, step)
+
+
+class KindOnAutoencoder(KindBase[C]):
+    """A kind whose runs start from an autoencoder run (the base model, decoder distillation);
+    before that run exists, a dry run may name one of the autoencoder presets instead."""
+
+    def __init__(
+        self,
+        presets: Mapping[str, Callable[[], C]],
+        autoencoder_presets: Mapping[str, Callable[[], AutoencoderRunConfig]],
+    ) -> None:
+        super().__init__(presets)
+        self.autoencoder_presets = autoencoder_presets

@@ -10,7 +10,6 @@ base model") next to the stage-1 prior's bound on the same latents, and writes a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from unified_latents.objectives.latent_diffusion import BaseModelConfig, LatentD
 from unified_latents.runs.autoencoder import KIND as AUTOENCODER
 from unified_latents.runs.autoencoder import (
     AutoencoderRunConfig,
+    KindOnAutoencoder,
     build_autoencoder,
     load_autoencoder,
 )
@@ -50,7 +50,7 @@ from unified_latents.runs.directory import (
     read_run_record,
 )
 from unified_latents.runs.generator_task import GeneratorTask
-from unified_latents.runs.kind import AutoencoderModels, GeneratorModels, KindBase, NetworkTable
+from unified_latents.runs.kind import AutoencoderModels, GeneratorModels, NetworkTable
 from unified_latents.runs.latents import (
     autoencoder_dir,
     encoded_from_step,
@@ -152,7 +152,7 @@ def _autoencoder_run(config: BaseRunConfig) -> Path:
     return Path(config.autoencoder_run)
 
 
-class BaseModelKind(KindBase[BaseRunConfig]):
+class BaseModelKind(KindOnAutoencoder[BaseRunConfig]):
     """Stage 2: `ul train base --set autoencoder_run=AE_RUN` (alias `ul train-base --autoencoder
     AE_RUN`); the dataset is encoded into the autoencoder run's latent cache first if needed."""
 
@@ -160,14 +160,6 @@ class BaseModelKind(KindBase[BaseRunConfig]):
     description = "stage 2: a base model on the frozen latents of an autoencoder run"
     config_type = BaseRunConfig
     opens_as = "generator"
-
-    def __init__(
-        self,
-        presets: Mapping[str, Callable[[], BaseRunConfig]],
-        autoencoder_presets: Mapping[str, Callable[[], AutoencoderRunConfig]],
-    ) -> None:
-        super().__init__(presets)
-        self.autoencoder_presets = autoencoder_presets
 
     def task(
         self, config: BaseRunConfig, context: DistributedContext, device: torch.device

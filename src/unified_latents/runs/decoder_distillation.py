@@ -17,7 +17,7 @@ with it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -44,11 +44,12 @@ from unified_latents.objectives.unified_latents import UnifiedLatents
 from unified_latents.runs.autoencoder import KIND as AUTOENCODER
 from unified_latents.runs.autoencoder import (
     AutoencoderRunConfig,
+    KindOnAutoencoder,
     build_autoencoder,
     load_autoencoder,
 )
 from unified_latents.runs.directory import RunError, load_run, read_run_record
-from unified_latents.runs.kind import AutoencoderModels, KindBase, NetworkTable
+from unified_latents.runs.kind import AutoencoderModels, NetworkTable
 from unified_latents.runs.latents import autoencoder_dir
 from unified_latents.training.config import TrainConfig
 from unified_latents.training.distributed import DistributedContext
@@ -203,21 +204,13 @@ def load_distilled(run_dir: Path, device: torch.device, step: int | None = None)
     return Distilled(config, teacher_dir, state, models)
 
 
-class DecoderDistillationKind(KindBase[DecoderDistillationRunConfig]):
+class DecoderDistillationKind(KindOnAutoencoder[DecoderDistillationRunConfig]):
     """`ul train decoder-distillation --set teacher_run=AE_RUN` (alias `ul distill-decoder`)."""
 
     name = KIND
     description = "a few-step decoder for an autoencoder run, by progressive distillation"
     config_type = DecoderDistillationRunConfig
     opens_as = "autoencoder"
-
-    def __init__(
-        self,
-        presets: Mapping[str, Callable[[], DecoderDistillationRunConfig]],
-        autoencoder_presets: Mapping[str, Callable[[], AutoencoderRunConfig]],
-    ) -> None:
-        super().__init__(presets)
-        self.autoencoder_presets = autoencoder_presets
 
     def default_run_dir(self, preset: str, config: DecoderDistillationRunConfig) -> Path:
         teacher = Path(config.teacher_run).name or preset

@@ -287,3 +287,10 @@ def latest_training_state(run_dir: Path) -> tuple[Path, dict[str, Any]] | None:
         if isinstance(training, dict) and isinstance(training.get("step"), int):
             return checkpoint, dict(training)
     return None
+
+
+def newest_step(run_dir: Path) -> int | None:
+    """The step of the run's newest complete checkpoint (`latest_training_state`); None before
+    the first one."""
+    newest = latest_training_state(run_dir)
+    return None if newest is None else int(newest[1]["step"])

@@ -23,16 +23,14 @@ from unified_latents.conditions import ConditionError, ConditionSource, check_cl
 from unified_latents.config import check_at_least
 from unified_latents.data.datasets import (
     DataConfig,
-    heldout_images,
     load_split,
     to_model_range,
     to_uint8,
 )
-from unified_latents.data.stream import ImageBatches
 from unified_latents.diffusion.elbo import nats_to_bits
 from unified_latents.evaluation.elbo import base_elbo_nats, elbo_bits
 from unified_latents.evaluation.end_to_end import evaluate_end_to_end
-from unified_latents.evaluation.reconstruction import encode_images, reconstruction_statistics
+from unified_latents.evaluation.reconstruction import encode_images
 from unified_latents.evaluation.run import (
     EvaluateOptions,
     RunEvaluation,
@@ -48,13 +46,14 @@ from unified_latents.generation import (
 from unified_latents.networks.conditioning import ConditionConfig
 from unified_latents.objectives.single_stage import Scheme, SingleStageConfig, SingleStageLatents
 from unified_latents.objectives.terms import LossTerms
+from unified_latents.runs.autoencoder import HeldOutImageTask
 from unified_latents.runs.directory import load_run
 from unified_latents.runs.kind import AutoencoderModels, GeneratorModels, KindBase, NetworkTable
 from unified_latents.training.checkpoint import LoadedCheckpoint
 from unified_latents.training.config import TrainConfig
 from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.optim import OptimConfig
-from unified_latents.visualize import interleave, save_image_grid
+from unified_latents.visualize import save_image_grid
 
 KIND = "end-to-end"
 
@@ -101,7 +100,7 @@ def condition_source(condition: ConditionConfig, class_names: Sequence[str]) -> 
     return ConditionSource(condition, class_names)
 
 
-class EndToEndTask(ImageBatches):
+class EndToEndTask(HeldOutImageTask):
     """Single-stage UL for the shared loop."""
 
     plots: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -114,15 +113,10 @@ class EndToEndTask(ImageBatches):
     def __init__(self, config: EndToEndRunConfig) -> None:
         self.config = config
         self.model: SingleStageLatents = build_end_to_end_model(config)
-        self.train_data = load_split(config.data, "train", training=True)
-        self.num_workers = config.data.num_workers
-        self.test_images, self.test_labels = heldout_images(
-            load_split(config.data, "test"), config.eval.num_images
-        )
+        self.load_images(config.data, config.eval.num_images)
         self.class_names = list(self.train_data.class_names)
         self.conditions = condition_source(config.model.base.condition, self.class_names)
         self.pixels = config.data.image_size**2
-        self.loss_normalizer = float(config.data.channels * self.pixels)
 
     def loss(
         self, module: nn.Module, batch: Any, generator: torch.Generator, step: int
@@ -155,18 +149,7 @@ class EndToEndTask(ImageBatches):
             pixels=self.pixels,
             device=device,
         )
-        subset = self.test_images[: settings.num_reconstructions]
-        stats, reconstructions = reconstruction_statistics(
-            ema.autoencoder,
-            subset,
-            num_steps=settings.decoder_steps,
-            sampler=settings.sampler,
-            batch_size=settings.batch_size,
-            seed=settings.seed,
-        )
-        results |= stats
-        grid = interleave(subset[:32], reconstructions[:32])
-        save_image_grid(grid, run_dir / "reconstructions" / f"step_{step:08d}.png", 8, scale=2)
+        results |= self.reconstructions(ema.autoencoder, settings, run_dir, step)
         cond, columns = self.conditions.grid(settings.samples_per_class)
         images = generate_images(
             ema.base,

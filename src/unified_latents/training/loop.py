@@ -33,6 +33,7 @@ from unified_latents.training.optim import (
 from unified_latents.training.precision import autocast, resolve_precision
 from unified_latents.training.signals import stop_on_signals
 from unified_latents.training.state import (
+    Resumable,
     TrainingState,
     resume_state,
     save_state,
@@ -114,20 +115,15 @@ class Training:
         self.stream = task.batches(micro_batch, config.seed, context.rank, context.world_size)
         self.state = TrainingState()
         self.checkpoints = run_dir / "checkpoints"
+        self.resumable = Resumable(
+            self.model, self.ema, self.optimizer, self.generator, self.stream
+        )
 
     def resume(self) -> None:
         """Restore everything from the newest readable checkpoint (if any), then set up what
         training needs beyond the weights: DDP, compile, the metrics log, the progress bar."""
         context = self.context
-        self.state = resume_state(
-            self.checkpoints,
-            model=self.model,
-            ema=self.ema,
-            optimizer=self.optimizer,
-            generator=self.generator,
-            stream=self.stream,
-            context=context,
-        )
+        self.state = resume_state(self.checkpoints, self.resumable, context)
         self.trainable = trainable_model(
             self.model, self.device, context, compile=self.config.compile
         )
@@ -151,11 +147,7 @@ class Training:
         save_state(
             self.checkpoints,
             self.state,
-            model=self.model,
-            ema=self.ema,
-            optimizer=self.optimizer,
-            generator=self.generator,
-            stream=self.stream,
+            self.resumable,
             config_dict=self.config_dict,
             keep=self.config.keep_checkpoints,
             context=self.context,

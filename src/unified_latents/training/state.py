@@ -70,22 +70,30 @@ def check_training_state(state: Mapping[str, Any]) -> None:
     TrainingState(**training)  # no unknown counters
 
 
+@dataclass
+class Resumable:
+    """What a checkpoint holds besides the counters, and a resume restores: the weights, their
+    EMA, the optimizer moments, each rank's noise generator and data position."""
+
+    model: nn.Module
+    ema: nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    stream: BatchSource
+
+
 def save_state(
     directory: Path,
     state: TrainingState,
+    parts: Resumable,
     *,
-    model: nn.Module,
-    ema: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    generator: torch.Generator,
-    stream: BatchSource,
     config_dict: Mapping[str, Any],
     keep: int,
     context: DistributedContext,
 ) -> None:
     """Gather every rank's RNG and stream state, then rank 0 writes the checkpoint."""
     per_rank = context.all_gather_objects(
-        {"generator": generator.get_state().tolist(), "stream": stream.state_dict()}
+        {"generator": parts.generator.get_state().tolist(), "stream": parts.stream.state_dict()}
     )
     if context.is_main:
         tensors = {
@@ -101,9 +109,9 @@ def save_state(
         save_checkpoint(
             directory,
             state.step,
-            model=model,
-            ema=ema,
-            optimizer=optimizer,
+            model=parts.model,
+            ema=parts.ema,
+            optimizer=parts.optimizer,
             tensors=tensors,
             state=payload,
             keep=keep,
@@ -112,23 +120,15 @@ def save_state(
 
 
 def restore_state(
-    loaded: LoadedCheckpoint,
-    *,
-    model: nn.Module,
-    ema: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    generator: torch.Generator,
-    stream: BatchSource,
-    rank: int,
-    world_size: int = 1,
+    loaded: LoadedCheckpoint, parts: Resumable, *, rank: int, world_size: int = 1
 ) -> TrainingState:
     """Exact with the same number of ranks. With another number, every rank continues from rank
     0's data position (for `BatchStream` with the same global batch and accumulation that is the
     same place in the epoch) and ranks without a saved noise generator keep their fresh one."""
     try:
-        model.load_state_dict(loaded.model)
-        ema.load_state_dict(loaded.ema)
-        optimizer_from_flat(optimizer, loaded.optimizer, loaded.state["optimizer"])
+        parts.model.load_state_dict(loaded.model)
+        parts.ema.load_state_dict(loaded.ema)
+        optimizer_from_flat(parts.optimizer, loaded.optimizer, loaded.state["optimizer"])
     except (RuntimeError, ValueError, KeyError) as error:  # e.g. a checkpoint of another config
         first = str(error).strip().splitlines()
         raise CheckpointError(
@@ -144,40 +144,22 @@ def restore_state(
                 "from the saved step, but the data order and noise are not reproduced exactly",
                 stacklevel=2,
             )
-        stream.load_state_dict(streams[0])
+        parts.stream.load_state_dict(streams[0])
     elif rank < len(streams):
-        stream.load_state_dict(streams[rank])
+        parts.stream.load_state_dict(streams[rank])
     if f"rng.rank{rank}" in loaded.tensors:
-        generator.set_state(loaded.tensors[f"rng.rank{rank}"])
+        parts.generator.set_state(loaded.tensors[f"rng.rank{rank}"])
     torch.random.set_rng_state(loaded.tensors["rng.torch_global"])
     return TrainingState(**loaded.state["training"])
 
 
-def resume_state(
-    checkpoints: Path,
-    *,
-    model: nn.Module,
-    ema: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    generator: torch.Generator,
-    stream: BatchSource,
-    context: DistributedContext,
-) -> TrainingState:
+def resume_state(checkpoints: Path, parts: Resumable, context: DistributedContext) -> TrainingState:
     """Restore everything from the newest readable checkpoint in `checkpoints` (`restore_state`),
     set aside the unreadable newer ones; a fresh state when there is none."""
     if not list_checkpoints(checkpoints):
         return TrainingState()
     loaded = read_latest_checkpoint(checkpoints, check=check_training_state)
-    state = restore_state(
-        loaded,
-        model=model,
-        ema=ema,
-        optimizer=optimizer,
-        generator=generator,
-        stream=stream,
-        rank=context.rank,
-        world_size=context.world_size,
-    )
+    state = restore_state(loaded, parts, rank=context.rank, world_size=context.world_size)
     context.barrier()  # every rank has read it before rank 0 moves unreadable ones aside
     if context.is_main:
         set_aside_newer(checkpoints, state.step)
