@@ -37,8 +37,12 @@ def save_image_grid(
     images: Tensor, path: Path, num_columns: int | None = None, scale: int = 1
 ) -> Path:
     """Write a PNG grid; `scale` enlarges small images (nearest neighbour) for viewing."""
-    grid = image_grid(images, num_columns)
-    picture = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+    return save_picture(image_grid(images, num_columns), path, scale)
+
+
+def save_picture(array: np.ndarray, path: Path, scale: int = 1) -> Path:
+    """Write uint8 [H, W, C] (C = 1 or 3) as a PNG, enlarged `scale` times (nearest neighbour)."""
+    picture = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
     if scale > 1:
         picture = picture.resize(
             (picture.width * scale, picture.height * scale), Image.Resampling.NEAREST

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from unified_latents.visualize import image_grid, interleave, save_image_grid
+from unified_latents.visualize import image_grid, interleave, save_image_grid, save_picture
 
 CONTEXT_COLOUR = (40, 120, 230)  # border of context frames in filmstrips
 BORDER_GREY = 128  # border of every other cell, as in `visualize.image_grid`
@@ -123,14 +123,7 @@ def save_filmstrip(
     clips: Tensor, path: Path, context_frames: int = 0, scale: int = 1, padding: int = 2
 ) -> Path:
     """Write `filmstrip(clips, context_frames)` as a PNG, enlarged `scale` times."""
-    picture = Image.fromarray(filmstrip(clips, context_frames, padding))
-    if scale > 1:
-        picture = picture.resize(
-            (picture.width * scale, picture.height * scale), Image.Resampling.NEAREST
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    picture.save(path)
-    return path
+    return save_picture(filmstrip(clips, context_frames, padding), path, scale)
 
 
 def save_pictures(

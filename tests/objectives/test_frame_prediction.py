@@ -4,10 +4,13 @@ context is all zeros, and samples keep the given frames exactly."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from unified_latents.config import ConfigError
+from unified_latents.evaluation.elbo import scored_pixels
 from unified_latents.networks.conditioning import ConditionConfig
 from unified_latents.networks.vit import ViTConfig
 from unified_latents.objectives.latent_diffusion import BaseModelConfig, LatentDiffusion
@@ -79,3 +82,12 @@ def test_context_needs_video_latents_and_no_other_condition() -> None:
         _model(context_frames=4)
     with pytest.raises(ValueError, match="context_frames"):
         BaseModelConfig(context_frames=-1)
+
+
+def test_bits_per_pixel_of_frame_prediction_count_only_the_generated_frames() -> None:
+    """The base ELBO covers the 3 generated latent frames of 4; the prior's bound all of them."""
+    model = _model(context_frames=1)
+    clips = SimpleNamespace(image_shape=(1, 8, 16, 16))  # 8 frames: 2 per latent frame
+    assert scored_pixels(model, clips) == {"base_elbo": 6 * 256, "prior_bound": 8 * 256}  # type: ignore[arg-type]
+    images = _model(context_frames=0)
+    assert scored_pixels(images, clips)["base_elbo"] == 8 * 256  # type: ignore[arg-type]

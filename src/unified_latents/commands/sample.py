@@ -22,7 +22,10 @@ from unified_latents.generation import (
     sample_chunks,
     sampling_conditions,
 )
+from unified_latents.runs.autoencoder import AutoencoderRunConfig
+from unified_latents.runs.directory import load_run
 from unified_latents.runs.kind import with_decoder
+from unified_latents.runs.latents import autoencoder_dir
 from unified_latents.runs.registry import kind_of
 from unified_latents.training.distributed import init_distributed, resolve_device
 from unified_latents.visualize_video import save_pictures
@@ -64,7 +67,7 @@ def sample(
     cond, labels = sampling_conditions(conditions, num, class_label, prompts)
     real: torch.Tensor | None = None  # frame prediction: the clips whose context is given
     if base.context_frames:
-        real = test_clips(config.autoencoder_run, first_clip or 0, num, device)
+        real = test_clips(run_dir, config.autoencoder_run, first_clip or 0, num)
         cond = context_condition(base, autoencoder, real, settings.batch_size)
     elif first_clip is not None:
         raise ConditionError("--context is for frame-prediction models (base.context_frames > 0)")
@@ -124,10 +127,13 @@ def sample(
     return 0
 
 
-def test_clips(autoencoder_run: str, start: int, num: int, device: torch.device) -> torch.Tensor:
-    """Held-out clips `start` … `start + num − 1` (uint8) of the autoencoder run's data."""
-    run = Path(autoencoder_run)
-    test = load_split(kind_of(run).autoencoder(run, device).config.data, "test")
+def test_clips(run_dir: Path, autoencoder_run: str, start: int, num: int) -> torch.Tensor:
+    """Held-out clips `start` … `start + num − 1` (uint8) of the data of base run `run_dir`'s
+    autoencoder."""
+    ae_config, _ = load_run(
+        autoencoder_dir(run_dir, autoencoder_run), "autoencoder", AutoencoderRunConfig
+    )
+    test = load_split(ae_config.data, "test")
     if not 0 <= start <= len(test) - num:
         raise ConditionError(
             f"--context {start} with --num {num} needs test clips up to {start + num - 1}; "

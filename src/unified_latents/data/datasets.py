@@ -13,6 +13,7 @@ folder of video files or frame folders (`data/video_files.py`). Their items are 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -179,8 +180,15 @@ def _moving_digits(config: DataConfig, split: Split) -> InMemoryImages:
     except ValueError as error:
         raise DataError(f"data.name=moving-digits: {error} (data.image_size)") from None
     count = config.num_clips if split == "train" else config.holdout_size
-    clips = moving_digits(split, count, settings, config.root).clips  # [N, 1, T, S, S]
+    clips = _generated_clips(split, count, settings, config.root)  # [N, 1, T, S, S]
     return InMemoryImages(clips, torch.full((count,), -1), ())
+
+
+@functools.lru_cache(maxsize=2)
+def _generated_clips(split: Split, count: int, settings: MovingDigitsConfig, root: str) -> Tensor:
+    """Moving-digits clips, generated once per process (a run loads a split several times:
+    training, held-out evaluation, latent encoding); read-only by convention."""
+    return moving_digits(split, count, settings, root).clips
 
 
 def _video_folder(config: DataConfig, split: Split, training: bool) -> ImageDataset:

@@ -35,8 +35,8 @@ from unified_latents.evaluation.compute import base_flops
 from unified_latents.evaluation.elbo import (
     base_elbo_nats,
     elbo_bits,
-    elbo_pixels,
     prior_bound_nats,
+    scored_pixels,
 )
 from unified_latents.evaluation.fid import Evaluation, RealImages, inception_distances, real_images
 from unified_latents.evaluation.run import EvaluateOptions
@@ -127,7 +127,7 @@ def heldout_elbo(
     """Unweighted base-model ELBO and the stage-1 prior's bound on the same held-out latents
     (the bound only for latents with a prior: not kl-vae or pixels), in bits/pixel and
     bits/latent dim."""
-    pixels = elbo_pixels(base, autoencoder)
+    pixels = scored_pixels(base, autoencoder)
     functions = {"base_elbo": base_elbo_nats(base, conditions)}
     if autoencoder.has_latent_prior:
         functions["prior_bound"] = prior_bound_nats(autoencoder)
@@ -141,10 +141,10 @@ def heldout_elbo(
         pixels=pixels,
         device=next(base.parameters()).device,
     )
-    latent_dims = math.prod(base.latent_shape)
-    for name in functions:
+    for name in functions:  # the latent dimensions behind the same pixels
+        latent_dims = math.prod(base.latent_shape) * pixels[name] // pixels["prior_bound"]
         per_pixel = results[f"{name}_bits_per_pixel"]
-        results[f"{name}_bits_per_latent_dim"] = per_pixel * pixels / latent_dims
+        results[f"{name}_bits_per_latent_dim"] = per_pixel * pixels[name] / latent_dims
     results["elbo_num_latents"] = float(heldout.inputs.shape[0])
     return results
 

@@ -26,10 +26,11 @@ def elbo_bits(
     passes: int,
     batch_size: int,
     seed: int,
-    pixels: int,
+    pixels: int | Mapping[str, int],
     device: torch.device,
 ) -> dict[str, float]:
-    """Average a per-example nats function over held-out latents; report bits/pixel."""
+    """Average a per-example nats function over held-out latents; report bits/pixel (`pixels`:
+    one count, or one per function name)."""
     generator = torch.Generator(device=device).manual_seed(seed)
     results: dict[str, float] = {}
     for name, function in losses.items():
@@ -39,7 +40,8 @@ def elbo_bits(
             y = labels[start : start + batch_size].to(device)
             values += [function(z, y, generator) for _ in range(passes)]
         bits = float(nats_to_bits(torch.cat(values).mean().item()))
-        results[f"{name}_bits_per_pixel"] = bits / pixels
+        count = pixels if isinstance(pixels, int) else pixels[name]
+        results[f"{name}_bits_per_pixel"] = bits / count
     return results
 
 
@@ -47,14 +49,16 @@ NatsFunction = Callable[[Tensor, Tensor, torch.Generator], Tensor]
 """(z_clean [B, ...], labels [B], generator) → per-example nats [B]."""
 
 
-def elbo_pixels(base: LatentDiffusion, autoencoder: Autoencoder) -> int:
-    """The pixels a base model's ELBO is divided by for bits/pixel: H·W of an image, T·H·W of a
-    clip, and for frame prediction only the generated frames' pixels."""
+def scored_pixels(base: LatentDiffusion, autoencoder: Autoencoder) -> dict[str, int]:
+    """The pixels each held-out bits figure is divided by: the stage-1 prior's bound covers the
+    whole image or clip (H·W, T·H·W); the base model's ELBO too, except for frame prediction,
+    where it covers only the generated frames."""
     pixels = math.prod(autoencoder.image_shape[1:])
-    if not base.context_frames:
-        return pixels
-    latent_frames = base.latent_shape[1]
-    return pixels * (latent_frames - base.context_frames) // latent_frames
+    generated = pixels
+    if base.context_frames:
+        latent_frames = base.latent_shape[1]
+        generated = pixels * (latent_frames - base.context_frames) // latent_frames
+    return {"base_elbo": generated, "prior_bound": pixels}
 
 
 def base_elbo_nats(model: LatentDiffusion, conditions: ConditionSource) -> NatsFunction:

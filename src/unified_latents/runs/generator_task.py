@@ -22,8 +22,8 @@ from unified_latents.evaluation.elbo import (
     NatsFunction,
     base_elbo_nats,
     elbo_bits,
-    elbo_pixels,
     prior_bound_nats,
+    scored_pixels,
 )
 from unified_latents.generation import context_frames, generate_images
 from unified_latents.objectives.autoencoder import Autoencoder
@@ -64,7 +64,7 @@ class GeneratorTask:
         self.settings, self.model, self.conditions = settings, model, conditions
         self.autoencoder = autoencoder.to(device).eval().requires_grad_(False)
         self.heldout, self.device = heldout, device
-        self.pixels = elbo_pixels(model, autoencoder)
+        self.pixels = scored_pixels(model, autoencoder)
         self.loss_normalizer = float(math.prod(autoencoder.latent_shape))
         self._prior_bound: dict[str, float] | None = None
 
@@ -81,7 +81,7 @@ class GeneratorTask:
 
     def summarize(self, means: Mapping[str, float]) -> dict[str, float]:
         bits = float(nats_to_bits(means["elbo_nats"]))
-        return {**means, "base_elbo_bits_per_pixel": bits / self.pixels}
+        return {**means, "base_elbo_bits_per_pixel": bits / self.pixels["base_elbo"]}
 
     def _bits(self, functions: Mapping[str, NatsFunction]) -> dict[str, float]:
         return elbo_bits(
