@@ -3,7 +3,8 @@ under WORK/evals, done in dependency order and skipped once written.
 
 1. decoder   UL arms' reconstructions, rFID@1000 for each (decoder steps, decoder input) in
              `DECODER_GRID`; the pair with the lowest mean rFID over the UL arms (ties within 2%
-             go to fewer steps) is used by every later UL measurement.
+             go to fewer steps) is used by every later UL measurement. Skipped when the plan
+             gives the decoding (`--decoder 32,clean`: chosen so by an earlier run).
 2. recon     every latent arm at N: rFID@N, PSNR (one sample; UL also the mean of 8), bits.
 3. guidance  every checkpoint on the curve at each `GUIDANCE_GRID` value on the validation seed
              (N = `VALIDATION_NUM`); the lowest FD_cls (Fréchet distance in the shipped
@@ -13,8 +14,8 @@ under WORK/evals, done in dependency order and skipped once written.
 4. curve     that checkpoint's gFID@N etc. with sampling seed 0, and seed 1 plus a bootstrap
              interval at the largest budget.
 
-Each checkpoint is measured as soon as it exists (largest budget first), so figures can be
-committed while the base models still train.
+Each checkpoint is measured as soon as it exists (largest budget first; the second seeds
+after every first-seed point), so figures can be committed while the base models still train.
 
 Several evaluators may run at once: each measurement is claimed with an exclusive file holding
 the PID (claims of dead processes are taken over).
@@ -109,7 +110,11 @@ class Evaluation:
         return self.root / "decoder" / self.plan.stage1_dir(arm).name / f"{steps}-{source}.json"
 
     def decoder_choice(self) -> tuple[int, str] | None:
-        """(decoder steps, input) for UL arms, once every grid point of every UL arm exists."""
+        """(decoder steps, input) for UL arms: the plan's, if it gives one; else the grid's best,
+        once every grid point of every UL arm exists."""
+        if self.plan.decoder:
+            given_steps, given_input = self.plan.decoder.split(",")
+            return int(given_steps), given_input
         arms = {self.plan.stage1_dir(arm).name: arm for arm in self.ul_arms()}
         scores = []
         for steps, source in DECODER_GRID:
@@ -157,12 +162,12 @@ class Evaluation:
     # ------------------------------------------------------------ measurements
     def items(self) -> list[Item]:
         """Every measurement, in the order they should run (module docstring)."""
-        top, items = self.plan.base_steps, {}
+        top, items, extra = self.plan.base_steps, {}, []
 
         def add(path: Path, ready: Callable[[], bool], run: Callable[[], dict[str, Any]]) -> None:
             items.setdefault(path, Item(path, ready, run))  # arms may share a stage-1 run
 
-        for arm in self.ul_arms():
+        for arm in self.ul_arms() if not self.plan.decoder else []:
             for steps, source in DECODER_GRID:
                 run = self.recon(arm, DECODER_SELECTION_NUM, steps, source)
                 add(self.decoder_path(arm, steps, source), partial(self.stage1_done, arm), run)
@@ -177,12 +182,15 @@ class Evaluation:
                     )
                     path = self.guidance_path(arm, step, guidance)
                     add(path, partial(self.guidance_ready, arm, step), run)
-                seeds = CURVE_SEEDS + (TOP_EXTRA_SEEDS if step == top else ())
-                for seed in seeds:
+                for seed in CURVE_SEEDS + (TOP_EXTRA_SEEDS if step == top else ()):
                     run = self.generate(
                         arm, step, seed, self.num, bootstrap=BOOTSTRAP * (step == top)
                     )
-                    add(self.curve_path(arm, step, seed), partial(self.curve_ready, arm, step), run)
+                    path = self.curve_path(arm, step, seed)
+                    if seed in CURVE_SEEDS:
+                        add(path, partial(self.curve_ready, arm, step), run)
+                    else:  # the second seeds after every first-seed point
+                        extra.append(Item(path, partial(self.curve_ready, arm, step), run))
                 if arm.name == "ul-lf3.0" and step == top:  # gFID with both decoder inputs, once
                     for source in ("clean", "noisy"):
                         run = self.generate(
@@ -190,7 +198,7 @@ class Evaluation:
                         )
                         path = self.root / "decoder-input" / arm.name / f"{source}.json"
                         add(path, partial(self.curve_ready, arm, top), run)
-        return list(items.values())
+        return [*items.values(), *extra]
 
     def recon(
         self,

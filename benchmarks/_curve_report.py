@@ -66,16 +66,24 @@ def curve_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
     return rows
 
 
-def details(evaluation: Evaluation) -> dict[str, Any]:
+def details(evaluation: Evaluation, earlier: dict[str, Any]) -> dict[str, Any]:
+    """Everything measured under WORK/evals; `earlier` is the details file this overwrites."""
     plan, root = evaluation.plan, evaluation.root
     out: dict[str, Any] = {"plan": read(plan.work_dir / "plan.json")}
-    out["decoder_selection"] = {
-        plan.stage1_dir(arm).name: {
-            f"{steps}-{source}": read(evaluation.decoder_path(arm, steps, source))
-            for steps, source in DECODER_GRID
+    if plan.decoder:  # given, not chosen here: keep the grid of the run that chose it
+        out["decoder_selection"] = earlier.get("decoder_selection", {})
+        out["decoder_selection_source"] = earlier.get("decoder_selection_source") or (
+            f"an earlier run of the same stage-1 configurations, commit "
+            f"{earlier.get('plan', {}).get('commits', {}).get('train', 'unknown')}"
+        )
+    else:
+        out["decoder_selection"] = {
+            plan.stage1_dir(arm).name: {
+                f"{steps}-{source}": read(evaluation.decoder_path(arm, steps, source))
+                for steps, source in DECODER_GRID
+            }
+            for arm in evaluation.ul_arms()
         }
-        for arm in evaluation.ul_arms()
-    }
     out["decoder_choice"] = evaluation.decoder_choice()
     out["guidance_selection"] = {
         arm.name: {
@@ -225,9 +233,10 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 def write_report(plan: Plan, arms: list[Arm], *, num: int, results: Path) -> None:
     evaluation = Evaluation(plan, arms, num)
     rows = curve_rows(evaluation)
-    info = details(evaluation)
+    path = results / "flops_curve_details.json"
+    info = details(evaluation, json.loads(path.read_text()) if path.is_file() else {})
     results.mkdir(parents=True, exist_ok=True)
-    (results / "flops_curve_details.json").write_text(json.dumps(info, indent=2) + "\n")
+    path.write_text(json.dumps(info, indent=2) + "\n")
     if rows:  # no curve point yet: no flops_curve.json that could pass for a result
         (results / "flops_curve.json").write_text(json.dumps(rows, indent=2) + "\n")
         (plan.work_dir / "report.md").write_text(markdown(rows))

@@ -66,6 +66,7 @@ class Plan:
     stage1_steps: int = 10000
     base_steps: int = 6000
     checkpoints: int = 8  # a kept checkpoint every base_steps / checkpoints steps
+    decoder: str = ""  # "STEPS,INPUT" (e.g. "32,clean"): UL decoding given, not chosen on the grid
 
     def stage1_dir(self, arm: Arm) -> Path:
         # ul-lf3.0-raw shares ul-lf3.0's autoencoder: the same stage-1 run
@@ -203,13 +204,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage1-steps", type=int, default=10000)
     parser.add_argument("--base-steps", type=int, default=6000)
     parser.add_argument("--num", type=int, default=2000, help="N of gFID@N / rFID@N")
+    parser.add_argument(
+        "--decoder",
+        default="",
+        help="UL decoder steps and input, e.g. 32,clean: skip the decoder grid (evaluate) and "
+        "use these (a choice made on the grid by an earlier run of the same arms)",
+    )
     parser.add_argument("--results", type=Path, default=CHECKOUT / "docs" / "results")
     args = parser.parse_args(argv)
     unknown = [name for name in args.arms.split(",") if name not in ARMS]
     if unknown:
         parser.error(f"unknown arms {unknown}; choose from {', '.join(ARMS)}")
     arms = [ARMS[name] for name in args.arms.split(",")]
-    plan = Plan(args.work_dir.resolve(), args.stage1_steps, args.base_steps)
+    if args.decoder and not (
+        args.decoder.count(",") == 1
+        and args.decoder.split(",")[0].isdigit()
+        and args.decoder.split(",")[1] in ("clean", "noisy")
+    ):
+        parser.error(f"--decoder {args.decoder!r}: expected STEPS,clean or STEPS,noisy")
+    plan = Plan(args.work_dir.resolve(), args.stage1_steps, args.base_steps, decoder=args.decoder)
     record_plan(plan, arms, args.phase)
     if args.phase == "train":
         status = run_jobs(training_jobs(plan, arms), workers=args.jobs)

@@ -103,3 +103,32 @@ def test_rows_have_the_issues_keys(curve: dict[str, ModuleType], tmp_path: Path)
     assert rows["ul-lf1.5"]["base_flops"] == 400 * 128 * 3.0
     assert rows["ul-lf1.5"]["total_flops"] == 400 * 128 * 3.0 + 100 * 64 * 2.0
     assert rows["pixels"]["total_flops"] == rows["pixels"]["base_flops"]
+
+
+def test_a_given_decoder_skips_the_grid_and_the_report_keeps_the_earlier_one(
+    curve: dict[str, ModuleType], tmp_path: Path
+) -> None:
+    fc, ce, cr = curve["flops_curve"], curve["_curve_eval"], curve["_curve_report"]
+    plan = fc.Plan(tmp_path, stage1_steps=100, base_steps=800, decoder="32,clean")
+    arms = [fc.ARMS["ul-lf3.0"], fc.ARMS["kl-1e-6"]]
+    evaluation = ce.Evaluation(plan, arms, num=10)
+    assert evaluation.decoder_choice() == (32, "clean")
+    paths = [item.path.relative_to(evaluation.root) for item in evaluation.items()]
+    assert not any(path.parts[0] == "decoder" for path in paths)
+    curve_points = [path for path in paths if path.parts[0] == "curve"]
+    seeds = [path.stem.rsplit("seed", 1)[1] for path in curve_points]
+    assert seeds == ["0"] * 8 + ["1"] * 2  # every first-seed point before the second seeds
+    earlier = {"decoder_selection": {"ul-lf3.0": {"32-clean": {"rfid": 24.0}}}}
+    earlier["plan"] = {"commits": {"train": "abc123"}}
+    info = cr.details(evaluation, earlier)
+    assert info["decoder_selection"] == earlier["decoder_selection"]
+    assert "abc123" in info["decoder_selection_source"]
+    assert info["decoder_choice"] == (32, "clean")
+
+
+def test_a_malformed_decoder_option_is_a_clear_error(
+    curve: dict[str, ModuleType], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        curve["flops_curve"].main(["report", "--work-dir", str(tmp_path), "--decoder", "32"])
+    assert "expected STEPS,clean or STEPS,noisy" in capsys.readouterr().err
