@@ -24,16 +24,13 @@ from torch import Tensor
 from unified_latents.conditions import ConditionSource
 from unified_latents.data.datasets import DataConfig
 from unified_latents.evaluation.autoencoder import reconstruction_quality
-from unified_latents.evaluation.base_model import (
-    BaseSettings,
-    sample_grid,
-    sampled_quality,
-)
+from unified_latents.evaluation.base_model import BaseSettings
 from unified_latents.evaluation.compute import end_to_end_flops
 from unified_latents.evaluation.elbo import base_elbo_nats, elbo_bits
 from unified_latents.evaluation.fid import Evaluation, RealImages, real_images
 from unified_latents.evaluation.reconstruction import encode_images
 from unified_latents.evaluation.run import EvaluateOptions
+from unified_latents.evaluation.samples import sampled_quality, samples_evaluation
 from unified_latents.objectives.single_stage import SingleStageLatents
 from unified_latents.visualize import interleave
 
@@ -132,18 +129,12 @@ def evaluate_end_to_end(
     notes |= quality_notes
     seconds |= quality_seconds
 
-    start = time.perf_counter()
-    flops = end_to_end_flops(model, conditions, settings)
-    seconds["flop_count"] = time.perf_counter() - start
-    grid, columns = sample_grid(samples, conditions)
     pairs = interleave(originals.images[:32], reconstructions[:32])
-    return Evaluation(
-        metrics=metrics,
-        flops=flops,
-        seconds=seconds,
-        notes=notes,
-        grid=grid,
-        grid_columns=columns,
-        arrays={"samples": samples.numpy(), "labels": labels.numpy()},
+    return samples_evaluation(
+        samples,
+        labels,
+        conditions,
+        (metrics, notes, seconds),
+        lambda: end_to_end_flops(model, conditions, settings),
         more_grids={"reconstructions": (pairs, 8)},
     )

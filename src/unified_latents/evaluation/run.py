@@ -3,14 +3,16 @@ looks the kind up and calls its `evaluate`; `commands/evaluate.py` writes the ou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from torch import Tensor
 
 from unified_latents.conditions import ConditionSource
 from unified_latents.evaluation.compute import TrainingCost
 from unified_latents.evaluation.fid import Evaluation
-from unified_latents.generation import SamplingSettings
+from unified_latents.generation import SamplingConfig, SamplingSettings, evaluation_conditions
 from unified_latents.metrics.inception import InceptionFeatures
 
 
@@ -68,3 +70,27 @@ def sampling_description(
         "classes": drawn,
         "dataset": dataset,
     }
+
+
+Settings = TypeVar("Settings", bound=SamplingConfig)
+
+
+@dataclass(frozen=True)
+class SamplingRequest(Generic[Settings]):
+    """What a generating run's evaluation draws: its eval settings with the command's overrides,
+    the conditions and class labels of the N samples, and how they were drawn, for eval.json."""
+
+    settings: Settings
+    cond: Tensor | None
+    labels: Tensor
+    description: dict[str, object]
+
+
+def sampling_request(
+    eval_config: Settings, conditions: ConditionSource, options: EvaluateOptions, dataset: str
+) -> SamplingRequest[Settings]:
+    """The samples `ul evaluate` draws from a base-model, pixel or end-to-end run."""
+    settings = replace(eval_config, **sampling_overrides(options))
+    cond, labels, drawn = evaluation_conditions(conditions, options.num)
+    description = sampling_description(settings, conditions, drawn, dataset)
+    return SamplingRequest(settings, cond, labels, description)

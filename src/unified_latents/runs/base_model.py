@@ -10,7 +10,7 @@ base model") next to the stage-1 prior's bound on the same latents, and writes a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,17 +23,11 @@ from unified_latents.conditions import (
 )
 from unified_latents.config import check_at_least, from_dict
 from unified_latents.data.latent_cache import Keys, LatentCache, LatentStream
-from unified_latents.evaluation.base_model import HeldOut, evaluate_base
+from unified_latents.evaluation.base_model import HeldOut
 from unified_latents.evaluation.compute import TrainingCost, stage1_forward_flops
 from unified_latents.evaluation.network_summary import base_costs, latent_shape
-from unified_latents.evaluation.run import (
-    EvaluateOptions,
-    RunEvaluation,
-    run_cost,
-    sampling_description,
-    sampling_overrides,
-)
-from unified_latents.generation import SamplingConfig, evaluation_conditions
+from unified_latents.evaluation.run import EvaluateOptions, RunEvaluation, run_cost
+from unified_latents.generation import SamplingConfig
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import BaseModelConfig, LatentDiffusion
 from unified_latents.runs.autoencoder import KIND as AUTOENCODER
@@ -49,7 +43,7 @@ from unified_latents.runs.directory import (
     load_run,
     read_run_record,
 )
-from unified_latents.runs.generator_task import GeneratorTask
+from unified_latents.runs.generator_task import GeneratorTask, evaluate_generator
 from unified_latents.runs.kind import AutoencoderModels, GeneratorModels, NetworkTable
 from unified_latents.runs.latents import (
     autoencoder_dir,
@@ -200,35 +194,22 @@ class BaseModelKind(KindOnAutoencoder[BaseRunConfig]):
     def evaluate(
         self, run_dir: Path, step: int, device: torch.device, options: EvaluateOptions
     ) -> RunEvaluation:
-        base, autoencoder, config, conditions = self.generator(run_dir, device, step)
-        ae_dir = autoencoder_dir(run_dir, config.autoencoder_run)
+        models = self.generator(run_dir, device, step)
+        ae_dir = autoencoder_dir(run_dir, models.config.autoencoder_run)
         ae_config, _ = load_run(ae_dir, AUTOENCODER, AutoencoderRunConfig)
-        by_index = conditions.keyed_by_index  # held-out ELBOs look captions up by index
-        if by_index:
-            captions = dataset_captions(ae_config.data)
-            conditions = ConditionSource(config.model.condition, conditions.class_names, *captions)
+        keys: Keys = "indices" if models.conditions.keyed_by_index else "labels"
         cache = LatentCache(latent_cache_dir(ae_dir) / "test")
-        latents, keys = cache.first(config.eval.num_latents, "indices" if by_index else "labels")
-        settings = replace(config.eval, **sampling_overrides(options))
-        cond, labels, drawn = evaluation_conditions(conditions, options.num)
-        evaluation = evaluate_base(
-            base,
-            autoencoder,
-            conditions,
+        latents, labels = cache.first(models.config.eval.num_latents, keys)
+        return evaluate_generator(
+            models,
             ae_config.data,
-            HeldOut(latents, keys, "cached test latents"),
-            cond=cond,
-            labels=labels,
-            settings=settings,
-            options=options,
+            HeldOut(latents, labels, "cached test latents"),
+            options,
+            run_dir=run_dir,
+            step=step,
+            autoencoder_run=models.config.autoencoder_run,
+            costs=[_stage1_cost(ae_dir, models.autoencoder)],
         )
-        described = {
-            **sampling_description(settings, conditions, drawn, ae_config.data.name),
-            "autoencoder_run": config.autoencoder_run,
-        }
-        per_sample = evaluation.flops["base_training_per_sample"]
-        base_cost = run_cost("base", run_dir, step, config.train.batch_size, per_sample)
-        return RunEvaluation(evaluation, described, [_stage1_cost(ae_dir, autoencoder), base_cost])
 
     def generator(
         self, run_dir: Path, device: torch.device, step: int | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,12 +35,10 @@ from unified_latents.evaluation.run import (
     EvaluateOptions,
     RunEvaluation,
     run_cost,
-    sampling_description,
-    sampling_overrides,
+    sampling_request,
 )
 from unified_latents.generation import (
     SamplingConfig,
-    evaluation_conditions,
     generate_images,
 )
 from unified_latents.networks.conditioning import ConditionConfig
@@ -210,21 +208,17 @@ class EndToEndKind(KindBase[EndToEndRunConfig]):
         self, run_dir: Path, step: int, device: torch.device, options: EvaluateOptions
     ) -> RunEvaluation:
         model, config, conditions = load_end_to_end_model(run_dir, device, step)
-        settings = replace(config.eval, **sampling_overrides(options))
-        cond, labels, drawn = evaluation_conditions(conditions, options.num)
+        request = sampling_request(config.eval, conditions, options, config.data.name)
         evaluation = evaluate_end_to_end(
             model,
             config.data,
             conditions,
-            cond=cond,
-            labels=labels,
-            settings=settings,
+            cond=request.cond,
+            labels=request.labels,
+            settings=request.settings,
             options=options,
         )
-        described = {
-            "scheme": config.scheme,
-            **sampling_description(settings, conditions, drawn, config.data.name),
-        }
+        described = {"scheme": config.scheme, **request.description}
         per_image = evaluation.flops["end_to_end_training_per_image"]
         cost = run_cost("end_to_end", run_dir, step, config.train.batch_size, per_image)
         return RunEvaluation(evaluation, described, [cost])

@@ -1,23 +1,25 @@
 """A base model as a training task for the shared loop (`training/loop.py`): what the base-model
 run kind (`runs/base_model.py`, on cached latents) and the pixel-space baseline
 (`runs/pixel_model.py`, on images) share: the loss, the training log, held-out ELBO bits (and the
-stage-1 prior's bound where there is one) and the sample grid of each evaluation."""
+stage-1 prior's bound where there is one) and the sample grid of each evaluation; and how both
+evaluate a checkpoint (`evaluate_generator`, for `ul evaluate`)."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor, nn
 
-from unified_latents.conditions import ConditionSource
-from unified_latents.data.datasets import to_uint8
+from unified_latents.conditions import ConditionSource, dataset_captions
+from unified_latents.data.datasets import DataConfig, to_uint8
 from unified_latents.diffusion.elbo import nats_to_bits
-from unified_latents.evaluation.base_model import BaseSettings, HeldOut
+from unified_latents.evaluation.base_model import BaseSettings, HeldOut, evaluate_base
+from unified_latents.evaluation.compute import TrainingCost
 from unified_latents.evaluation.elbo import (
     NatsFunction,
     base_elbo_nats,
@@ -25,10 +27,17 @@ from unified_latents.evaluation.elbo import (
     prior_bound_nats,
     scored_pixels,
 )
+from unified_latents.evaluation.run import (
+    EvaluateOptions,
+    RunEvaluation,
+    run_cost,
+    sampling_request,
+)
 from unified_latents.generation import context_frames, generate_images
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
 from unified_latents.objectives.terms import LossTerms
+from unified_latents.runs.kind import GeneratorModels
 from unified_latents.visualize_video import save_pictures
 
 
@@ -128,3 +137,39 @@ class GeneratorTask:
         save_pictures(to_uint8(images), path, columns, context_frames=context_frames(ema, images))
         results["eval_seconds"] = time.perf_counter() - start
         return results
+
+
+def evaluate_generator(
+    models: GeneratorModels,
+    data: DataConfig,
+    heldout: HeldOut,
+    options: EvaluateOptions,
+    *,
+    run_dir: Path,
+    step: int,
+    autoencoder_run: str,
+    costs: Sequence[TrainingCost] = (),
+) -> RunEvaluation:
+    """`evaluate_base` of a base-model or pixel run's checkpoint (`models`) on `data`'s test split
+    and `heldout`; the training cost is `costs` (earlier stages) and the base model's up to
+    `step`."""
+    base, autoencoder, config, conditions = models
+    if conditions.keyed_by_index:  # held-out ELBOs look captions up by dataset index
+        captions = dataset_captions(data)
+        conditions = ConditionSource(conditions.config, conditions.class_names, *captions)
+    request = sampling_request(config.eval, conditions, options, data.name)
+    evaluation = evaluate_base(
+        base,
+        autoencoder,
+        conditions,
+        data,
+        heldout,
+        cond=request.cond,
+        labels=request.labels,
+        settings=request.settings,
+        options=options,
+    )
+    described = {**request.description, "autoencoder_run": autoencoder_run}
+    per_sample = evaluation.flops["base_training_per_sample"]
+    base_cost = run_cost("base", run_dir, step, config.train.batch_size, per_sample)
+    return RunEvaluation(evaluation, described, [*costs, base_cost])

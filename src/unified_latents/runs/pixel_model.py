@@ -13,7 +13,7 @@ read as pixel-model runs (`runs/directory.py: upgrade_record`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +24,18 @@ from unified_latents.conditions import (
     ConditionSource,
     as_captions,
     check_class_count,
-    dataset_captions,
 )
 from unified_latents.data.containers import ImageDataset
 from unified_latents.data.datasets import DataConfig, heldout_images, load_split, to_model_range
 from unified_latents.data.stream import ImageBatches
-from unified_latents.evaluation.base_model import HeldOut, evaluate_base
+from unified_latents.evaluation.base_model import HeldOut
 from unified_latents.evaluation.network_summary import base_costs
-from unified_latents.evaluation.run import (
-    EvaluateOptions,
-    RunEvaluation,
-    run_cost,
-    sampling_description,
-    sampling_overrides,
-)
-from unified_latents.generation import evaluation_conditions
+from unified_latents.evaluation.run import EvaluateOptions, RunEvaluation
 from unified_latents.objectives.latent_diffusion import BaseModelConfig
 from unified_latents.objectives.pixel_space import PixelSpace
 from unified_latents.runs.base_model import BaseEvalConfig, build_base_model
 from unified_latents.runs.directory import load_run
-from unified_latents.runs.generator_task import GeneratorTask
+from unified_latents.runs.generator_task import GeneratorTask, evaluate_generator
 from unified_latents.runs.kind import GeneratorModels, KindBase, NetworkTable
 from unified_latents.training.config import TrainConfig
 from unified_latents.training.distributed import DistributedContext
@@ -151,30 +143,16 @@ class PixelModelKind(KindBase[PixelRunConfig]):
     def evaluate(
         self, run_dir: Path, step: int, device: torch.device, options: EvaluateOptions
     ) -> RunEvaluation:
-        base, identity, config, conditions = self.generator(run_dir, device, step)
-        if conditions.keyed_by_index:  # held-out ELBOs look captions up by dataset index
-            captions = dataset_captions(config.data)
-            conditions = ConditionSource(config.model.condition, conditions.class_names, *captions)
-        settings = replace(config.eval, **sampling_overrides(options))
-        cond, labels, drawn = evaluation_conditions(conditions, options.num)
-        evaluation = evaluate_base(
-            base,
-            identity,
-            conditions,
-            config.data,
-            heldout_pixels(config),
-            cond=cond,
-            labels=labels,
-            settings=settings,
-            options=options,
+        models = self.generator(run_dir, device, step)
+        return evaluate_generator(
+            models,
+            models.config.data,
+            heldout_pixels(models.config),
+            options,
+            run_dir=run_dir,
+            step=step,
+            autoencoder_run="none (pixel space)",
         )
-        described = {
-            **sampling_description(settings, conditions, drawn, config.data.name),
-            "autoencoder_run": "none (pixel space)",
-        }
-        per_sample = evaluation.flops["base_training_per_sample"]
-        cost = run_cost("base", run_dir, step, config.train.batch_size, per_sample)
-        return RunEvaluation(evaluation, described, [cost])
 
     def generator(
         self, run_dir: Path, device: torch.device, step: int | None = None
