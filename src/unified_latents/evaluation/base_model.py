@@ -38,7 +38,7 @@ from unified_latents.evaluation.elbo import (
     scored_pixels,
 )
 from unified_latents.evaluation.fid import Evaluation
-from unified_latents.evaluation.run import EvaluateOptions
+from unified_latents.evaluation.run import EvaluateOptions, SamplingRequest
 from unified_latents.evaluation.samples import (
     CLASSIFIER_IMAGE_SHAPE,
     classifier_metrics,
@@ -123,22 +123,14 @@ def evaluate_base(
     conditions: ConditionSource,
     data: DataConfig,
     heldout: HeldOut,
-    *,
-    cond: Tensor | None,
-    labels: Tensor,
-    settings: BaseSettings,
+    request: SamplingRequest[BaseSettings],
     options: EvaluateOptions,
 ) -> Evaluation:
-    """Samples for `labels` (−1 = unconditional) and every metric of the module docstring."""
+    """Samples for the labels of `request` (−1 = unconditional) and every metric of the module
+    docstring."""
+    settings = request.settings
     samples, metrics, notes, seconds = sampled_quality(
-        base,
-        autoencoder,
-        conditions,
-        data,
-        cond=cond,
-        labels=labels,
-        settings=settings,
-        options=options,
+        base, autoencoder, conditions, data, request, options
     )
     start = time.perf_counter()
     elbo = heldout_elbo(
@@ -159,7 +151,7 @@ def evaluate_base(
     seconds["elbo"] = time.perf_counter() - start
     return samples_evaluation(
         samples,
-        labels,
+        request.labels,
         conditions,
         (metrics, notes, seconds),
         lambda: base_flops(base, autoencoder, conditions, settings),

@@ -29,7 +29,7 @@ from unified_latents.evaluation.compute import end_to_end_flops
 from unified_latents.evaluation.elbo import base_elbo_nats, elbo_bits
 from unified_latents.evaluation.fid import Evaluation, RealImages, real_images
 from unified_latents.evaluation.reconstruction import encode_images
-from unified_latents.evaluation.run import EvaluateOptions
+from unified_latents.evaluation.run import EvaluateOptions, SamplingRequest
 from unified_latents.evaluation.samples import sampled_quality, samples_evaluation
 from unified_latents.objectives.single_stage import SingleStageLatents
 from unified_latents.visualize import interleave
@@ -83,26 +83,16 @@ def evaluate_end_to_end(
     model: SingleStageLatents,
     data: DataConfig,
     conditions: ConditionSource,
-    *,
-    cond: Tensor | None,
-    labels: Tensor,
-    settings: EndToEndSettings,
+    request: SamplingRequest[EndToEndSettings],
     options: EvaluateOptions,
 ) -> Evaluation:
-    """Samples for `labels` (−1 = unconditional), reconstructions of the first N test images
-    (N = number of labels) and every metric of the module docstring."""
+    """Samples for the labels of `request` (−1 = unconditional), reconstructions of the first N
+    test images (N = number of labels) and every metric of the module docstring."""
+    settings, labels = request.settings, request.labels
     num = labels.shape[0]
     base, autoencoder = model.base, model.autoencoder
     samples, metrics, notes, seconds = sampled_quality(
-        base,
-        autoencoder,
-        conditions,
-        data,
-        cond=cond,
-        labels=labels,
-        settings=settings,
-        options=options,
-        seconds_prefix="samples_",
+        base, autoencoder, conditions, data, request, options, seconds_prefix="samples_"
     )
 
     # The rate is cheap (no sampling): estimate it on at least the training-time eval set.

@@ -72,7 +72,8 @@ def sampling_description(
     }
 
 
-Settings = TypeVar("Settings", bound=SamplingConfig)
+Settings = TypeVar("Settings", bound=SamplingSettings, covariant=True)
+Config = TypeVar("Config", bound=SamplingConfig)
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,8 @@ class SamplingRequest(Generic[Settings]):
 
 
 def sampling_request(
-    eval_config: Settings, conditions: ConditionSource, options: EvaluateOptions, dataset: str
-) -> SamplingRequest[Settings]:
+    eval_config: Config, conditions: ConditionSource, options: EvaluateOptions, dataset: str
+) -> SamplingRequest[Config]:
     """The samples `ul evaluate` draws from a base-model, pixel or end-to-end run."""
     settings = replace(eval_config, **sampling_overrides(options))
     cond, labels, drawn = evaluation_conditions(conditions, options.num)

@@ -16,7 +16,7 @@ from unified_latents.conditions import ConditionSource
 from unified_latents.data.datasets import DataConfig
 from unified_latents.evaluation.alignment import alignment_metrics
 from unified_latents.evaluation.fid import Evaluation, RealImages, inception_distances, real_images
-from unified_latents.evaluation.run import EvaluateOptions
+from unified_latents.evaluation.run import EvaluateOptions, SamplingRequest
 from unified_latents.evaluation.video import video_quality
 from unified_latents.generation import (
     SamplingSettings,
@@ -110,16 +110,15 @@ def sampled_quality(
     autoencoder: Autoencoder,
     conditions: ConditionSource,
     data: DataConfig,
-    *,
-    cond: Tensor | None,
-    labels: Tensor,
-    settings: SamplingSettings,
+    request: SamplingRequest[SamplingSettings],
     options: EvaluateOptions,
+    *,
     seconds_prefix: str = "",
 ) -> tuple[Tensor, dict[str, float], dict[str, str], dict[str, float]]:
-    """Draw one sample per label (as `ul sample` does) and score them (`sample_quality`).
-    Returns (uint8 samples, metrics, notes, seconds); the scoring timings are named with
-    `seconds_prefix`."""
+    """Draw one sample per label of `request` (as `ul sample` does) and score them
+    (`sample_quality`). Returns (uint8 samples, metrics, notes, seconds); the scoring timings are
+    named with `seconds_prefix`."""
+    cond, labels, settings = request.cond, request.labels, request.settings
     num, seed, progress = labels.shape[0], options.seed, options.progress
     clips = None  # video: the first `num` test clips (frame prediction continues them)
     if autoencoder.num_frames:

@@ -209,15 +209,7 @@ class EndToEndKind(KindBase[EndToEndRunConfig]):
     ) -> RunEvaluation:
         model, config, conditions = load_end_to_end_model(run_dir, device, step)
         request = sampling_request(config.eval, conditions, options, config.data.name)
-        evaluation = evaluate_end_to_end(
-            model,
-            config.data,
-            conditions,
-            cond=request.cond,
-            labels=request.labels,
-            settings=request.settings,
-            options=options,
-        )
+        evaluation = evaluate_end_to_end(model, config.data, conditions, request, options)
         described = {"scheme": config.scheme, **request.description}
         per_image = evaluation.flops["end_to_end_training_per_image"]
         cost = run_cost("end_to_end", run_dir, step, config.train.batch_size, per_image)

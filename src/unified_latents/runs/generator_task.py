@@ -158,17 +158,7 @@ def evaluate_generator(
         captions = dataset_captions(data)
         conditions = ConditionSource(conditions.config, conditions.class_names, *captions)
     request = sampling_request(config.eval, conditions, options, data.name)
-    evaluation = evaluate_base(
-        base,
-        autoencoder,
-        conditions,
-        data,
-        heldout,
-        cond=request.cond,
-        labels=request.labels,
-        settings=request.settings,
-        options=options,
-    )
+    evaluation = evaluate_base(base, autoencoder, conditions, data, heldout, request, options)
     described = {**request.description, "autoencoder_run": autoencoder_run}
     per_sample = evaluation.flops["base_training_per_sample"]
     base_cost = run_cost("base", run_dir, step, config.train.batch_size, per_sample)
