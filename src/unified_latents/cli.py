@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from typing import Any
 
 from unified_latents.cli_parser import build_parser
 
@@ -36,6 +37,11 @@ def shorthand_assignments(args: argparse.Namespace) -> list[str]:
     if getattr(args, "autoencoder", None) is not None:
         assignments.append(f"autoencoder_run={args.autoencoder}")
     return assignments
+
+
+def named(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The options `names` of `args`, as keyword arguments of the same names."""
+    return {name: getattr(args, name) for name in names}
 
 
 def sample_prompts(args: argparse.Namespace) -> list[str] | None:
@@ -106,22 +112,16 @@ def run_command(args: argparse.Namespace, argv: list[str] | None) -> int:
 
         return reconstruct(
             args.run,
-            num=args.num,
-            steps=args.steps,
-            sampler=args.sampler,
-            seed=args.seed,
             device_name=args.device,
-            out=args.out,
+            **named(args, "num", "steps", "sampler", "seed", "out"),
         )
     if args.command == "encode":
         from unified_latents.runs.latents import encode
 
         encode(
             args.run,
-            shard_size=args.shard_size,
-            batch_size=args.batch_size,
             device_name=args.device,
-            overwrite=args.overwrite,
+            **named(args, "shard_size", "batch_size", "overwrite"),
         )
         return 0
     if args.command == "demo":
@@ -129,11 +129,8 @@ def run_command(args: argparse.Namespace, argv: list[str] | None) -> int:
 
         return demo(
             args.out,
-            autoencoder_minutes=args.autoencoder_minutes,
-            base_minutes=args.base_minutes,
-            num_samples=args.num_samples,
-            preset=args.preset,
             device_name=args.device,
+            **named(args, "autoencoder_minutes", "base_minutes", "num_samples", "preset"),
         )
     if args.command in ("evaluate", "sweep"):
         command_line = "ul " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -166,35 +163,20 @@ def run_evaluation_command(args: argparse.Namespace, command_line: str) -> int:
 
         evaluate(
             args.run,
-            num=args.num,
-            inception=args.inception,
-            decoder_steps=args.decoder_steps,
-            base_steps=args.base_steps,
-            guidance=args.guidance,
-            seed=args.seed,
             device_name=args.device,
             fid=not args.no_fid,
             command=command_line,
+            **named(args, "num", "inception", "decoder_steps", "base_steps", "guidance", "seed"),
         )
         return 0
     from unified_latents.commands.sweep import SweepOptions, sweep
 
-    return sweep(
-        SweepOptions(
-            preset=args.preset,
-            grid=args.grid,
-            assignments=args.assignments,
-            budget_minutes=args.budget_minutes,
-            sweep_dir=args.sweep_dir,
-            evaluate_num=args.evaluate_num,
-            with_base=args.with_base,
-            base_preset=args.base_preset,
-            base_assignments=args.base_assignments,
-            base_budget_minutes=args.base_budget_minutes,
-            inception=args.inception,
-            command=command_line,
-        )
+    sweep_options = named(
+        args,
+        *("preset", "grid", "assignments", "budget_minutes", "sweep_dir", "evaluate_num"),
+        *("with_base", "base_preset", "base_assignments", "base_budget_minutes", "inception"),
     )
+    return sweep(SweepOptions(**sweep_options, command=command_line))
 
 
 if __name__ == "__main__":
