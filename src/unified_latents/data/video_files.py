@@ -19,12 +19,12 @@ Item `i` is clip `i mod clips_per_video` of source `i // clips_per_video`. Train
 drawn from (seed, epoch, index), so resumed streams reproduce them; the stream passes
 `epoch · len(self) + index` (see `epoch_indexed`, read by `data/stream.py`). Evaluation items
 take the centres of `clips_per_video` equal stretches of the source and the centred square.
+
+Listing the sources and splitting them is `data/video_sources.py`'s.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,21 +34,19 @@ from torch import Tensor
 
 from unified_latents.data.containers import (
     DataError,
-    DatasetNotFoundError,
     ImageDataset,
     Split,
     derived_seed,
 )
-from unified_latents.data.decode import IMAGE_SUFFIXES, BadFileLog, random_square
+from unified_latents.data.decode import BadFileLog, random_square
 from unified_latents.data.video_decode import (
-    VIDEO_SUFFIXES,
     BadVideoWarning,
     ClipIndex,
     describe_video_failure,
-    natural_key,
     probe,
     read_clip,
 )
+from unified_latents.data.video_sources import ClipSource, list_sources
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,15 +89,6 @@ class VideoClipsConfig:
     def span(self) -> int:
         """Source frames one clip covers."""
         return (self.num_frames - 1) * self.frame_stride + 1
-
-
-@dataclass(frozen=True)
-class ClipSource:
-    """One video file or frame folder, its label (-1 = unlabelled) and, for folders, frames."""
-
-    path: Path
-    label: int
-    frame_files: tuple[Path, ...] = ()
 
 
 class VideoClips(ImageDataset):
@@ -209,86 +198,6 @@ def video_clips(
     sources, class_names = list_sources(Path(config.root).expanduser(), split, config.holdout_size)
     crops = split == "train" if random_crops is None else random_crops
     return VideoClips(sources, class_names, config, crops)
-
-
-def list_sources(
-    root: Path, split: Split, holdout_size: int
-) -> tuple[list[ClipSource], tuple[str, ...]]:
-    """Sources of `split` and the class names (see the module doc for the layout)."""
-    if not root.is_dir():
-        state = "is a file, not a directory" if root.exists() else "does not exist"
-        raise DatasetNotFoundError(
-            f"video folder {root} {state}; pass the directory that holds the videos or frame "
-            "folders"
-        )
-    test_name = next((name for name in ("test", "val") if (root / name).is_dir()), None)
-    if (root / "train").is_dir() and test_name is not None:
-        names = ("train", test_name)
-        classes = sorted({p.name for name in names for p in (root / name).iterdir() if p.is_dir()})
-        directory = root / ("train" if split == "train" else test_name)
-        return _labelled(directory, _walk(directory), tuple(classes))
-    sources, class_names = _labelled(root, _walk(root), ())
-    return _holdout(sources, root, split, holdout_size), class_names
-
-
-def _walk(root: Path) -> list[tuple[Path, tuple[Path, ...]]]:
-    """(path, frame files) of every video file and frame folder under `root`, in name order.
-    Symbolic links are followed, each real directory entered once (no link loops)."""
-    found: list[tuple[Path, tuple[Path, ...]]] = []
-    seen = set()
-    for directory, subdirectories, names in os.walk(root, followlinks=True):
-        status = os.stat(directory)
-        if (status.st_dev, status.st_ino) in seen:
-            subdirectories[:] = []
-            continue
-        seen.add((status.st_dev, status.st_ino))
-        subdirectories[:] = sorted(name for name in subdirectories if not name.startswith("."))
-        here, visible = Path(directory), sorted(n for n in names if not n.startswith("."))
-        frames = [here / n for n in visible if Path(n).suffix.lower() in IMAGE_SUFFIXES]
-        if frames:
-            frames.sort(key=lambda path: natural_key(path.name))
-            found.append((here, tuple(frames)))
-        found += [(here / n, ()) for n in visible if Path(n).suffix.lower() in VIDEO_SUFFIXES]
-    if not found:
-        raise DatasetNotFoundError(
-            f"no videos ({', '.join(sorted(VIDEO_SUFFIXES))}) or folders of frame images under "
-            f"{root}"
-        )
-    return sorted(found, key=lambda item: item[0].as_posix())
-
-
-def _labelled(
-    root: Path, found: list[tuple[Path, tuple[Path, ...]]], classes: tuple[str, ...]
-) -> tuple[list[ClipSource], tuple[str, ...]]:
-    """Labels from first-level subdirectories if every source sits inside one, else -1."""
-    parts = [path.relative_to(root).parts for path, _ in found]
-    if all(len(part) > 1 for part in parts):
-        class_names = classes or tuple(sorted({part[0] for part in parts}))
-        label = {name: number for number, name in enumerate(class_names)}
-        sources = [
-            ClipSource(p, label[part[0]], f) for (p, f), part in zip(found, parts, strict=True)
-        ]
-        return sources, class_names
-    return [ClipSource(path, -1, frames) for path, frames in found], ()
-
-
-def _holdout(
-    sources: list[ClipSource], root: Path, split: Split, holdout_size: int
-) -> list[ClipSource]:
-    # Rank by a hash of the path relative to the root: reproducible and order-independent.
-    def rank(source: ClipSource) -> str:
-        name = source.path.relative_to(root).as_posix()
-        return hashlib.sha1(name.encode()).hexdigest()
-
-    ranked = sorted(sources, key=rank)
-    if len(ranked) < 2 and split == "test":
-        raise DataError(
-            f"{root} holds {len(ranked)} video: too few to hold one out for the test split "
-            f"(at least 2 needed); add videos, or give {root}/train and {root}/test"
-        )
-    count = min(holdout_size, max(1, len(ranked) // 5)) if len(ranked) > 1 else 0
-    chosen = ranked[:count] if split == "test" else ranked[count:]
-    return sorted(chosen, key=lambda source: source.path.as_posix())
 
 
 def _warn_skipped(
