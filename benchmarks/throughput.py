@@ -26,9 +26,10 @@ with `--compile`, torch.compile'd:
   compilation takes minutes (about 3–4 for the default presets), twice per measurement (training
   and sampling), so a `--compile` run takes the better part of an hour or more.
 
-Each measurement runs in a fresh process, so its max RSS and compile caches are its own. Writes
-JSON (`--out`) and prints a markdown table. Not a test: timings depend on the machine and on
-whatever else runs on it; the ratios within one run are the comparable part.
+Each measurement runs in a fresh process, so its max RSS and compile caches are its own (the
+timers and the `Job` record are `_throughput_timing.py`'s). Writes JSON (`--out`) and prints a
+markdown table. Not a test: timings depend on the machine and on whatever else runs on it; the
+ratios within one run are the comparable part.
 """
 
 from __future__ import annotations
@@ -38,23 +39,29 @@ import datetime
 import json
 import multiprocessing
 import platform
-import resource
 import shlex
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any
 
 import torch
-from torch import Tensor, nn
 from tqdm import tqdm
 
 import _diffusers_reference as reference
 from _throughput_report import comparisons, cpu_name, markdown
+from _throughput_timing import (
+    SAMPLING,
+    Job,
+    LossCall,
+    Workload,
+    matmul_peak,
+    peak_memory_mib,
+    time_sampling,
+    time_training,
+)
 from _ul_workloads import ULStage1, ULStage2, random_latent_cache
 from unified_latents.data.datasets import load_split
 from unified_latents.data.stream import BatchStream
@@ -68,66 +75,17 @@ from unified_latents.runs.base_model import BaseRunConfig, BaseTask, build_base_
 from unified_latents.runs.presets import autoencoder_fashion_mnist, base_fashion_mnist
 from unified_latents.runs.presets_tiny import autoencoder_tiny, base_tiny
 from unified_latents.training.cpu_allocator import keep_freed_memory
-from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
-from unified_latents.training.optim import build_optimizer, learning_rate, set_learning_rate
-from unified_latents.training.precision import autocast
-from unified_latents.training.wrapping import explain_compile_errors
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "throughput.json"
 PRECISIONS = ("fp32", "bf16")
 MATMUL_SIZE = {False: 2048, True: 512}  # by --quick
-SAMPLING = {False: (16, 8), True: (4, 2)}  # (images, sampler steps) by --quick
 
 
 def presets(quick: bool) -> tuple[AutoencoderRunConfig, BaseRunConfig]:
     if quick:
         return autoencoder_tiny(), base_tiny()
     return autoencoder_fashion_mnist(), base_fashion_mnist()
-
-
-@dataclass(frozen=True)
-class Job:
-    """One measurement, run in its own process."""
-
-    stage: int  # 1 (autoencoder) or 2 (base model)
-    system: str  # "ul" or "diffusers"
-    precision: str
-    compiled: bool
-    steps: int
-    warmup: int
-    quick: bool
-    device: str
-    threads: int
-    widths: tuple[int, int]  # diffusers (AutoencoderKL, UNet2DModel) base widths
-    keep_freed_memory: bool  # training/cpu_allocator.py's setting, as `ul` applies it
-
-
-class Workload(Protocol):
-    @property
-    def model(self) -> nn.Module:
-        """Every trained parameter; `loss` receives it, possibly compiled."""
-        ...
-
-    @property
-    def generator(self) -> torch.Generator: ...
-
-    def loss(self, module: nn.Module, step: int) -> Tensor: ...
-
-    def sampler(self, compiled: bool, num: int, steps: int) -> tuple[Callable[[], object], int]:
-        """A call that generates `num` samples, and its network evaluations per sample."""
-        ...
-
-
-class LossCall(nn.Module):
-    """One loss evaluation (a whole batch) as a module, for the FLOP counter."""
-
-    def __init__(self, workload: Workload) -> None:
-        super().__init__()
-        self.workload = workload
-
-    def forward(self) -> Tensor:
-        return self.workload.loss(self.workload.model, 0)
 
 
 def geometry(autoencoder: AutoencoderRunConfig, base: BaseRunConfig) -> reference.Geometry:
@@ -158,75 +116,6 @@ def build_workload(job: Job, workdir: Path) -> Workload:
     return reference.stage2(
         shape, unet_width, vae_width, config.train.batch_size, stream, generator, guidance
     )
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_training(
-    workload: Workload, job: Job, config: AutoencoderRunConfig | BaseRunConfig
-) -> dict[str, float]:
-    """Seconds and minor page faults per optimizer step after warm-up, and the first step's
-    (compilation) time."""
-    device, model = torch.device(job.device), workload.model
-    trainable = cast(nn.Module, torch.compile(model)) if job.compiled else model
-    optimizer, ema = build_optimizer(model, config.optim), make_ema(model)
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    total = job.warmup + job.steps
-    first_step_seconds, start, faults = 0.0, time.perf_counter(), minor_page_faults()
-    for step in tqdm(range(total), desc=f"{job.system} stage {job.stage}", leave=False):
-        if step == job.warmup:
-            synchronize(device)
-            start, faults = time.perf_counter(), minor_page_faults()
-        set_learning_rate(optimizer, learning_rate(step, config.optim, config.train.max_steps))
-        optimizer.zero_grad(set_to_none=True)
-        with explain_compile_errors(job.compiled):
-            with autocast(device, job.precision):
-                loss = workload.loss(trainable, step)
-            loss.backward()
-        float(torch.nn.utils.clip_grad_norm_(parameters, config.optim.grad_clip or float("inf")))
-        optimizer.step()
-        update_ema(ema, model, ema_decay_at(step, config.train.ema_decay))
-        if step == 0:
-            synchronize(device)
-            first_step_seconds = time.perf_counter() - start
-    synchronize(device)
-    return {
-        "step_seconds": (time.perf_counter() - start) / job.steps,
-        "minor_page_faults_per_step": (minor_page_faults() - faults) / job.steps,
-        "first_step_seconds": first_step_seconds,
-    }
-
-
-def minor_page_faults() -> int:
-    """Page faults of this process served without I/O so far: mostly fresh pages the kernel
-    zero-fills for newly mapped memory."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-def time_sampling(workload: Workload, job: Job) -> dict[str, float]:
-    """Seconds per sample per network evaluation, after one untimed (compiling) run."""
-    device, (num, steps) = torch.device(job.device), SAMPLING[job.quick]
-    run, evaluations = workload.sampler(job.compiled, num, steps)
-    with torch.no_grad(), autocast(device, job.precision):
-        run()
-        synchronize(device)
-        start = time.perf_counter()
-        run()
-        synchronize(device)
-    seconds = time.perf_counter() - start
-    return {
-        "sampling_seconds_per_image_per_evaluation": seconds / (num * evaluations),
-        "sampling_evaluations_per_image": float(evaluations),
-    }
-
-
-def peak_memory_mib(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def run_job(job: Job) -> dict[str, Any]:
@@ -260,22 +149,6 @@ def run_job(job: Job) -> dict[str, Any]:
         "compile_seconds": timing["first_step_seconds"] if job.compiled else None,
         **sampling,
     }
-
-
-def matmul_peak(precision: str, device: torch.device, size: int, repeats: int = 10) -> float:
-    """Dense matmul FLOP/s: the best of `repeats` timed [size × size] @ [size × size] products
-    (best, not mean, so that other work on the machine lowers it as little as possible)."""
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
-    torch.matmul(a, b)  # warm-up: kernel selection, page faults
-    best = float("inf")
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        torch.matmul(a, b)
-        synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
 
 
 def diffusers_widths(quick: bool) -> dict[str, dict[str, float]]:

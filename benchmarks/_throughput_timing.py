@@ -1,0 +1,154 @@
+"""The measuring side of `throughput.py`: one measurement (`Job`), what it runs (`Workload`: ours
+in `_ul_workloads.py`, diffusers' in `_diffusers_reference.py`), and the timers: optimizer steps
+as the training loop takes them, sampling per network evaluation, peak memory, minor page faults
+and the dense matmul peak."""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from unified_latents.runs.autoencoder import AutoencoderRunConfig
+from unified_latents.runs.base_model import BaseRunConfig
+from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
+from unified_latents.training.optim import build_optimizer, learning_rate, set_learning_rate
+from unified_latents.training.precision import autocast
+from unified_latents.training.wrapping import explain_compile_errors
+
+SAMPLING = {False: (16, 8), True: (4, 2)}  # (images, sampler steps) by --quick
+
+
+@dataclass(frozen=True)
+class Job:
+    """One measurement, run in its own process."""
+
+    stage: int  # 1 (autoencoder) or 2 (base model)
+    system: str  # "ul" or "diffusers"
+    precision: str
+    compiled: bool
+    steps: int
+    warmup: int
+    quick: bool
+    device: str
+    threads: int
+    widths: tuple[int, int]  # diffusers (AutoencoderKL, UNet2DModel) base widths
+    keep_freed_memory: bool  # training/cpu_allocator.py's setting, as `ul` applies it
+
+
+class Workload(Protocol):
+    @property
+    def model(self) -> nn.Module:
+        """Every trained parameter; `loss` receives it, possibly compiled."""
+        ...
+
+    @property
+    def generator(self) -> torch.Generator: ...
+
+    def loss(self, module: nn.Module, step: int) -> Tensor: ...
+
+    def sampler(self, compiled: bool, num: int, steps: int) -> tuple[Callable[[], object], int]:
+        """A call that generates `num` samples, and its network evaluations per sample."""
+        ...
+
+
+class LossCall(nn.Module):
+    """One loss evaluation (a whole batch) as a module, for the FLOP counter."""
+
+    def __init__(self, workload: Workload) -> None:
+        super().__init__()
+        self.workload = workload
+
+    def forward(self) -> Tensor:
+        return self.workload.loss(self.workload.model, 0)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_training(
+    workload: Workload, job: Job, config: AutoencoderRunConfig | BaseRunConfig
+) -> dict[str, float]:
+    """Seconds and minor page faults per optimizer step after warm-up, and the first step's
+    (compilation) time."""
+    device, model = torch.device(job.device), workload.model
+    trainable = cast(nn.Module, torch.compile(model)) if job.compiled else model
+    optimizer, ema = build_optimizer(model, config.optim), make_ema(model)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    total = job.warmup + job.steps
+    first_step_seconds, start, faults = 0.0, time.perf_counter(), minor_page_faults()
+    for step in tqdm(range(total), desc=f"{job.system} stage {job.stage}", leave=False):
+        if step == job.warmup:
+            synchronize(device)
+            start, faults = time.perf_counter(), minor_page_faults()
+        set_learning_rate(optimizer, learning_rate(step, config.optim, config.train.max_steps))
+        optimizer.zero_grad(set_to_none=True)
+        with explain_compile_errors(job.compiled):
+            with autocast(device, job.precision):
+                loss = workload.loss(trainable, step)
+            loss.backward()
+        float(torch.nn.utils.clip_grad_norm_(parameters, config.optim.grad_clip or float("inf")))
+        optimizer.step()
+        update_ema(ema, model, ema_decay_at(step, config.train.ema_decay))
+        if step == 0:
+            synchronize(device)
+            first_step_seconds = time.perf_counter() - start
+    synchronize(device)
+    return {
+        "step_seconds": (time.perf_counter() - start) / job.steps,
+        "minor_page_faults_per_step": (minor_page_faults() - faults) / job.steps,
+        "first_step_seconds": first_step_seconds,
+    }
+
+
+def minor_page_faults() -> int:
+    """Page faults of this process served without I/O so far: mostly fresh pages the kernel
+    zero-fills for newly mapped memory."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def time_sampling(workload: Workload, job: Job) -> dict[str, float]:
+    """Seconds per sample per network evaluation, after one untimed (compiling) run."""
+    device, (num, steps) = torch.device(job.device), SAMPLING[job.quick]
+    run, evaluations = workload.sampler(job.compiled, num, steps)
+    with torch.no_grad(), autocast(device, job.precision):
+        run()
+        synchronize(device)
+        start = time.perf_counter()
+        run()
+        synchronize(device)
+    seconds = time.perf_counter() - start
+    return {
+        "sampling_seconds_per_image_per_evaluation": seconds / (num * evaluations),
+        "sampling_evaluations_per_image": float(evaluations),
+    }
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def matmul_peak(precision: str, device: torch.device, size: int, repeats: int = 10) -> float:
+    """Dense matmul FLOP/s: the best of `repeats` timed [size × size] @ [size × size] products
+    (best, not mean, so that other work on the machine lowers it as little as possible)."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
+    torch.matmul(a, b)  # warm-up: kernel selection, page faults
+    best = float("inf")
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
