@@ -30,6 +30,7 @@ import sys
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from _tables_jobs import Job, run_jobs, say
 from unified_latents.runs.directory import latest_training_state
@@ -177,9 +178,15 @@ def git_commit() -> str:
     return done.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def read_plan(work_dir: Path) -> dict[str, Any]:
+    """WORK/plan.json as an earlier phase wrote it ({} before the first)."""
+    path = work_dir / "plan.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def record_plan(plan: Plan, arms: list[Arm], command: str) -> None:
     path = plan.work_dir / "plan.json"
-    record = json.loads(path.read_text()) if path.is_file() else {}
+    record = read_plan(plan.work_dir)
     record.setdefault("commits", {})[command] = git_commit()
     record["settings"] = {k: str(v) for k, v in asdict(plan).items()}
     record["arms"] = {arm.name: asdict(arm) for arm in arms}
@@ -216,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown arms {unknown}; choose from {', '.join(ARMS)}")
     arms = [ARMS[name] for name in args.arms.split(",")]
+    recorded = read_plan(args.work_dir)
+    if not args.decoder:  # a work dir keeps the decoding it was started with
+        args.decoder = recorded.get("settings", {}).get("decoder", "")
     if args.decoder and not (
         args.decoder.count(",") == 1
         and args.decoder.split(",")[0].isdigit()

@@ -3,7 +3,7 @@
 # trainings at once) and one `flops_curve.py evaluate`, each from a git worktree of a fixed
 # commit, with logs and run directories in WORK (outside the work tree).
 #
-#   benchmarks/flops_curve.sh TRAIN_COMMIT EVAL_COMMIT [WORK]     # e.g. db4accf c1df412 /work/exp14
+#   benchmarks/flops_curve.sh TRAIN_COMMIT EVAL_COMMIT [WORK]     # e.g. fd4eaf4 a93f6d0 /work/exp14
 #
 # Both commands skip finished work, so re-running this after a stopped session resumes. On a
 # machine where the session's processes share the CPU with other jobs, the experiment's process
@@ -28,9 +28,14 @@ TRAIN_TREE="$(tree "$TRAIN_COMMIT")"
 EVAL_TREE="$(tree "$EVAL_COMMIT")"
 # The budgets are given explicitly: the two commits' defaults may differ (docs/results.md §8).
 BUDGETS=(--stage1-steps 10000 --base-steps 6000)
+# The order in which the arms train and are measured: one UL and one KL-VAE arm first.
+ARMS=(--arms ul-lf3.0,kl-1e-6,kl-1e-2,ul-lf1.5,pixels)
+# The UL decoding chosen on the decoder grid by the first run of these arms (commit db4accf;
+# the grid is kept in docs/results/flops_curve_details.json): not measured again.
+DECODER=(--decoder 32,clean)
 # The venv's editable install points at this checkout's src/; each worktree runs its own code.
 (cd "$TRAIN_TREE/benchmarks" && PYTHONPATH="$TRAIN_TREE/src" nohup "$PYTHON" flops_curve.py train --work-dir "$WORK" \
-   --jobs 2 "${BUDGETS[@]}" >> "$WORK/train.out" 2>&1 &)
+   --jobs 2 "${BUDGETS[@]}" "${ARMS[@]}" >> "$WORK/train.out" 2>&1 &)
 (cd "$EVAL_TREE/benchmarks" && PYTHONPATH="$EVAL_TREE/src" OMP_NUM_THREADS=1 nohup "$PYTHON" flops_curve.py evaluate \
-   --work-dir "$WORK" "${BUDGETS[@]}" >> "$WORK/evaluate.out" 2>&1 &)
+   --work-dir "$WORK" "${BUDGETS[@]}" "${ARMS[@]}" "${DECODER[@]}" >> "$WORK/evaluate.out" 2>&1 &)
 echo "started: training from $TRAIN_TREE, evaluation from $EVAL_TREE; logs in $WORK/*.out"

@@ -132,3 +132,17 @@ def test_a_malformed_decoder_option_is_a_clear_error(
     with pytest.raises(SystemExit):
         curve["flops_curve"].main(["report", "--work-dir", str(tmp_path), "--decoder", "32"])
     assert "expected STEPS,clean or STEPS,noisy" in capsys.readouterr().err
+
+
+def test_a_work_dir_keeps_the_decoder_it_was_started_with(
+    curve: dict[str, ModuleType], tmp_path: Path
+) -> None:
+    fc = curve["flops_curve"]
+    results = tmp_path / "results"
+    fc.main(["report", "--work-dir", str(tmp_path), "--decoder", "32,clean",
+             "--results", str(results)])  # fmt: skip
+    fc.main(["report", "--work-dir", str(tmp_path), "--results", str(results)])
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["settings"]["decoder"] == "32,clean"
+    details = json.loads((results / "flops_curve_details.json").read_text())
+    assert details["decoder_choice"] == [32, "clean"]
