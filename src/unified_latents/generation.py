@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal, Protocol
 
 import torch
@@ -192,21 +193,12 @@ def sample_images(
     same conditions: chunk k comes from `sample_chunks` (its own seed), one chunk at a time so a
     progress bar can follow."""
     num_chunks = -(-num // settings.batch_size)
+    draw = partial(sample_chunks, base, autoencoder, cond, conditions, settings, num=num, seed=seed)
     parts = []
     with tqdm(total=num, desc="sample", unit="img", disable=not progress) as bar:
         for chunk in range(num_chunks):
             # As rank `chunk` of `num_chunks` ranks, sample_chunks draws exactly chunk `chunk`.
-            (images,) = sample_chunks(
-                base,
-                autoencoder,
-                cond,
-                conditions,
-                settings,
-                num=num,
-                seed=seed,
-                rank=chunk,
-                world_size=num_chunks,
-            ).values()
+            (images,) = draw(rank=chunk, world_size=num_chunks).values()
             parts.append(to_uint8(images))
             bar.update(images.shape[0])
     return torch.cat(parts)

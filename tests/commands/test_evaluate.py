@@ -26,6 +26,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory, stand_in_inception: Path) -> 
     return {"ae": ae, "base": base, "inception": stand_in_inception}
 
 
+def _evaluate(run: Path, *arguments: str) -> dict:  # type: ignore[type-arg]
+    """`ul evaluate --run RUN --num 4 ARGUMENTS`, then its eval.json."""
+    assert main(["evaluate", "--run", str(run), "--num", "4", *arguments]) == 0
+    return json.loads((run / "eval" / "eval.json").read_text())  # type: ignore[no-any-return]
+
+
 def _finite_metrics(record: dict) -> None:  # type: ignore[type-arg]
     for name, value in record["metrics"].items():
         assert value is not None and math.isfinite(value), name
@@ -39,9 +45,7 @@ def test_autoencoder_run(
 ) -> None:
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
     ae = runs["ae"]
-    arguments = ["evaluate", "--run", str(ae), "--num", "4", "--inception", str(runs["inception"])]
-    assert main([*arguments, "--decoder-steps", "4"]) == 0
-    record = json.loads((ae / "eval" / "eval.json").read_text())
+    record = _evaluate(ae, "--inception", str(runs["inception"]), "--decoder-steps", "4")
     assert record["kind"] == "autoencoder" and record["step"] == 10 and record["num"] == 4
     expected = {"rFID@4", "rKID@4", "psnr_db", "ssim", "bits_per_pixel", "bits_per_image"}
     assert expected | {"bits_per_latent_dim"} <= set(record["metrics"])
@@ -69,17 +73,8 @@ def test_autoencoder_run(
 def test_base_run(runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
     base = runs["base"]
-    arguments = [
-        "evaluate",
-        "--run",
-        str(base),
-        "--num",
-        "4",
-        "--inception",
-        str(runs["inception"]),
-    ]
-    assert main([*arguments, "--guidance", "1.5", "--base-steps", "4", "--decoder-steps", "4"]) == 0
-    record = json.loads((base / "eval" / "eval.json").read_text())
+    steps = ["--base-steps", "4", "--decoder-steps", "4"]
+    record = _evaluate(base, "--inception", str(runs["inception"]), "--guidance", "1.5", *steps)
     assert record["kind"] == "base" and record["settings"]["guidance"] == 1.5
     expected = {"gFID@4", "gKID@4", "base_elbo_bits_per_pixel", "prior_bound_bits_per_pixel"}
     assert expected <= set(record["metrics"])
@@ -118,9 +113,7 @@ def test_pixel_space_base_run(
 ) -> None:
     """Pixel diffusion has no autoencoder run: no prior bound, no decoder, no stage 1."""
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
-    arguments = ["evaluate", "--run", str(pixel_run), "--num", "4"]
-    assert main([*arguments, "--inception", str(stand_in_inception), "--base-steps", "4"]) == 0
-    record = json.loads((pixel_run / "eval" / "eval.json").read_text())
+    record = _evaluate(pixel_run, "--inception", str(stand_in_inception), "--base-steps", "4")
     assert record["kind"] == "pixel" and record["settings"]["autoencoder_run"].startswith("none")
     assert {"gFID@4", "gKID@4", "base_elbo_bits_per_pixel"} <= set(record["metrics"])
     assert "prior_bound_bits_per_pixel" not in record["metrics"]
@@ -151,9 +144,7 @@ def test_end_to_end_run(
 ) -> None:
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
     run = end_to_end_run
-    arguments = ["evaluate", "--run", str(run), "--num", "4", "--seed", "3"]
-    assert main([*arguments, "--inception", str(stand_in_inception)]) == 0
-    record = json.loads((run / "eval" / "eval.json").read_text())
+    record = _evaluate(run, "--seed", "3", "--inception", str(stand_in_inception))
     assert record["kind"] == "end-to-end" and record["step"] == 4
     assert record["settings"]["scheme"] == "noise-augmented"
     samples = {"gFID@4", "gKID@4"}

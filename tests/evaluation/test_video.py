@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 
+from tests.helpers import random_uint8
 from tests.metrics.i3d_synthetic import synthetic_weights, write_weights
 from unified_latents.evaluation import video
 from unified_latents.evaluation.run import EvaluateOptions
@@ -18,8 +19,7 @@ from unified_latents.metrics.fvd import I3DFeatures
 
 
 def _clips(count: int, frames: int, seed: int) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (count, 1, frames, 24, 24), generator=generator, dtype=torch.uint8)
+    return random_uint8((count, 1, frames, 24, 24), seed)
 
 
 def _options(extractor: Any) -> EvaluateOptions:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import random_uint8
 from tests.metrics.i3d_synthetic import NUM_CLASSES, WIDTH_DIVISOR, synthetic_weights, write_weights
 from unified_latents.metrics.frechet import statistics_from_features
 from unified_latents.metrics.fvd import (
@@ -22,13 +23,8 @@ from unified_latents.metrics.fvd import (
 from unified_latents.metrics.inception import images_to_uint8, resize_legacy_bilinear
 
 
-def _uint8_clips(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8)
-
-
 def test_preprocess_shapes_range_and_frame_cut() -> None:
-    clips = _uint8_clips((2, 3, 20, 32, 32))
+    clips = random_uint8((2, 3, 20, 32, 32))
     out = preprocess_clips(clips)
     assert out.shape == (2, 3, 16, 224, 224) and out.dtype == torch.float32
     assert out.min() >= -1.0 - 1e-6 and out.max() <= 1.0 + 1e-6  # resize weights sum to 1 ± ε
@@ -44,7 +40,7 @@ def test_preprocess_at_224_only_rescales() -> None:
 
 
 def test_preprocess_greyscale_and_float_input() -> None:
-    grey = _uint8_clips((1, 1, 16, 16, 16))
+    grey = random_uint8((1, 1, 16, 16, 16))
     torch.testing.assert_close(preprocess_clips(grey), preprocess_clips(grey.repeat(1, 3, 1, 1, 1)))
     floats = torch.rand(2, 3, 16, 16, 16) * 2 - 1
     torch.testing.assert_close(preprocess_clips(floats), preprocess_clips(images_to_uint8(floats)))
@@ -99,7 +95,7 @@ def tiny_extractor(tmp_path_factory: pytest.TempPathFactory) -> I3DFeatures:
 
 
 def test_features_batching_and_kinds(tiny_extractor: I3DFeatures, tmp_path: Path) -> None:
-    clips = _uint8_clips((3, 3, 16, 24, 24), seed=3)
+    clips = random_uint8((3, 3, 16, 24, 24), seed=3)
     logits = tiny_extractor.features(clips, batch_size=2, progress=False)
     assert logits.shape == (3, NUM_CLASSES) and logits.dtype == np.float64
     one_by_one = tiny_extractor.features(clips, batch_size=1, progress=False)
@@ -111,7 +107,7 @@ def test_features_batching_and_kinds(tiny_extractor: I3DFeatures, tmp_path: Path
 
 def _graded_clips(brightness: list[float], seed: int) -> torch.Tensor:
     """Greyscale noise clips, one per brightness: sets whose I3D features really differ."""
-    noise = _uint8_clips((len(brightness), 1, 16, 24, 24), seed).float()
+    noise = random_uint8((len(brightness), 1, 16, 24, 24), seed).float()
     scale = torch.tensor(brightness).view(-1, 1, 1, 1, 1)
     return (noise * scale).round().to(torch.uint8)
 
@@ -131,7 +127,7 @@ def test_reference_statistics_are_cached(tiny_extractor: I3DFeatures, tmp_path: 
 
     def load_reference() -> torch.Tensor:
         loads.append(1)
-        return _uint8_clips((3, 3, 16, 24, 24), seed=6)
+        return random_uint8((3, 3, 16, 24, 24), seed=6)
 
     key = tiny_extractor.cache_key("moving-digits", "test", 24, 3)
     assert key["feature"] == "logits" and key["num_frames"] == 16 and key["num_images"] == 3

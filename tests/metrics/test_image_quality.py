@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from tests.helpers import random_signed
 from unified_latents.metrics.image_quality import (
     SSIM_K1,
     SSIM_K2,
@@ -17,13 +18,8 @@ from unified_latents.metrics.image_quality import (
 )
 
 
-def _images(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    return torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1
-
-
 def test_psnr_of_constant_offset_is_closed_form() -> None:
-    x = _images((3, 1, 8, 8))
+    x = random_signed((3, 1, 8, 8))
     offsets = torch.tensor([0.1, 0.02, 0.5], dtype=torch.float64)
     y = x + offsets.view(-1, 1, 1, 1)
     # MSE = δ², so PSNR = 10·log10(L² / δ²) with L = 2.
@@ -32,18 +28,18 @@ def test_psnr_of_constant_offset_is_closed_form() -> None:
 
 
 def test_psnr_of_identical_images_is_infinite() -> None:
-    x = _images((2, 3, 8, 8))
+    x = random_signed((2, 3, 8, 8))
     assert torch.isinf(psnr(x, x)).all()
 
 
 def test_ssim_of_identical_images_is_one() -> None:
     for shape in [(2, 1, 8, 8), (2, 3, 32, 32), (1, 3, 5, 9)]:
-        x = _images(shape)
+        x = random_signed(shape)
         torch.testing.assert_close(ssim(x, x), torch.ones(shape[0], dtype=torch.float64))
 
 
 def test_ssim_is_symmetric() -> None:
-    x, y = _images((4, 3, 16, 16), seed=1), _images((4, 3, 16, 16), seed=2)
+    x, y = random_signed((4, 3, 16, 16), seed=1), random_signed((4, 3, 16, 16), seed=2)
     torch.testing.assert_close(ssim(x, y), ssim(y, x))
 
 
@@ -84,8 +80,8 @@ def _brute_force_ssim(x: torch.Tensor, y: torch.Tensor, data_range: float) -> fl
 
 @pytest.mark.parametrize("shape", [(2, 1, 8, 8), (1, 3, 13, 12)])
 def test_ssim_matches_brute_force_windows(shape: tuple[int, ...]) -> None:
-    x = _images(shape, seed=3)
-    y = 0.7 * x + 0.2 * _images(shape, seed=4) + 0.1  # correlated but different
+    x = random_signed(shape, seed=3)
+    y = 0.7 * x + 0.2 * random_signed(shape, seed=4) + 0.1  # correlated but different
     expected = torch.tensor([_brute_force_ssim(x[i], y[i], 2.0) for i in range(shape[0])])
     torch.testing.assert_close(ssim(x, y), expected.double())
 
@@ -99,13 +95,13 @@ def test_window_shrinks_to_an_odd_size_for_small_images() -> None:
 def test_metrics_are_invariant_to_scaling_images_and_data_range_together() -> None:
     # C1, C2 and the peak scale with L, so (x, y, L) and (s·x, s·y, s·L) agree. (SSIM is not
     # shift-invariant: its luminance term depends on the means, so only scaling is tested.)
-    x, y = _images((2, 3, 12, 12), seed=5), _images((2, 3, 12, 12), seed=6)
+    x, y = random_signed((2, 3, 12, 12), seed=5), random_signed((2, 3, 12, 12), seed=6)
     torch.testing.assert_close(ssim(x, y), ssim(x / 2, y / 2, data_range=1.0))
     torch.testing.assert_close(psnr(x, y), psnr((x + 1) / 2, (y + 1) / 2, data_range=1.0))
 
 
 def test_float32_inputs_are_close_to_float64() -> None:
-    x, y = _images((2, 1, 8, 8), seed=7), _images((2, 1, 8, 8), seed=8)
+    x, y = random_signed((2, 1, 8, 8), seed=7), random_signed((2, 1, 8, 8), seed=8)
     assert ssim(x.float(), y.float()).dtype == torch.float32
     torch.testing.assert_close(ssim(x.float(), y.float()).double(), ssim(x, y), atol=1e-5, rtol=0)
     assert math.isclose(float(psnr(x.float(), y.float())[0]), float(psnr(x, y)[0]), rel_tol=1e-5)

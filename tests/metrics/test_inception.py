@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.helpers import random_uint8
 from unified_latents.metrics.inception import (
     FEATURE_DIM,
     INCEPTION_RESOLUTION,
@@ -19,11 +20,6 @@ from unified_latents.metrics.inception import (
     preprocess,
     resize_legacy_bilinear,
 )
-
-
-def _uint8_images(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8)
 
 
 def _grid_sample_legacy_resize(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -41,7 +37,7 @@ def _grid_sample_legacy_resize(images: torch.Tensor, size: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("size_hw", [(8, 8), (32, 32), (28, 40), (400, 350)])
 def test_resize_matches_a_grid_sample_oracle(size_hw: tuple[int, int]) -> None:
-    images = _uint8_images((2, 3, *size_hw)).double()
+    images = random_uint8((2, 3, *size_hw)).double()
     expected = _grid_sample_legacy_resize(images, INCEPTION_RESOLUTION)
     torch.testing.assert_close(resize_legacy_bilinear(images, INCEPTION_RESOLUTION), expected)
 
@@ -60,7 +56,7 @@ def test_preprocess_range_shape_and_greyscale() -> None:
     out = preprocess(extremes)
     # (x − 128) / 128, the TF FID graph's scaling: 0 → −1 and 255 → 127/128.
     assert out.min().item() == -1.0 and out.max().item() == 127 / 128
-    grey = _uint8_images((2, 1, 8, 8))
+    grey = random_uint8((2, 1, 8, 8))
     out = preprocess(grey)
     assert out.shape == (2, 3, INCEPTION_RESOLUTION, INCEPTION_RESOLUTION)
     assert out.dtype == torch.float32
@@ -94,7 +90,7 @@ def test_user_torchscript_file_batches_and_fingerprint(tmp_path: Path) -> None:
     path = tmp_path / "tiny.pt"
     torch.jit.save(torch.jit.script(_MeanColour()), str(path))
     extractor = InceptionFeatures(path)
-    images = _uint8_images((5, 3, 8, 8))
+    images = random_uint8((5, 3, 8, 8))
     features = extractor.features(images, batch_size=2, progress=False)
     assert features.shape == (5, FEATURE_DIM) and features.dtype == np.float64
     expected = preprocess(images).double().mean(dim=(2, 3)).numpy()
@@ -111,7 +107,7 @@ def test_missing_file_names_the_install_command(tmp_path: Path) -> None:
 @pytest.mark.slow  # ~1 s on 2 idle cores (weights load + 4 images), 10 s+ when cores are shared
 def test_real_inception_features_are_deterministic() -> None:
     extractor = InceptionFeatures()  # the installed TF-2015-12-05 network (`make setup`)
-    images = _uint8_images((4, 3, 32, 32), seed=1)
+    images = random_uint8((4, 3, 32, 32), seed=1)
     first = extractor.features(images, progress=False)
     second = extractor.features(images, progress=False)
     assert first.shape == (4, FEATURE_DIM)

@@ -13,7 +13,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from tests.objectives.test_unified_latents import TINY, images
+from tests.helpers import digit_images
+from tests.objectives.test_unified_latents import TINY
 from unified_latents.diffusion.process import alpha_sigma
 from unified_latents.networks.denoiser import Denoiser
 from unified_latents.objectives.autoencoder import Autoencoder, AutoencoderKind, ObjectiveConfig
@@ -44,7 +45,7 @@ def test_registry_covers_exactly_the_configurable_kinds() -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_terms_are_finite_nonnegative_and_combine(kind: str) -> None:
     model = build(kind, kl_weight=0.5)
-    terms = model(images(), torch.Generator().manual_seed(0), rate_weight=0.25)
+    terms = model(digit_images(), torch.Generator().manual_seed(0), rate_weight=0.25)
     named = {field.name: getattr(terms, field.name) for field in fields(terms)}
     for name, value in named.items():
         assert value.shape == (6,) and torch.isfinite(value).all(), name
@@ -59,12 +60,12 @@ def test_terms_are_finite_nonnegative_and_combine(kind: str) -> None:
             named["rate_nats"], named["prior_diffusion_nats"] + named["prior_terminal_nats"]
         )
     torch.testing.assert_close(named["loss"], expected)
-    assert model.encode(images()).shape == (6, *model.latent_shape)
+    assert model.encode(digit_images()).shape == (6, *model.latent_shape)
 
 
 def test_normal_prior_rate_is_the_exact_kl_monte_carlo() -> None:
     model = build("ul-normal-prior")
-    z_clean = model.encode(images(2)).detach()  # [2, 2, 4, 4]
+    z_clean = model.encode(digit_images(2)).detach()  # [2, 2, 4, 4]
     diffusion, kl = model.rate(z_clean, None)
     assert (diffusion == 0).all() and torch.allclose(kl, normal_prior_kl(z_clean, 5.0))
     # KL(q ‖ p) = E_q[log q(z_0|x) − log N(z_0; 0, I)], z_0 = α_0 z_clean + σ_0 ε
@@ -79,17 +80,17 @@ def test_normal_prior_rate_is_the_exact_kl_monte_carlo() -> None:
 
 def test_stop_grad_prior_sends_no_prior_gradient_to_the_encoder() -> None:
     model = build("ul-stopgrad-prior")
-    terms = model(images(), torch.Generator().manual_seed(0))
+    terms = model(digit_images(), torch.Generator().manual_seed(0))
     terms.rate_nats.sum().backward()  # the prior's ELBO alone
     encoder = list(model.encoder.parameters())
     assert all(p.grad is None for p in encoder)
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.prior.parameters())
-    terms = model(images(), torch.Generator().manual_seed(0))
+    terms = model(digit_images(), torch.Generator().manual_seed(0))
     terms.encoder_kl_nats.sum().backward()  # the discounted KL does reach it
     assert all(p.grad is not None for p in encoder) and encoder[-1].grad.abs().sum() > 0
     # plain UL: the same prior term does reach the encoder (the ablation's only difference)
     ul = build("ul")
-    ul(images(), torch.Generator().manual_seed(0)).rate_nats.sum().backward()
+    ul(digit_images(), torch.Generator().manual_seed(0)).rate_nats.sum().backward()
     assert next(iter(ul.encoder.parameters())).grad is not None
 
 
@@ -115,7 +116,7 @@ class ConstantImage(nn.Module):
 def test_mse_distortion_equals_the_diffusion_loss_of_a_decoder_ignoring_x_t() -> None:
     """c_lf keeps its meaning: ½ W Σ(x − x̂)² is E[UL decoder loss] when x̂ does not use x_t."""
     model = build("ul-mse-decoder")
-    x, z_0 = images(1), model.encode(images(1)).detach()
+    x, z_0 = digit_images(1), model.encode(digit_images(1)).detach()
     x_hat = model.decoder(z_0).detach()
     mse = model.distortion(x, z_0, None)
     ul = UnifiedLatents(replace(TINY, parameterization="x"), image_channels=1, image_size=8)
@@ -130,7 +131,7 @@ def test_mse_distortion_equals_the_diffusion_loss_of_a_decoder_ignoring_x_t() ->
 def test_kl_vae_latent_scale_round_trip() -> None:
     model = build("kl-vae")
     assert isinstance(model, KLAutoencoder)
-    batches = [images(8) * scale for scale in (1.0, 0.5, 2.0)]
+    batches = [digit_images(8) * scale for scale in (1.0, 0.5, 2.0)]
     model.train()
     for x in batches:  # fewer than 1/momentum batches: exact pooled moments
         model(x, torch.Generator().manual_seed(0))
@@ -151,7 +152,7 @@ def test_kl_vae_latent_scale_round_trip() -> None:
 
 
 def test_kl_vae_l1_or_l2_reconstruction() -> None:
-    x, generator = images(), torch.Generator
+    x, generator = digit_images(), torch.Generator
     l1 = build("kl-vae", reconstruction_loss="l1")(x, generator().manual_seed(0))
     l2 = build("kl-vae", reconstruction_loss="l2")(x, generator().manual_seed(0))
     torch.testing.assert_close(l1.kl_nats, l2.kl_nats)  # same weights, same noise
@@ -160,7 +161,7 @@ def test_kl_vae_l1_or_l2_reconstruction() -> None:
 
 def test_pixel_space_is_the_identity() -> None:
     pixels = PixelSpace(image_channels=1, image_size=8, logsnr_max=12.0)
-    x = images()
+    x = digit_images()
     assert pixels.latent_shape == (1, 8, 8) and pixels.latent_logsnr_max == 12.0
     assert torch.equal(pixels.decode(pixels.encode(x), num_steps=4), x)
     assert not pixels.has_latent_prior and build("ul-normal-prior").has_latent_prior

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -36,6 +37,7 @@ from unified_latents.generation import sample_chunks
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.runs.autoencoder import build_autoencoder
 from unified_latents.runs.base_model import build_base_model
+from unified_latents.runs.presets_common import tiny_training
 from unified_latents.runs.presets_tiny import autoencoder_tiny, base_tiny
 from unified_latents.training.checkpoint import list_checkpoints, read_latest_checkpoint
 from unified_latents.training.config import TrainConfig
@@ -43,14 +45,10 @@ from unified_latents.training.distributed import DistributedContext
 from unified_latents.training.loop import TrainResult, train
 from unified_latents.training.optim import OptimConfig
 
-CONFIG = TrainConfig(
-    batch_size=16,
-    max_steps=8,
-    log_every=1,
-    eval_every=4,
-    checkpoint_every=3,  # not a multiple of eval_every: exercises the final save + evaluation
-    progress=False,
-    ema_decay=0.9,
+# The tiny presets' settings (EMA 0.9, no progress bar), smaller; checkpoint_every is not a
+# multiple of eval_every: exercises the final save + evaluation.
+CONFIG = replace(
+    tiny_training(max_steps=8, eval_every=4), batch_size=16, log_every=1, checkpoint_every=3
 )
 OPTIM = OptimConfig(lr=2e-2, warmup_steps=2)
 WEIGHTS = torch.tensor([0.5, -1.0, 2.0, 0.25])
@@ -275,20 +273,12 @@ def test_sampling_splits_chunks_over_ranks_without_changing_the_samples() -> Non
     num, settings = 7, replace(config.eval, batch_size=2)  # chunks of 2, 2, 2, 1
     cond = conditions.for_classes(torch.arange(num) % 10)
 
+    draw = partial(sample_chunks, base, autoencoder, cond, conditions, settings, num=num)
+
     def gathered(world_size: int, seed: int = 5) -> Tensor:
         chunks: dict[int, Tensor] = {}
         for rank in range(world_size):
-            mine = sample_chunks(
-                base,
-                autoencoder,
-                cond,
-                conditions,
-                settings,
-                num=num,
-                seed=seed,
-                rank=rank,
-                world_size=world_size,
-            )
+            mine = draw(seed=seed, rank=rank, world_size=world_size)
             assert set(mine) == set(range(rank, 4, world_size))
             chunks |= mine
         return torch.cat([chunks[k] for k in sorted(chunks)])

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from tests.training.toy import ToyTask
+from unified_latents.runs.presets_common import tiny_training
 from unified_latents.training.checkpoint import (
     CheckpointError,
     list_checkpoints,
@@ -21,15 +22,9 @@ from unified_latents.training.config import TrainConfig
 from unified_latents.training.loop import NonFiniteLossError, TrainResult, train
 from unified_latents.training.optim import OptimConfig
 
-CONFIG = TrainConfig(
-    batch_size=8,
-    max_steps=12,
-    log_every=1,
-    eval_every=6,
-    checkpoint_every=6,
-    keep_checkpoints=5,
-    progress=False,
-    ema_decay=0.9,
+# The tiny presets' settings (EMA 0.9, a checkpoint at every evaluation, no progress bar), smaller.
+CONFIG = replace(
+    tiny_training(max_steps=12, eval_every=6), batch_size=8, log_every=1, keep_checkpoints=5
 )
 OPTIM = OptimConfig(lr=1e-2, warmup_steps=3)
 

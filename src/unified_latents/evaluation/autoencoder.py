@@ -40,12 +40,12 @@ def evaluate_autoencoder(
     data: DataConfig,
     settings: RateSettings,
     *,
-    num: int,
     decoder_steps: int,
     sampler: SamplerKind,
     options: EvaluateOptions,
 ) -> Evaluation:
-    """Rate, PSNR/SSIM and (with an extractor) rFID/rKID on the first `num` test images."""
+    """Rate, PSNR/SSIM and (with an extractor) rFID/rKID on the first `options.num` test images."""
+    num = options.num
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     # The rate is cheap (no sampling): estimate it on at least the training-time eval set.

@@ -13,7 +13,6 @@ the data set, split, size, N, the weights' sha256, the feature kind and the fram
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,6 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from unified_latents.metrics.frechet import (
     Statistics,
@@ -32,10 +30,14 @@ from unified_latents.metrics.frechet import (
 )
 from unified_latents.metrics.i3d import I3D_RESOLUTION, MIN_FRAMES
 from unified_latents.metrics.i3d_weights import default_weights_path, load_i3d
-from unified_latents.metrics.inception import images_to_uint8, resize_legacy_bilinear
+from unified_latents.metrics.inception import (
+    batched_features,
+    images_to_uint8,
+    resize_legacy_bilinear,
+)
 from unified_latents.metrics.reference_stats import (
+    WeightsFile,
     cached_reference_statistics,
-    file_sha256,
     reference_key,
 )
 
@@ -72,7 +74,7 @@ def preprocess_clips(clips: Tensor, num_frames: int = FVD_FRAMES) -> Tensor:
     return videos * (2.0 / 255.0) - 1.0  # [N, 3, num_frames, 224, 224]
 
 
-class I3DFeatures:
+class I3DFeatures(WeightsFile):
     """I3D logits [N, 400] (or pre-logit features [N, 1024]) of clips, for FVD."""
 
     def __init__(
@@ -93,31 +95,21 @@ class I3DFeatures:
             self.network.logits.out_channels if kind == "logits" else self.network.feature_dim
         )
 
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """sha256 of the weights file: part of every cache key built from these features."""
-        return file_sha256(self.path)
-
     @torch.inference_mode()
     def features(
         self, clips: Tensor | np.ndarray, batch_size: int = 4, progress: bool = True
     ) -> np.ndarray:
         """Features float64 [N, D] of clips [N, C, T, H, W] (uint8, or float in [−1, 1])."""
+
+        def extract(batch: Tensor) -> Tensor:
+            videos = preprocess_clips(batch.to(self.device), self.num_frames).to(self.dtype)
+            output = self.network(videos)
+            return output.logits if self.kind == "logits" else output.features
+
         clips = torch.as_tensor(clips)
-        outputs = []
-        with tqdm(
-            total=clips.shape[0], desc="I3D features", unit="clip", disable=not progress
-        ) as bar:
-            for start in range(0, clips.shape[0], batch_size):
-                batch = clips[start : start + batch_size].to(self.device)
-                videos = preprocess_clips(batch, self.num_frames).to(self.dtype)
-                output = self.network(videos)
-                chosen = output.logits if self.kind == "logits" else output.features
-                outputs.append(chosen.double().cpu())
-                bar.update(batch.shape[0])
-        if not outputs:
-            return np.zeros((0, self.dim), dtype=np.float64)
-        return torch.cat(outputs).numpy()
+        return batched_features(
+            clips, extract, self.dim, batch_size, progress, "I3D features", "clip"
+        )
 
     def cache_key(self, dataset: str, split: str, clip_size: int, num_clips: int) -> dict[str, Any]:
         """Reference-statistics key: FID's facts plus the feature kind and frame count."""

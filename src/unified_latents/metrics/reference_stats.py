@@ -9,6 +9,7 @@ leave a half-written cache file behind.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -143,3 +144,14 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class WeightsFile:
+    """A feature network read from its weights file `path`, which fingerprints its features."""
+
+    path: Path
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """sha256 of the weights file: part of every cache key built from these features."""
+        return file_sha256(self.path)

@@ -214,19 +214,13 @@ class AutoencoderKind(KindBase[AutoencoderRunConfig]):
         self, run_dir: Path, step: int, device: torch.device, options: EvaluateOptions
     ) -> RunEvaluation:
         model, config, _ = load_autoencoder(run_dir, device, step)
-        steps = options.decoder_steps or config.eval.decoder_steps
+        steps, sampler = options.decoder_steps or config.eval.decoder_steps, config.eval.sampler
         evaluation = evaluate_autoencoder(
-            model,
-            config.data,
-            config.eval,
-            num=options.num,
-            decoder_steps=steps,
-            sampler=config.eval.sampler,
-            options=options,
+            model, config.data, config.eval, decoder_steps=steps, sampler=sampler, options=options
         )
         settings = {
             "decoder_steps": steps,
-            "sampler": config.eval.sampler,
+            "sampler": sampler,
             "deterministic_decoder": model.deterministic_decoder,  # steps/sampler then unused
             "dataset": config.data.name,
         }

@@ -248,13 +248,7 @@ class DecoderDistillationKind(KindOnAutoencoder[DecoderDistillationRunConfig]):
         assert isinstance(model, DistilledDecoder)
         steps = options.decoder_steps or model.steps
         evaluation = evaluate_autoencoder(
-            model,
-            config.data,
-            config.eval,
-            num=options.num,
-            decoder_steps=steps,
-            sampler="ddim",
-            options=options,
+            model, config.data, config.eval, decoder_steps=steps, sampler="ddim", options=options
         )
         teacher_step = int(state.teacher_checkpoint_step)
         settings = {

@@ -1,7 +1,8 @@
 """Named starting configurations of the autoencoder, base, pixel and end-to-end run kinds: the
 Fashion-MNIST defaults here, the other families in `presets_tiny.py` (digits, for tests),
 `presets_ablations.py` (the paper's stage-1 baselines), `presets_emoji.py` (text-to-image) and
-`presets_paper.py` (ImageNet-512). Each preset is a function; presets derive from each other with
+`presets_paper.py` (ImageNet-512), with what they share in `presets_common.py`. Each preset is a
+function; presets derive from each other with
 `dataclasses.replace`, and users override any field with `--set key=value`."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from unified_latents.runs.base_model import BaseEvalConfig, BaseRunConfig
 from unified_latents.runs.end_to_end import EndToEndEvalConfig, EndToEndRunConfig
 from unified_latents.runs.pixel_model import PixelRunConfig
 from unified_latents.runs.presets_ablations import ABLATIONS, derived
+from unified_latents.runs.presets_common import demo_training
 from unified_latents.runs.presets_emoji import (
     autoencoder_emoji,
     autoencoder_emoji_64,
@@ -39,7 +41,6 @@ from unified_latents.runs.presets_tiny import (
     end_to_end_tiny,
 )
 from unified_latents.runs.presets_video import VIDEO_BASE_PRESETS, video_autoencoder_presets
-from unified_latents.training.config import TrainConfig
 from unified_latents.training.optim import OptimConfig
 
 
@@ -77,9 +78,7 @@ def autoencoder_fashion_mnist() -> AutoencoderRunConfig:
             rate_warmup_steps=1000,
         ),
         optim=OptimConfig(lr=3e-4, warmup_steps=200),
-        train=TrainConfig(
-            batch_size=64, max_steps=20_000, eval_every=1000, checkpoint_every=1000, ema_decay=0.999
-        ),
+        train=demo_training(batch_size=64),
         eval=AutoencoderEvalConfig(num_images=256, num_reconstructions=64, decoder_steps=32),
     )
 
@@ -122,13 +121,7 @@ def base_fashion_mnist() -> BaseRunConfig:
             condition=ConditionConfig(kind="class", num_classes=10),
         ),
         optim=OptimConfig(lr=3e-4, warmup_steps=200),
-        train=TrainConfig(
-            batch_size=128,
-            max_steps=20_000,
-            eval_every=1000,
-            checkpoint_every=1000,
-            ema_decay=0.999,
-        ),
+        train=demo_training(batch_size=128),
         eval=BaseEvalConfig(
             num_latents=1000, samples_per_class=8, base_steps=64, decoder_steps=32, guidance=2.0
         ),

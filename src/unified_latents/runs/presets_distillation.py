@@ -9,8 +9,7 @@ from unified_latents.runs.decoder_distillation import (
     DecoderDistillationRunConfig,
     DistillationEvalConfig,
 )
-from unified_latents.runs.presets_tiny import tiny_training
-from unified_latents.training.config import TrainConfig
+from unified_latents.runs.presets_common import demo_training, tiny_training
 from unified_latents.training.optim import OptimConfig
 
 
@@ -24,9 +23,7 @@ def distillation_fashion_mnist() -> DecoderDistillationRunConfig:
         target_steps=4,
         steps_per_phase=1000,
         optim=OptimConfig(lr=1e-4, warmup_steps=50),
-        train=TrainConfig(
-            batch_size=64, max_steps=3000, eval_every=500, checkpoint_every=500, ema_decay=0.99
-        ),
+        train=demo_training(batch_size=64, max_steps=3000, eval_every=500, ema_decay=0.99),
         eval=DistillationEvalConfig(num_images=256, num_reconstructions=64),
     )
 

@@ -17,15 +17,18 @@ from dataclasses import replace
 
 from unified_latents.data.datasets import DataConfig
 from unified_latents.networks.conditioning import ConditionConfig
-from unified_latents.networks.encoder import EncoderConfig
-from unified_latents.networks.uvit import UViTConfig
 from unified_latents.networks.video import VideoConfig
 from unified_latents.networks.vit import ViTConfig
 from unified_latents.objectives.latent_diffusion import BaseModelConfig
-from unified_latents.objectives.unified_latents import UnifiedLatentsConfig
 from unified_latents.runs.autoencoder import AutoencoderEvalConfig, AutoencoderRunConfig
 from unified_latents.runs.base_model import BaseEvalConfig, BaseRunConfig
-from unified_latents.runs.presets_tiny import tiny_training
+from unified_latents.runs.presets_common import (
+    TINY_OPTIM,
+    demo_training,
+    tiny_networks,
+    tiny_training,
+    tiny_vit,
+)
 from unified_latents.training.config import TrainConfig
 from unified_latents.training.optim import OptimConfig
 
@@ -35,13 +38,7 @@ TINY_TRAINING = replace(tiny_training(max_steps=6, eval_every=3), batch_size=4, 
 
 def video_training(batch_size: int) -> TrainConfig:
     """The demo-scale video runs' training settings."""
-    return TrainConfig(
-        batch_size=batch_size,
-        max_steps=20_000,
-        eval_every=1000,
-        checkpoint_every=1000,
-        ema_decay=0.999,
-    )
+    return demo_training(batch_size)
 
 
 def autoencoder_moving_digits(image: AutoencoderRunConfig) -> AutoencoderRunConfig:
@@ -89,26 +86,13 @@ def autoencoder_video_folder(image: AutoencoderRunConfig) -> AutoencoderRunConfi
 def autoencoder_moving_digits_tiny(image: AutoencoderRunConfig) -> AutoencoderRunConfig:
     """4-frame clips and toy networks: trains in seconds, for tests."""
     base = autoencoder_moving_digits(image)
-    model = UnifiedLatentsConfig(
-        encoder=EncoderConfig(
-            channels=(8, 16), blocks_per_stage=1, latent_channels=2, patch_size=2
-        ),
-        prior=ViTConfig(width=32, depth=2, heads=2),
-        decoder=UViTConfig(
-            channels=(8, 16),
-            blocks_per_stage=1,
-            patch_size=2,
-            transformer_width=32,
-            transformer_depth=2,
-            heads=2,
-        ),
-        video=VideoConfig(temporal_downsample=2),
-    )
+    model = tiny_networks(channels=(8, 16), depth=2, patch_size=2)
+    model = replace(model, video=VideoConfig(temporal_downsample=2))
     return replace(
         base,
         data=replace(base.data, num_frames=4, num_clips=64, holdout_size=16),
         model=model,
-        optim=OptimConfig(lr=1e-3, warmup_steps=5),
+        optim=TINY_OPTIM,
         train=TINY_TRAINING,
         eval=AutoencoderEvalConfig(
             num_images=8, rate_passes=1, num_reconstructions=4, decoder_steps=2, batch_size=8
@@ -145,8 +129,8 @@ def base_moving_digits_tiny() -> BaseRunConfig:
     base = base_moving_digits_predict()
     return replace(
         base,
-        model=replace(base.model, network=ViTConfig(width=32, depth=2, heads=2), context_frames=1),
-        optim=OptimConfig(lr=1e-3, warmup_steps=5),
+        model=replace(base.model, network=tiny_vit(depth=2), context_frames=1),
+        optim=TINY_OPTIM,
         train=TINY_TRAINING,
         eval=BaseEvalConfig(
             num_latents=8, elbo_passes=1, base_steps=2, decoder_steps=2, batch_size=8
