@@ -36,9 +36,15 @@ from unified_latents.training.optim import OptimConfig
 TINY_TRAINING = replace(tiny_training(max_steps=6, eval_every=3), batch_size=4, log_every=2)
 
 
+# Sized from measured throughput (2026-12-07, one thread of a CPU with AMX bf16, beside other
+# jobs): the moving-digits autoencoder trains 7 clips/s (batch 8) and the frame-prediction base
+# model 13.7 clips/s (batch 16), so 8,000 steps is about an hour each on 2 idle cores.
+VIDEO_STEPS = 8000
+
+
 def video_training(batch_size: int) -> TrainConfig:
     """The demo-scale video runs' training settings."""
-    return demo_training(batch_size)
+    return demo_training(batch_size, max_steps=VIDEO_STEPS)
 
 
 def autoencoder_moving_digits(image: AutoencoderRunConfig) -> AutoencoderRunConfig:
