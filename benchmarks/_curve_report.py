@@ -151,6 +151,7 @@ def bootstrap_std(info: dict[str, Any], arm: str) -> dict[tuple[int, int], float
 
 def plot(rows: list[dict[str, Any]], info: dict[str, Any], results: Path) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -174,6 +175,12 @@ def plot(rows: list[dict[str, Any]], info: dict[str, Any], results: Path) -> Non
         ax.grid(alpha=0.3)
     axes[2].set(xscale="log", xlabel=labels[0], ylabel="class accuracy of the samples")
     axes[2].grid(alpha=0.3)
+    for ax, x_key in zip(axes, ("base_flops", "total_flops", "base_flops"), strict=True):
+        # a curve spans about a decade: tick the measured budgets, not every minor decade tick
+        ax.set_xticks(sorted({row[x_key] for row in rows}))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.tick_params(axis="x", labelrotation=30)
     axes[0].legend()
     figure.suptitle(
         "Fashion-MNIST 32×32, small scale (2-core CPU); bars: bootstrap std; x: second seed"
