@@ -38,7 +38,8 @@ TINY_TRAINING = replace(tiny_training(max_steps=6, eval_every=3), batch_size=4, 
 
 # Sized from measured throughput (2026-12-07, one thread of a CPU with AMX bf16, beside other
 # jobs): the moving-digits autoencoder trains 7 clips/s (batch 8) and the frame-prediction base
-# model 13.7 clips/s (batch 16), so 8,000 steps is about an hour each on 2 idle cores.
+# model 13.7 clips/s (batch 16) with about half a core each; extrapolated, 8,000 steps take
+# roughly 1–1.5 hours each on 2 idle cores (not yet timed on a finished run).
 VIDEO_STEPS = 8000
 
 
