@@ -116,6 +116,30 @@ class FolderImages(ImageDataset):
         return image
 
 
+@dataclass(frozen=True)
+class SplitLayout:
+    """Where one split's files are, in the layout image and video folders share: `root/train`
+    or `root/test` (or `root/val`, as ImageNet has) with the class names of both, when `root`
+    holds both splits; else `root` itself, which a hash holdout divides (`holdout`)."""
+
+    directory: Path
+    class_names: tuple[str, ...] = ()  # () when the labels come from `directory` alone
+    holdout: bool = False
+
+
+def split_layout(root: Path, split: Split) -> SplitLayout:
+    """The layout of `split` under `root` (see `SplitLayout`)."""
+    test_name = next((name for name in ("test", "val") if (root / name).is_dir()), None)
+    if not (root / "train").is_dir() or test_name is None:
+        return SplitLayout(root, holdout=True)
+    # Class names from both splits, so a class missing from one keeps its label.
+    names = ("train", test_name)
+    classes = sorted(
+        {entry.name for name in names for entry in os.scandir(root / name) if entry.is_dir()}
+    )
+    return SplitLayout(root / ("train" if split == "train" else test_name), tuple(classes))
+
+
 def list_folder(root: Path, split: Split, holdout_size: int) -> FolderListing:
     """`root/train` + `root/test` (or `root/val`, as ImageNet has) when both exist, else a
     deterministic hash holdout of `root`."""
@@ -129,27 +153,14 @@ def list_folder(root: Path, split: Split, holdout_size: int) -> FolderListing:
             f"image folder {root} does not exist; pass an existing "
             "directory with --set data.root=DIR"
         )
-    test_name = next((name for name in ("test", "val") if (root / name).is_dir()), None)
-    if (root / "train").is_dir() and test_name is not None:
-        # Class names from both splits, so a class missing from one keeps its label.
-        names = ("train", test_name)
-        classes = sorted(
-            {entry.name for name in names for entry in os.scandir(root / name) if entry.is_dir()}
-        )
-        directory = root / ("train" if split == "train" else test_name)
-        listing = _list_tree(directory, tuple(classes))
-        if not listing.files:
-            raise DatasetNotFoundError(
-                f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {directory}"
-            )
-        return listing
-    listing = _list_tree(root)
+    layout = split_layout(root, split)
+    listing = _list_tree(layout.directory, layout.class_names)
     if not listing.files:
+        hint = "; pass an image directory with --set data.root=DIR" if layout.holdout else ""
         raise DatasetNotFoundError(
-            f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under "
-            f"{root}; pass an image directory with --set data.root=DIR"
+            f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {layout.directory}{hint}"
         )
-    return _holdout(listing, root, split, holdout_size)
+    return _holdout(listing, root, split, holdout_size) if layout.holdout else listing
 
 
 def _list_tree(root: Path, classes: tuple[str, ...] = ()) -> FolderListing:

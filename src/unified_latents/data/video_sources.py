@@ -11,6 +11,7 @@ from pathlib import Path
 
 from unified_latents.data.containers import DataError, DatasetNotFoundError, Split
 from unified_latents.data.decode import IMAGE_SUFFIXES
+from unified_latents.data.folder import split_layout
 from unified_latents.data.video_decode import VIDEO_SUFFIXES, natural_key
 
 
@@ -33,14 +34,12 @@ def list_sources(
             f"video folder {root} {state}; pass the directory that holds the videos or frame "
             "folders"
         )
-    test_name = next((name for name in ("test", "val") if (root / name).is_dir()), None)
-    if (root / "train").is_dir() and test_name is not None:
-        names = ("train", test_name)
-        classes = sorted({p.name for name in names for p in (root / name).iterdir() if p.is_dir()})
-        directory = root / ("train" if split == "train" else test_name)
-        return _labelled(directory, _walk(directory), tuple(classes))
-    sources, class_names = _labelled(root, _walk(root), ())
-    return _holdout(sources, root, split, holdout_size), class_names
+    layout = split_layout(root, split)
+    found = _walk(layout.directory)
+    sources, class_names = _labelled(layout.directory, found, layout.class_names)
+    if layout.holdout:
+        sources = _holdout(sources, root, split, holdout_size)
+    return sources, class_names
 
 
 def _walk(root: Path) -> list[tuple[Path, tuple[Path, ...]]]:
