@@ -12,17 +12,20 @@ import math
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
-from unified_latents.data.containers import DataError
+from unified_latents.data.containers import DataError, ImageDataset
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
 
 _WHITE = (255, 255, 255, 255)
+
+Item = TypeVar("Item")
 
 
 class BadImageWarning(UserWarning):
@@ -36,7 +39,8 @@ class BadFileLog:
     fraction of the *total*, which is certain and never premature. Without one (streamed
     shards), it fires once the observed fraction exceeds the limit over a sample large enough
     to expect ≥10 bad files at the limit, or at the end of a pass (`finish`). `kind` names the
-    files in messages ("image", "video") and `category` is the warning class used.
+    files in messages ("image", "video") and `category` is the warning class used. Indexed
+    datasets also keep here the positions found undecodable (`known_bad`), to skip them.
     """
 
     def __init__(
@@ -51,6 +55,7 @@ class BadFileLog:
         self.kind, self.category = kind, category
         self.attempted = 0
         self.bad: list[str] = []
+        self.known_bad: set[int] = set()
         # Expected ≥10 bad files at the limit before judging a rate: fewer is mostly noise.
         self.min_sample = 0 if max_bad_fraction == 0 else math.ceil(10 / max_bad_fraction)
 
@@ -76,6 +81,40 @@ class BadFileLog:
         elif self.attempted >= self.min_sample:
             self._check_rate()
 
+    def read(
+        self,
+        position: int,
+        name: str,
+        read: Callable[[], Item],
+        describe: Callable[[BaseException], str],
+    ) -> Item | None:
+        """`read()`, counted as good; or None, with `position` known bad and `name` counted
+        and warned about, when it raises (decoders raise many types: PIL OSError, SyntaxError,
+        ValueError…; PyAV InvalidDataError…)."""
+        try:
+            item = read()
+        except Exception as error:
+            self.known_bad.add(position)
+            self.record_bad(name, describe(error))
+            return None
+        self.good()
+        return item
+
+    def first_readable(
+        self, start: int, count: int, read: Callable[[int], Item | None]
+    ) -> tuple[int, Item] | None:
+        """(position, item) of the first of `count` positions from `start` on (wrapping round)
+        that is not known bad and that `read` decodes (None: it cannot); None if none can. An
+        undecodable item is so replaced by the next decodable one, a pure function of `start`."""
+        for offset in range(count):
+            candidate = (start + offset) % count
+            if candidate in self.known_bad:
+                continue
+            item = read(candidate)
+            if item is not None:
+                return candidate, item
+        return None
+
     def finish(self) -> None:
         """End of a pass over everything this process was given: judge the exact rate."""
         if self.attempted:
@@ -92,6 +131,19 @@ class BadFileLog:
             f"data.max_bad_fraction={self.max_bad_fraction:g} allows (e.g. {shown}); "
             "remove or fix them, or raise the limit with --set data.max_bad_fraction=..."
         )
+
+
+class LazyImageDataset(ImageDataset):
+    """A map-style dataset that decodes items on demand and replaces an undecodable one by the
+    next decodable one (`BadFileLog.first_readable`); `log` counts them in this process."""
+
+    log: BadFileLog
+
+    @property
+    def bad_files(self) -> list[str]:
+        """Files found bad while listing or indexing (empty or unreadable ones) and files this
+        process failed to decode so far."""
+        return list(self.log.bad)
 
 
 CropBox = tuple[int, int, int]  # left, top, side: a square inside the image

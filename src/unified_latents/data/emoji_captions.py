@@ -27,8 +27,14 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from unified_latents.data.containers import DataError, DatasetNotFoundError, ImageDataset
-from unified_latents.data.decode import BadFileLog, decode_image, describe_failure, square_resize
+from unified_latents.data.containers import DataError, DatasetNotFoundError
+from unified_latents.data.decode import (
+    BadFileLog,
+    LazyImageDataset,
+    decode_image,
+    describe_failure,
+    square_resize,
+)
 from unified_latents.data.emoji_catalog import (
     EmojiCatalog,
     EmojiEntry,
@@ -87,7 +93,7 @@ def caption_rng(seed: int, epoch: int, vendor: str, unified: str) -> random.Rand
     return random.Random(int.from_bytes(digest, "big"))
 
 
-class EmojiCaptions(ImageDataset):
+class EmojiCaptions(LazyImageDataset):
     """One split's images, decoded lazily; undecodable PNGs are warned about (named), counted
     against `max_bad_fraction` and replaced by the next decodable image, like `FolderImages`."""
 
@@ -113,11 +119,6 @@ class EmojiCaptions(ImageDataset):
         self._subcategory = {name: label for label, name in enumerate(self.subcategory_names)}
         self.image_shape = (4 if keep_alpha else channels, image_size, image_size)
         self.log = BadFileLog(max_bad_fraction, total=len(self.images))
-        self._known_bad: set[int] = set()
-
-    @property
-    def bad_files(self) -> list[str]:
-        return list(self.log.bad)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -165,20 +166,15 @@ class EmojiCaptions(ImageDataset):
         """(position, image) of `index`, or of the next decodable image if it is unreadable."""
         if not 0 <= index < len(self.images):
             raise IndexError(f"index {index} out of range for {len(self.images)} images")
-        for offset in range(len(self.images)):
-            candidate = (index + offset) % len(self.images)
-            if candidate in self._known_bad:
-                continue
-            path = self.catalog.root / self.entry(candidate).images[self.vendor(candidate)]
-            try:
-                image = self._decode(path)
-            except Exception as error:  # PIL raises many types (OSError, SyntaxError, ValueError…)
-                self._known_bad.add(candidate)
-                self.log.record_bad(str(path), describe_failure(error))
-                continue
-            self.log.good()
-            return candidate, image
-        raise DataError("no image in the emoji caption split can be decoded")
+        found = self.log.first_readable(index, len(self.images), self._read)
+        if found is None:
+            raise DataError("no image in the emoji caption split can be decoded")
+        return found
+
+    def _read(self, position: int) -> Tensor | None:
+        """Image `position`, or None (counted as bad) if it cannot be decoded."""
+        path = self.catalog.root / self.entry(position).images[self.vendor(position)]
+        return self.log.read(position, str(path), lambda: self._decode(path), describe_failure)
 
     def _decode(self, path: Path) -> Tensor:
         if not self.keep_alpha:

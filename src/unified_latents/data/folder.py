@@ -23,7 +23,6 @@ from torch import Tensor
 from unified_latents.data.containers import (
     DataError,
     DatasetNotFoundError,
-    ImageDataset,
     Split,
     derived_seed,
 )
@@ -31,6 +30,7 @@ from unified_latents.data.decode import (
     IMAGE_SUFFIXES,
     BadFileLog,
     BadImageWarning,
+    LazyImageDataset,
     decode_image,
     describe_failure,
     random_square,
@@ -47,7 +47,7 @@ class FolderListing:
     empty: tuple[Path, ...]  # zero-byte files found while listing, counted as bad
 
 
-class FolderImages(ImageDataset):
+class FolderImages(LazyImageDataset):
     """Lazily decoded images of one split of a folder."""
 
     def __init__(
@@ -70,14 +70,8 @@ class FolderImages(ImageDataset):
         self.image_shape = (channels, image_size, image_size)
         self.log = BadFileLog(max_bad_fraction, total=len(listing.files) + len(listing.empty))
         self.log.add_known([str(path) for path in listing.empty])
-        self._known_bad: set[int] = set()
         self.random_crop_min_area = random_crop_min_area
         self.epoch_indexed = random_crop_min_area > 0.0  # read by data/stream.py
-
-    @property
-    def bad_files(self) -> list[str]:
-        """Empty files, and files this process failed to decode so far."""
-        return list(self.log.bad)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -88,14 +82,13 @@ class FolderImages(ImageDataset):
             epoch, index = divmod(index, len(self.files))
         if not 0 <= index < len(self.files):
             raise IndexError(f"index {index} out of range for {len(self.files)} images")
-        for offset in range(len(self.files)):
-            candidate = (index + offset) % len(self.files)
-            if candidate in self._known_bad:
-                continue
-            image = self._decode(candidate, epoch)
-            if image is not None:
-                return image, self.labels[candidate]
-        raise DataError("no image in the folder split can be decoded")
+        found = self.log.first_readable(
+            index, len(self.files), lambda candidate: self._decode(candidate, epoch)
+        )
+        if found is None:
+            raise DataError("no image in the folder split can be decoded")
+        candidate, image = found
+        return image, self.labels[candidate]
 
     def _decode(self, index: int, epoch: int = 0) -> Tensor | None:
         path = self.files[index]
@@ -106,14 +99,12 @@ class FolderImages(ImageDataset):
             def crop(width: int, height: int) -> tuple[int, int, int]:
                 return random_square(width, height, seed, min_area)
 
-        try:
-            image = decode_image(path, self.image_size, self.channels, crop)
-        except Exception as error:  # PIL raises many types (OSError, SyntaxError, ValueError…)
-            self._known_bad.add(index)
-            self.log.record_bad(str(path), describe_failure(error))
-            return None
-        self.log.good()
-        return image
+        return self.log.read(
+            index,
+            str(path),
+            lambda: decode_image(path, self.image_size, self.channels, crop),
+            describe_failure,
+        )
 
 
 @dataclass(frozen=True)

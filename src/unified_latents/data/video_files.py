@@ -34,11 +34,10 @@ from torch import Tensor
 
 from unified_latents.data.containers import (
     DataError,
-    ImageDataset,
     Split,
     derived_seed,
 )
-from unified_latents.data.decode import BadFileLog, random_square
+from unified_latents.data.decode import BadFileLog, LazyImageDataset, random_square
 from unified_latents.data.video_decode import (
     BadVideoWarning,
     ClipIndex,
@@ -91,7 +90,7 @@ class VideoClipsConfig:
         return (self.num_frames - 1) * self.frame_stride + 1
 
 
-class VideoClips(ImageDataset):
+class VideoClips(LazyImageDataset):
     """Fixed-length clips of one split: items `(clip uint8 [C, T, S, S], label)`."""
 
     def __init__(
@@ -128,16 +127,10 @@ class VideoClips(ImageDataset):
             )
         self.sources = [source for source, _ in indexed]
         self.indices = [index for _, index in indexed]
-        self._known_bad: set[int] = set()
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
-
-    @property
-    def bad_files(self) -> list[str]:
-        """Files found unreadable while indexing, and files this process failed to decode."""
-        return list(self.log.bad)
 
     def __len__(self) -> int:
         return len(self.sources) * self.config.clips_per_video
@@ -149,14 +142,13 @@ class VideoClips(ImageDataset):
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} clips")
         video, part = divmod(index, self.config.clips_per_video)
-        for offset in range(len(self.sources)):
-            candidate = (video + offset) % len(self.sources)
-            if candidate in self._known_bad:
-                continue
-            clip = self._decode(candidate, part, epoch, index)
-            if clip is not None:
-                return clip, self.sources[candidate].label
-        raise DataError(f"no video under {self.config.root} can be decoded")
+        found = self.log.first_readable(
+            video, len(self.sources), lambda candidate: self._decode(candidate, part, epoch, index)
+        )
+        if found is None:
+            raise DataError(f"no video under {self.config.root} can be decoded")
+        candidate, clip = found
+        return clip, self.sources[candidate].label
 
     def frame_numbers(self, video: int, part: int, epoch: int = 0, index: int = 0) -> list[int]:
         """The source frames of clip `part` of source `video` (random starts use epoch, index)."""
@@ -178,17 +170,15 @@ class VideoClips(ImageDataset):
             def crop(width: int, height: int) -> tuple[int, int, int]:
                 return random_square(width, height, seed, config.random_crop_min_area)
 
-        frames = self.frame_numbers(video, part, epoch, index)
-        try:
-            clip = read_clip(
-                source.path, self.indices[video], frames, config.frame_size, config.channels, crop
-            )
-        except Exception as error:  # decoders raise many types; the file is counted as bad
-            self._known_bad.add(video)
-            self.log.record_bad(str(source.path), describe_video_failure(error))
-            return None
-        self.log.good()
-        return clip
+        frames, clip_index = self.frame_numbers(video, part, epoch, index), self.indices[video]
+        return self.log.read(
+            video,
+            str(source.path),
+            lambda: read_clip(
+                source.path, clip_index, frames, config.frame_size, config.channels, crop
+            ),
+            describe_video_failure,
+        )
 
 
 def video_clips(
