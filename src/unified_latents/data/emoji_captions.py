@@ -102,12 +102,13 @@ class EmojiCaptions(LazyImageDataset):
         catalog: EmojiCatalog,
         images: Sequence[tuple[int, str]],
         *,
-        image_size: int = 64,
-        channels: int = 3,
-        keep_alpha: bool = False,
-        captions: CaptionConfig = CaptionConfig(),
-        max_bad_fraction: float = 0.01,
+        image_size: int,
+        channels: int,
+        keep_alpha: bool,
+        captions: CaptionConfig,
+        max_bad_fraction: float,
     ) -> None:
+        """Built by `load_emoji_captions`, whose defaults the settings have."""
         if not images:
             raise DataError("the emoji caption split is empty for the selected vendors")
         self.catalog, self.images = catalog, tuple(images)
