@@ -58,12 +58,10 @@ def build_decoder(
     image_size: int,
     latent_channels: int,
     latent_size: int,
-    default_z_logsnr: float = 5.0,
-    **video: int | str,
+    **options: float | str,
 ) -> nn.Module:
-    """A pixel decoder (x_t, λ, z, z_logsnr=None) → raw output. `video`: `frames`,
-    `latent_frames` and `attention` for clips (networks/video.py)."""
+    """A pixel decoder (x_t, λ, z, z_logsnr=None) → raw output. `options`, passed on with the
+    network's defaults: `default_z_logsnr` (the λ_z when the call gives none) and, for clips,
+    `frames`, `latent_frames` and `attention` (networks/video.py)."""
     constructor = _lookup("decoder", DECODER_NETWORKS, kind)
-    return constructor(
-        config, image_channels, image_size, latent_channels, latent_size, default_z_logsnr, **video
-    )
+    return constructor(config, image_channels, image_size, latent_channels, latent_size, **options)
