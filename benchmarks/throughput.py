@@ -51,6 +51,7 @@ import torch
 from tqdm import tqdm
 
 import _diffusers_reference as reference
+from _provenance import REPO_ROOT
 from _throughput_report import comparisons, cpu_name, markdown
 from _throughput_timing import (
     SAMPLING,
@@ -76,7 +77,6 @@ from unified_latents.runs.presets import autoencoder_fashion_mnist, base_fashion
 from unified_latents.runs.presets_tiny import autoencoder_tiny, base_tiny
 from unified_latents.training.cpu_allocator import keep_freed_memory
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "throughput.json"
 PRECISIONS = ("fp32", "bf16")
 MATMUL_SIZE = {False: 2048, True: 512}  # by --quick

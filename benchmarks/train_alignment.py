@@ -16,11 +16,9 @@ the split, with chance k / candidates, and classifier accuracy. Writes those num
 from __future__ import annotations
 
 import argparse
-import datetime
 import hashlib
 import json
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -31,6 +29,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from _provenance import REPO_ROOT, run_stamp
 from unified_latents.data.emoji_captions import EmojiCaptions, load_emoji_captions
 from unified_latents.data.emoji_catalog import EmojiSplit
 from unified_latents.metrics.alignment import (
@@ -52,7 +51,6 @@ from unified_latents.metrics.alignment_training import (
 )
 from unified_latents.networks.text_encoder import SentenceEncoder
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RESULTS = REPO_ROOT / "docs" / "results" / "alignment_metric.json"
 HELDOUT_SPLITS: tuple[EmojiSplit, ...] = ("heldout-concepts", "heldout-vendor")
 
@@ -211,16 +209,6 @@ def evaluate(
     }
 
 
-def git_revision() -> str:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return result.stdout.strip()
-
-
 def default_output_dir(args: argparse.Namespace) -> Path:
     return default_metric_dir(args.image_size, args.seed)
 
@@ -246,9 +234,7 @@ def main() -> None:
         "command": "python " + shlex.join(["benchmarks/train_alignment.py", *sys.argv[1:]]),
         "seed": args.seed,
         **timing,
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git_revision": git_revision(),
-        "torch_version": torch.__version__,
+        **run_stamp(),
     }
     save_alignment_metric(metric, output_dir)
     weights = output_dir / WEIGHTS_FILE

@@ -12,10 +12,8 @@ the shipped weights are those after the last epoch. Runs single-threaded and det
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +23,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import Tensor
 
+from _provenance import REPO_ROOT, run_stamp
 from unified_latents.data.datasets import DataConfig, InMemoryImages, load_split, to_model_range
 from unified_latents.metrics.classifier import (
     WEIGHTS_FILE,
@@ -34,7 +33,6 @@ from unified_latents.metrics.classifier import (
     weights_fingerprint,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT_DIR = REPO_ROOT / "src" / "unified_latents" / "assets"
 # The 28×28 images sit in a 2-pixel zero border, so a cyclic roll by ≤ 2 pixels loses nothing.
 MAX_SHIFT_PIXELS = 2
@@ -117,16 +115,6 @@ def train(args: argparse.Namespace) -> tuple[FashionClassifier, dict[str, float]
     return model.eval(), timing
 
 
-def git_revision() -> str:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return result.stdout.strip()
-
-
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
@@ -161,9 +149,7 @@ def main() -> None:
         "hyperparameters": {k: v for k, v in vars(args).items() if k != "output_dir"},
         "augmentation": f"random cyclic shift ±{MAX_SHIFT_PIXELS} px, random horizontal flip",
         **timing,
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git_revision": git_revision(),
-        "torch_version": torch.__version__,
+        **run_stamp(),
     }
     provenance_path = weights_path.with_suffix(".json")
     provenance_path.write_text(json.dumps(provenance, indent=2, ensure_ascii=False) + "\n")

@@ -40,10 +40,11 @@ class TrainingState:
     consecutive_nonfinite: int = 0
 
 
-def git_revision() -> str:
-    """The source tree's git revision, or 'unknown' outside a checkout."""
+def git_revision(directory: Path | None = None) -> str:
+    """The git revision of the checkout holding `directory` (default: this package's source
+    tree), or 'unknown' outside a checkout."""
     try:
-        root = Path(__file__).resolve().parents[1]  # the unified_latents package
+        root = directory or Path(__file__).resolve().parents[1]  # the unified_latents package
         result = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
         )
