@@ -19,6 +19,7 @@ from torch import Tensor
 from unified_latents.data.containers import Split
 from unified_latents.data.datasets import DataConfig, heldout_images, load_split
 from unified_latents.metrics.frechet import (
+    Statistics,
     frechet_distance,
     frechet_distance_from_features,
     statistics_from_features,
@@ -89,6 +90,15 @@ def real_images(data: DataConfig, split: Split, num: int) -> tuple[RealImages, T
     return RealImages(data, split, images), labels
 
 
+def frechet_distance_to_reference(
+    features: np.ndarray, reference: np.ndarray, statistics: Statistics
+) -> float:
+    """FID of Inception `features` [N, 2048] against a reference set's features and statistics."""
+    if max(len(features), len(reference)) < FEATURE_DIM:  # same value, no 2048² eigh
+        return frechet_distance_from_features(features, reference)
+    return frechet_distance(statistics_from_features(features), statistics)
+
+
 def inception_distances(
     prefix: str,
     images: Tensor,
@@ -118,10 +128,7 @@ def inception_distances(
     seconds["inception_reference"] = time.perf_counter() - start
     start = time.perf_counter()
     fid_name, kid_name = f"{prefix}FID@{num}", f"{prefix}KID@{num}"
-    if max(num, num_real) < FEATURE_DIM:  # same value, without 2048² eigendecompositions
-        fid = frechet_distance_from_features(features, reference)
-    else:
-        fid = frechet_distance(statistics_from_features(features), statistics)
+    fid = frechet_distance_to_reference(features, reference, statistics)
     size = min(KID_SUBSET_SIZE, num, num_real)
     # Subsets that take every row of both sets are all the same estimate: compute it once.
     subsets = 1 if size == num == num_real else KID_SUBSETS
