@@ -26,6 +26,20 @@ def runs(tmp_path_factory: pytest.TempPathFactory, stand_in_inception: Path) -> 
     return {"ae": ae, "base": base, "inception": stand_in_inception}
 
 
+@pytest.fixture
+def reference_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Reference features are cached in this test's folder, not the user's cache."""
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
+    return tmp_path
+
+
+def _train(tmp_path_factory: pytest.TempPathFactory, name: str, *arguments: str) -> Path:
+    """`ul ARGUMENTS --run-dir RUN` with RUN in a fresh folder; returns RUN."""
+    run = tmp_path_factory.mktemp(f"evaluate-{name}") / name
+    assert main([*arguments, "--run-dir", str(run)]) == 0
+    return run
+
+
 def _evaluate(run: Path, *arguments: str) -> dict:  # type: ignore[type-arg]
     """`ul evaluate --run RUN --num 4 ARGUMENTS`, then its eval.json."""
     assert main(["evaluate", "--run", str(run), "--num", "4", *arguments]) == 0
@@ -40,10 +54,7 @@ def _finite_metrics(record: dict) -> None:  # type: ignore[type-arg]
 
 
 @pytest.mark.slow
-def test_autoencoder_run(
-    runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
+def test_autoencoder_run(runs: dict[str, Path], reference_cache: Path) -> None:
     ae = runs["ae"]
     record = _evaluate(ae, "--inception", str(runs["inception"]), "--decoder-steps", "4")
     assert record["kind"] == "autoencoder" and record["step"] == 10 and record["num"] == 4
@@ -66,12 +77,12 @@ def test_autoencoder_run(
     report = (ae / "eval" / "report.md").read_text()
     assert "rFID@4" in report and "eval/reconstructions.png" in report and "ul evaluate" in report
     assert (ae / "eval" / "reconstructions.png").exists()
-    assert list((tmp_path / CACHE_SUBDIR).glob("ref-*.npz"))  # reference features were cached
+    assert list((reference_cache / CACHE_SUBDIR).glob("ref-*.npz"))  # features were cached
 
 
 @pytest.mark.slow
-def test_base_run(runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
+@pytest.mark.usefixtures("reference_cache")
+def test_base_run(runs: dict[str, Path]) -> None:
     base = runs["base"]
     steps = ["--base-steps", "4", "--decoder-steps", "4"]
     record = _evaluate(base, "--inception", str(runs["inception"]), "--guidance", "1.5", *steps)
@@ -101,18 +112,14 @@ def test_base_run(runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.Mon
 
 @pytest.fixture(scope="module")
 def pixel_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("evaluate-pixel") / "pixel"
-    train = ["train-base", "--preset", "pixel-tiny", "--run-dir", str(run)]
-    assert main([*train, "--set", "train.max_steps=4", "--set", "train.eval_every=4"]) == 0
-    return run
+    steps = ["--set", "train.max_steps=4", "--set", "train.eval_every=4"]
+    return _train(tmp_path_factory, "pixel", "train-base", "--preset", "pixel-tiny", *steps)
 
 
 @pytest.mark.slow
-def test_pixel_space_base_run(
-    pixel_run: Path, stand_in_inception: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("reference_cache")
+def test_pixel_space_base_run(pixel_run: Path, stand_in_inception: Path) -> None:
     """Pixel diffusion has no autoencoder run: no prior bound, no decoder, no stage 1."""
-    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
     record = _evaluate(pixel_run, "--inception", str(stand_in_inception), "--base-steps", "4")
     assert record["kind"] == "pixel" and record["settings"]["autoencoder_run"].startswith("none")
     assert {"gFID@4", "gKID@4", "base_elbo_bits_per_pixel"} <= set(record["metrics"])
@@ -131,18 +138,14 @@ def test_pixel_space_base_run(
 
 @pytest.fixture(scope="module")
 def end_to_end_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("evaluate-e2e") / "e2e"
-    train = ["train-end-to-end", "--preset", "tiny", "--run-dir", str(run)]
     steps = ["train.max_steps=4", "train.eval_every=4", "eval.base_steps=4", "eval.decoder_steps=4"]
-    assert main([*train, *(f"--set={setting}" for setting in steps)]) == 0
-    return run
+    settings = [f"--set={setting}" for setting in steps]
+    return _train(tmp_path_factory, "e2e", "train-end-to-end", "--preset", "tiny", *settings)
 
 
 @pytest.mark.slow
-def test_end_to_end_run(
-    end_to_end_run: Path, stand_in_inception: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
+@pytest.mark.usefixtures("reference_cache")
+def test_end_to_end_run(end_to_end_run: Path, stand_in_inception: Path, tmp_path: Path) -> None:
     run = end_to_end_run
     record = _evaluate(run, "--seed", "3", "--inception", str(stand_in_inception))
     assert record["kind"] == "end-to-end" and record["step"] == 4
