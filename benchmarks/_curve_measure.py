@@ -22,13 +22,13 @@ from unified_latents.data.latent_cache import LatentCache
 from unified_latents.diffusion.elbo import nats_to_bits
 from unified_latents.evaluation.base_model import classifier_metrics
 from unified_latents.evaluation.compute import base_flops, stage1_forward_flops
-from unified_latents.evaluation.fid import (
-    RealImages,
-    frechet_distance_to_reference,
-    real_images,
-)
+from unified_latents.evaluation.fid import RealImages, real_images
 from unified_latents.generation import DecoderInput, sample_images, sampling_conditions
-from unified_latents.metrics.frechet import frechet_distance, statistics_from_features
+from unified_latents.metrics.frechet import (
+    frechet_distance,
+    frechet_distance_of_features,
+    statistics_from_features,
+)
 from unified_latents.metrics.image_quality import psnr, psnr_from_mse, ssim
 from unified_latents.metrics.inception import InceptionFeatures
 from unified_latents.metrics.kid import kernel_inception_distance
@@ -71,7 +71,7 @@ class Reference:
         """FID, KID (mean ± std over 100 subsets of 1,000) and, with `bootstrap` > 0, the spread
         of FID over `bootstrap` resamples (with replacement) of the generated set."""
         features = self.extractor.features(images, progress=True)
-        fid = frechet_distance_to_reference(features, self.features, self.statistics)
+        fid = frechet_distance_of_features(features, self.features, self.statistics)
         kid = kernel_inception_distance(
             features, self.features, num_subsets=100, subset_size=1000, seed=seed
         )

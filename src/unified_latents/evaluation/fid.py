@@ -18,13 +18,8 @@ from torch import Tensor
 
 from unified_latents.data.containers import Split
 from unified_latents.data.datasets import DataConfig, heldout_images, load_split
-from unified_latents.metrics.frechet import (
-    Statistics,
-    frechet_distance,
-    frechet_distance_from_features,
-    statistics_from_features,
-)
-from unified_latents.metrics.inception import FEATURE_DIM, InceptionFeatures
+from unified_latents.metrics.frechet import frechet_distance_of_features
+from unified_latents.metrics.inception import InceptionFeatures
 from unified_latents.metrics.kid import kernel_inception_distance
 from unified_latents.metrics.reference_stats import (
     cache_path,
@@ -90,15 +85,6 @@ def real_images(data: DataConfig, split: Split, num: int) -> tuple[RealImages, T
     return RealImages(data, split, images), labels
 
 
-def frechet_distance_to_reference(
-    features: np.ndarray, reference: np.ndarray, statistics: Statistics
-) -> float:
-    """FID of Inception `features` [N, 2048] against a reference set's features and statistics."""
-    if max(len(features), len(reference)) < FEATURE_DIM:  # same value, no 2048² eigh
-        return frechet_distance_from_features(features, reference)
-    return frechet_distance(statistics_from_features(features), statistics)
-
-
 def inception_distances(
     prefix: str,
     images: Tensor,
@@ -128,7 +114,7 @@ def inception_distances(
     seconds["inception_reference"] = time.perf_counter() - start
     start = time.perf_counter()
     fid_name, kid_name = f"{prefix}FID@{num}", f"{prefix}KID@{num}"
-    fid = frechet_distance_to_reference(features, reference, statistics)
+    fid = frechet_distance_of_features(features, reference, statistics)
     size = min(KID_SUBSET_SIZE, num, num_real)
     # Subsets that take every row of both sets are all the same estimate: compute it once.
     subsets = 1 if size == num == num_real else KID_SUBSETS

@@ -107,3 +107,16 @@ def frechet_distance_from_features(features_a: np.ndarray, features_b: np.ndarra
     singular_values = np.linalg.svd(centred_a @ centred_b.T, compute_uv=False)  # [min(n, m)]
     trace_sqrt = float(singular_values.sum()) / np.sqrt((n - 1) * (m - 1))
     return mean_term + trace_term - 2.0 * trace_sqrt
+
+
+def frechet_distance_of_features(
+    features: np.ndarray, reference: np.ndarray, reference_statistics: Statistics | None = None
+) -> float:
+    """`frechet_distance` between the Gaussians of features [n, D] and reference [m, D] by the
+    cheaper route, the same value either way: from the features when n, m < D (no D × D
+    matrices), else from the statistics (`reference_statistics` if given, e.g. cached)."""
+    if max(len(features), len(reference)) < features.shape[1]:
+        return frechet_distance_from_features(features, reference)
+    if reference_statistics is None:
+        reference_statistics = statistics_from_features(reference)
+    return frechet_distance(statistics_from_features(features), reference_statistics)

@@ -25,7 +25,7 @@ from torch import Tensor
 from unified_latents.metrics.frechet import (
     Statistics,
     frechet_distance,
-    frechet_distance_from_features,
+    frechet_distance_of_features,
     statistics_from_features,
 )
 from unified_latents.metrics.i3d import I3D_RESOLUTION, MIN_FRAMES
@@ -152,12 +152,7 @@ def fvd_from_features(
     reference = np.asarray(reference, dtype=np.float64)
     if reference.ndim != 2 or reference.shape[0] < 2:
         raise ValueError(f"FVD needs features of at least 2 clips, got shape {reference.shape}")
-    if max(generated.shape[0], reference.shape[0]) < generated.shape[1]:
-        value = frechet_distance_from_features(generated, reference)  # no D × D matrices
-    else:
-        value = frechet_distance(
-            statistics_from_features(generated), statistics_from_features(reference)
-        )
+    value = frechet_distance_of_features(generated, reference)
     return FVDResult(value, generated.shape[0], reference.shape[0], kind)
 
 

@@ -23,7 +23,7 @@ from unified_latents.runs.base_model import BaseEvalConfig, BaseRunConfig
 from unified_latents.runs.end_to_end import EndToEndEvalConfig, EndToEndRunConfig
 from unified_latents.runs.pixel_model import PixelRunConfig
 from unified_latents.runs.presets_ablations import ABLATIONS, derived
-from unified_latents.runs.presets_common import demo_training
+from unified_latents.runs.presets_common import DEMO_OPTIM, demo_training
 from unified_latents.runs.presets_emoji import (
     autoencoder_emoji,
     autoencoder_emoji_64,
@@ -41,7 +41,6 @@ from unified_latents.runs.presets_tiny import (
     end_to_end_tiny,
 )
 from unified_latents.runs.presets_video import VIDEO_BASE_PRESETS, video_autoencoder_presets
-from unified_latents.training.optim import OptimConfig
 
 
 def autoencoder_fashion_mnist() -> AutoencoderRunConfig:
@@ -77,7 +76,7 @@ def autoencoder_fashion_mnist() -> AutoencoderRunConfig:
             decoder_bias=5.5,
             rate_warmup_steps=1000,
         ),
-        optim=OptimConfig(lr=3e-4, warmup_steps=200),
+        optim=DEMO_OPTIM,
         train=demo_training(batch_size=64),
         eval=AutoencoderEvalConfig(num_images=256, num_reconstructions=64, decoder_steps=32),
     )
@@ -120,7 +119,7 @@ def base_fashion_mnist() -> BaseRunConfig:
             network=ViTConfig(width=192, depth=2, heads=4, mlp_activation="gelu"),
             condition=ConditionConfig(kind="class", num_classes=10),
         ),
-        optim=OptimConfig(lr=3e-4, warmup_steps=200),
+        optim=DEMO_OPTIM,
         train=demo_training(batch_size=128),
         eval=BaseEvalConfig(
             num_latents=1000, samples_per_class=8, base_steps=64, decoder_steps=32, guidance=2.0

@@ -11,6 +11,7 @@ from unified_latents.training.config import TrainConfig
 from unified_latents.training.optim import OptimConfig
 
 TINY_OPTIM = OptimConfig(lr=1e-3, warmup_steps=5)
+DEMO_OPTIM = OptimConfig(lr=3e-4, warmup_steps=200)  # the demo-scale presets (minutes to hours)
 
 
 def tiny_training(max_steps: int, eval_every: int) -> TrainConfig:

@@ -29,6 +29,8 @@ Our choices [C] (the paper is silent; all are `--set` overridable):
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from unified_latents.data.datasets import DataConfig
 from unified_latents.networks.conditioning import ConditionConfig
 from unified_latents.networks.encoder import EncoderConfig
@@ -153,14 +155,4 @@ def base_imagenet_512_text() -> BaseRunConfig:
     names, as for fashion-mnist-text. Only meaningful when the folders have readable names
     ("goldfish", not "n01443537"): rename or symlink them first."""
     config = base_imagenet_512()
-    model = config.model
-    return BaseRunConfig(
-        model=BaseModelConfig(
-            network=model.network,
-            condition=ConditionConfig(kind="text"),
-            latent_normalization=model.latent_normalization,
-        ),
-        optim=config.optim,
-        train=config.train,
-        eval=config.eval,
-    )
+    return replace(config, model=replace(config.model, condition=ConditionConfig(kind="text")))

@@ -23,6 +23,7 @@ from unified_latents.objectives.latent_diffusion import BaseModelConfig
 from unified_latents.runs.autoencoder import AutoencoderEvalConfig, AutoencoderRunConfig
 from unified_latents.runs.base_model import BaseEvalConfig, BaseRunConfig
 from unified_latents.runs.presets_common import (
+    DEMO_OPTIM,
     TINY_OPTIM,
     demo_training,
     tiny_networks,
@@ -30,7 +31,6 @@ from unified_latents.runs.presets_common import (
     tiny_vit,
 )
 from unified_latents.training.config import TrainConfig
-from unified_latents.training.optim import OptimConfig
 
 # The tiny presets' training (runs/presets_tiny.py) in steps of 4 clips: 6 steps, for tests.
 TINY_TRAINING = replace(tiny_training(max_steps=6, eval_every=3), batch_size=4, log_every=2)
@@ -117,7 +117,7 @@ def base_moving_digits_predict() -> BaseRunConfig:
             latent_normalization="scalar",
             context_frames=5,
         ),
-        optim=OptimConfig(lr=3e-4, warmup_steps=200),
+        optim=DEMO_OPTIM,
         train=video_training(batch_size=16),
         eval=BaseEvalConfig(
             num_latents=200, base_steps=64, decoder_steps=32, guidance=1.0, batch_size=16
