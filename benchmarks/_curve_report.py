@@ -221,6 +221,33 @@ HEADER = (
 )
 
 
+def sample_strips(info: dict[str, Any], results: Path, rows_per_arm: int = 3) -> None:
+    """flops_curve_samples.png: the first `rows_per_arm` rows (one sample per class in each) of
+    every arm's seed-0 grid at its largest measured budget, one arm below the other."""
+    from PIL import Image, ImageDraw
+
+    strips = []
+    for arm, records in sorted(info["curve"].items()):
+        done = [r for r in records if r and r["seed"] == 0 and Path(r.get("grid", "")).is_file()]
+        if done:
+            top = max(done, key=lambda r: r["step"])
+            grid = Image.open(top["grid"]).convert("RGB")
+            height = round(grid.height / 10 * rows_per_arm)  # the grids have 10 rows
+            label = f"{arm}\n{top['step']} steps\nguidance {top['guidance']:g}"
+            strips.append((label, grid.crop((0, 0, grid.width, height))))
+    if not strips:
+        return
+    margin = 110
+    width, height = margin + max(s.width for _, s in strips), sum(s.height for _, s in strips)
+    figure = Image.new("RGB", (width, height), "white")
+    draw, top_y = ImageDraw.Draw(figure), 0
+    for label, strip in strips:
+        figure.paste(strip, (margin, top_y))
+        draw.text((6, top_y + strip.height // 2 - 18), label, fill="black")
+        top_y += strip.height
+    figure.save(results / "flops_curve_samples.png")
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [HEADER]
     for r in sorted(rows, key=lambda r: (r["arm"], r["base_steps"], r["seed"])):
@@ -249,3 +276,4 @@ def write_report(plan: Plan, arms: list[Arm], *, num: int, results: Path) -> Non
         (results / "flops_curve.json").write_text(json.dumps(rows, indent=2) + "\n")
         (plan.work_dir / "report.md").write_text(markdown(rows))
         plot(rows, info, results)
+        sample_strips(info, results)

@@ -146,3 +146,30 @@ def test_a_work_dir_keeps_the_decoder_it_was_started_with(
     assert plan["settings"]["decoder"] == "32,clean"
     details = json.loads((results / "flops_curve_details.json").read_text())
     assert details["decoder_choice"] == [32, "clean"]
+
+
+def test_sample_strips_take_each_arms_largest_seed0_grid(
+    curve: dict[str, ModuleType], tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    def grid(name: str, shade: int) -> str:
+        path = tmp_path / f"{name}.png"
+        Image.new("RGB", (100, 100), (shade, shade, shade)).save(path)
+        return str(path)
+
+    record = {"seed": 0, "guidance": 2.0}
+    info = {
+        "curve": {
+            "kl": [{**record, "step": 750, "grid": grid("kl-750", 10)},
+                   {**record, "step": 1500, "grid": grid("kl-1500", 200)},
+                   {**record, "step": 3000, "seed": 1, "grid": grid("kl-seed1", 30)}, None],
+            "ul": [{**record, "step": 750, "grid": grid("ul-750", 90)}],
+            "pixels": [{**record, "step": 1500, "grid": str(tmp_path / "missing.png")}],
+        }
+    }  # fmt: skip
+    curve["_curve_report"].sample_strips(info, tmp_path, rows_per_arm=3)
+    strips = Image.open(tmp_path / "flops_curve_samples.png")
+    assert strips.height == 2 * 30  # two arms with a grid, 3 of 10 rows each; pixels has none
+    assert strips.getpixel((strips.width - 1, 0)) == (200, 200, 200)  # kl: its largest seed-0 step
+    assert strips.getpixel((strips.width - 1, 59)) == (90, 90, 90)  # then ul
