@@ -174,8 +174,9 @@ class Evaluation:
         for arm in (arm for arm in self.arms if arm.stage1):
             path = self.root / "recon" / f"{self.plan.stage1_dir(arm).name}.json"
             add(path, partial(self.recon_ready, arm), self.recon(arm, self.num, psnr_samples=8))
-        for step in reversed(self.plan.budgets()):
-            for arm in self.arms:
+        every_step = {step for arm in self.arms for step in self.plan.budgets(arm)}
+        for step in sorted(every_step, reverse=True):
+            for arm in (arm for arm in self.arms if step in self.plan.budgets(arm)):
                 for guidance in GUIDANCE_GRID:  # chosen on FD_cls: no Inception
                     run = self.generate(
                         arm, step, VALIDATION_SEED, VALIDATION_NUM, guidance, inception=False

@@ -91,7 +91,7 @@ def details(evaluation: Evaluation, earlier: dict[str, Any]) -> dict[str, Any]:
                 "chosen": evaluation.guidance_choice(arm, step),
                 **{f"{g:g}": read(evaluation.guidance_path(arm, step, g)) for g in GUIDANCE_GRID},
             }
-            for step in plan.budgets()
+            for step in plan.budgets(arm)
         }
         for arm in evaluation.arms
     }
@@ -149,7 +149,9 @@ def bootstrap_std(info: dict[str, Any], arm: str) -> dict[tuple[int, int], float
     return {(r["step"], r["seed"]): r["gfid_bootstrap_std"] for r in records}
 
 
-def plot(rows: list[dict[str, Any]], info: dict[str, Any], results: Path) -> None:
+def plot(rows: list[dict[str, Any]], info: dict[str, Any], results: Path, top: int) -> None:
+    """flops_curve.png (gFID vs base and total FLOPs, class accuracy) and, for the UL arms at
+    `top` base steps (the common largest budget: extended arms go further), gFID/rFID vs bits."""
     import matplotlib
     import matplotlib.ticker
 
@@ -191,7 +193,6 @@ def plot(rows: list[dict[str, Any]], info: dict[str, Any], results: Path) -> Non
     plt.close(figure)
 
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-    top = max(r["base_steps"] for r in rows)
     ul = [r for r in rows if r["latent_space"] == "ul" and r["base_steps"] == top]
     ul = [r for r in ul if r["seed"] == 0]
     axes[0].plot(*xy(ul, "bits_per_pixel", "gfid"), "o", label="gFID")
@@ -275,5 +276,5 @@ def write_report(plan: Plan, arms: list[Arm], *, num: int, results: Path) -> Non
     if rows:  # no curve point yet: no flops_curve.json that could pass for a result
         (results / "flops_curve.json").write_text(json.dumps(rows, indent=2) + "\n")
         (plan.work_dir / "report.md").write_text(markdown(rows))
-        plot(rows, info, results)
+        plot(rows, info, results, top=plan.base_steps)
         sample_strips(info, results)

@@ -14,6 +14,11 @@ bias (runs/presets.py). Evaluation (`_curve_eval.py`) picks the decoder steps an
 and each arm's guidance on a separate validation seed, then measures gFID@N, KID, FD_cls and class
 accuracy at every kept checkpoint, with a second sampling seed at the largest budget.
 
+`--extend kl-1e-2=12000,...` continues chosen base models past `--base-steps` (the lr is constant
+after warm-up, so this is the same as having planned the longer run) and measures them every half
+budget beyond it, e.g. to give one arm points at another arm's total FLOPs; `--ul-from DIR` runs
+the trainings with DIR's src/ (the worktree of the commit that trained the rest).
+
 Everything resumes: finished trainings and evaluations (one JSON each under the work dir) are
 skipped. Run it from a `git worktree` of a fixed commit; subprocesses import the package from the
 checkout this file lives in, and `plan.json` records that commit.
@@ -68,6 +73,10 @@ class Plan:
     base_steps: int = 6000
     checkpoints: int = 8  # a kept checkpoint every base_steps / checkpoints steps
     decoder: str = ""  # "STEPS,INPUT" (e.g. "32,clean"): UL decoding given, not chosen on the grid
+    # (arm, steps): base models continued past base_steps (constant lr after warm-up, so the
+    # same as having planned the longer run), measured every base_steps / 2 beyond it
+    extend: tuple[tuple[str, int], ...] = ()
+    ul_from: str = str(CHECKOUT)  # the checkout whose src/ the trainings run
 
     def stage1_dir(self, arm: Arm) -> Path:
         # ul-lf3.0-raw shares ul-lf3.0's autoencoder: the same stage-1 run
@@ -77,9 +86,16 @@ class Plan:
     def base_dir(self, arm: Arm) -> Path:
         return self.work_dir / "runs" / "base" / arm.name
 
-    def budgets(self) -> list[int]:
-        """The base-model steps on the curve: 1/8, 1/4, 1/2 and all of the budget."""
-        return [self.base_steps // 8, self.base_steps // 4, self.base_steps // 2, self.base_steps]
+    def base_target(self, arm: Arm) -> int:
+        """The steps `arm`'s base model trains to: base_steps, or more if it is extended."""
+        return dict(self.extend).get(arm.name, self.base_steps)
+
+    def budgets(self, arm: Arm | None = None) -> list[int]:
+        """The base-model steps on the curve: 1/8, 1/4, 1/2 and all of the budget, then (for an
+        extended arm) every half budget beyond it up to the arm's target."""
+        steps = [self.base_steps // 8, self.base_steps // 4, self.base_steps // 2, self.base_steps]
+        target = self.base_target(arm) if arm else self.base_steps
+        return steps + list(range(self.base_steps * 3 // 2, target + 1, self.base_steps // 2))
 
     def stage1_args(self, arm: Arm) -> list[str]:
         preset, *assignments = arm.stage1
@@ -98,7 +114,7 @@ class Plan:
         every = self.base_steps // self.checkpoints
         sets = [
             *assignments,
-            f"train.max_steps={self.base_steps}",
+            f"train.max_steps={self.base_target(arm)}",
             f"train.checkpoint_every={every}",
             f"train.eval_every={2 * every}",
             "train.keep_checkpoints=100",  # the curve's checkpoints must survive
@@ -122,9 +138,9 @@ def newest_step(run_dir: Path) -> int:
     return int(newest[1]["step"]) if newest else 0
 
 
-def ul_command(args: list[str], log: Path) -> None:
-    """Run `ul ARGS` from this checkout, one thread, output appended to `log`."""
-    env = {**os.environ, "PYTHONPATH": str(CHECKOUT / "src"), "OMP_NUM_THREADS": "1"}
+def ul_command(args: list[str], log: Path, checkout: Path = CHECKOUT) -> None:
+    """Run `ul ARGS` from `checkout`'s src/, one thread, output appended to `log`."""
+    env = {**os.environ, "PYTHONPATH": str(checkout / "src"), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "unified_latents", *args]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as stream:
@@ -139,7 +155,7 @@ def ul_command(args: list[str], log: Path) -> None:
 def train_job(plan: Plan, run_dir: Path, steps: int, args: list[str], name: str) -> str:
     if newest_step(run_dir) >= steps:
         return f"finished earlier (step {newest_step(run_dir)})"
-    ul_command(args, plan.work_dir / "logs" / f"{name.replace('/', '-')}.log")
+    ul_command(args, plan.work_dir / "logs" / f"{name.replace('/', '-')}.log", Path(plan.ul_from))
     return f"trained to step {newest_step(run_dir)}"
 
 
@@ -162,7 +178,7 @@ def training_jobs(plan: Plan, arms: list[Arm]) -> dict[str, Job]:
             deps = (stage1,)
         name = f"base/{arm.name}"
         action = partial(
-            train_job, plan, plan.base_dir(arm), plan.base_steps, plan.base_args(arm), name
+            train_job, plan, plan.base_dir(arm), plan.base_target(arm), plan.base_args(arm), name
         )
         jobs[name] = Job(name, deps, action)
     return jobs
@@ -188,7 +204,9 @@ def record_plan(plan: Plan, arms: list[Arm], command: str) -> None:
     path = plan.work_dir / "plan.json"
     record = read_plan(plan.work_dir)
     record.setdefault("commits", {})[command] = git_commit()
-    record["settings"] = {k: str(v) for k, v in asdict(plan).items()}
+    record["settings"] = {  # strings, as before; the extensions as [[arm, steps], ...]
+        k: v if k == "extend" else str(v) for k, v in asdict(plan).items()
+    }
     record["arms"] = {arm.name: asdict(arm) for arm in arms}
     record["commands"] = {
         **{
@@ -200,6 +218,22 @@ def record_plan(plan: Plan, arms: list[Arm], command: str) -> None:
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def parse_extend(
+    parser: argparse.ArgumentParser, text: str, arms: list[Arm], base_steps: int
+) -> tuple[tuple[str, int], ...]:
+    """`--extend ARM=STEPS,...` as (arm, steps) pairs; a clear error for anything else."""
+    pairs = []
+    for part in filter(None, text.split(",")):
+        name, _, steps = part.partition("=")
+        if name not in {arm.name for arm in arms} or not steps.isdigit():
+            parser.error(f"--extend {part!r}: expected ARM=STEPS with ARM one of the --arms")
+        if int(steps) <= base_steps or int(steps) % (base_steps // 2):
+            parser.error(f"--extend {part!r}: STEPS must be a multiple of {base_steps // 2} "
+                         f"above --base-steps {base_steps}")  # fmt: skip
+        pairs.append((name, int(steps)))
+    return tuple(pairs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,6 +251,19 @@ def main(argv: list[str] | None = None) -> int:
         help="UL decoder steps and input, e.g. 32,clean: skip the decoder grid (evaluate) and "
         "use these (a choice made on the grid by an earlier run of the same arms)",
     )
+    parser.add_argument(
+        "--extend",
+        default="",
+        help="continue base models past --base-steps, e.g. kl-1e-2=12000,kl-1e-6=12000: trained "
+        "on and measured every base_steps/2 beyond it (the second seeds stay at --base-steps)",
+    )
+    parser.add_argument(
+        "--ul-from",
+        type=Path,
+        default=CHECKOUT,
+        help="the checkout whose src/ the trainings run (default: this one); e.g. the worktree "
+        "of the commit that trained the rest, so a continued model keeps its training code",
+    )
     parser.add_argument("--results", type=Path, default=CHECKOUT / "docs" / "results")
     args = parser.parse_args(argv)
     unknown = [name for name in args.arms.split(",") if name not in ARMS]
@@ -232,7 +279,18 @@ def main(argv: list[str] | None = None) -> int:
         and args.decoder.split(",")[1] in ("clean", "noisy")
     ):
         parser.error(f"--decoder {args.decoder!r}: expected STEPS,clean or STEPS,noisy")
-    plan = Plan(args.work_dir.resolve(), args.stage1_steps, args.base_steps, decoder=args.decoder)
+    extend = parse_extend(parser, args.extend, arms, args.base_steps)
+    if not args.extend:  # like the decoder, a work dir keeps its extensions
+        extend = tuple((a, int(s)) for a, s in recorded.get("settings", {}).get("extend", []))
+    plan = Plan(
+        args.work_dir.resolve(),
+        args.stage1_steps,
+        args.base_steps,
+        decoder=args.decoder,
+        extend=extend,
+        ul_from=str(args.ul_from.resolve()),
+    )
+
     record_plan(plan, arms, args.phase)
     if args.phase == "train":
         status = run_jobs(training_jobs(plan, arms), workers=args.jobs)

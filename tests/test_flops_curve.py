@@ -173,3 +173,36 @@ def test_sample_strips_take_each_arms_largest_seed0_grid(
     assert strips.height == 2 * 30  # two arms with a grid, 3 of 10 rows each; pixels has none
     assert strips.getpixel((strips.width - 1, 0)) == (200, 200, 200)  # kl: its largest seed-0 step
     assert strips.getpixel((strips.width - 1, 59)) == (90, 90, 90)  # then ul
+
+
+def test_an_extended_arm_trains_further_and_is_measured_beyond_the_budget(
+    curve: dict[str, ModuleType], tmp_path: Path
+) -> None:
+    fc, ce = curve["flops_curve"], curve["_curve_eval"]
+    plan = fc.Plan(tmp_path, stage1_steps=100, base_steps=800, extend=(("kl-1e-2", 1600),))
+    kl, ul = fc.ARMS["kl-1e-2"], fc.ARMS["ul-lf3.0"]
+    assert plan.budgets(kl) == [100, 200, 400, 800, 1200, 1600] and plan.budgets(ul)[-1] == 800
+    assert "train.max_steps=1600" in plan.base_args(kl)  # same checkpoint spacing as before
+    assert "train.checkpoint_every=100" in plan.base_args(kl)
+    assert "train.max_steps=800" in plan.base_args(ul)
+    paths = [item.path for item in ce.Evaluation(plan, [ul, kl], num=10).items()]
+    assert ce.Evaluation(plan, [ul, kl], num=10).curve_path(kl, 1600, 0) in paths
+    assert not any("step001600" in str(path) and "ul-lf3.0" in str(path) for path in paths)
+    # the second sampling seed stays at the common budget, for every arm
+    seconds = [path for path in paths if path.name.endswith("seed1.json")]
+    assert sorted(path.name for path in seconds) == ["step000800-seed1.json"] * 2
+
+
+def test_extensions_are_checked_and_kept_by_the_work_dir(
+    curve: dict[str, ModuleType], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fc, results = curve["flops_curve"], tmp_path / "results"
+    base = ["report", "--work-dir", str(tmp_path), "--base-steps", "800", "--results", str(results)]
+    for bad in ("kl-1e-2=1000", "nope=1600", "kl-1e-2=800", "kl-1e-2"):
+        with pytest.raises(SystemExit):
+            fc.main([*base, "--extend", bad])
+        assert "--extend" in capsys.readouterr().err
+    fc.main([*base, "--extend", "kl-1e-2=1600,kl-1e-6=2400"])
+    fc.main(base)
+    settings = json.loads((tmp_path / "plan.json").read_text())["settings"]
+    assert settings["extend"] == [["kl-1e-2", 1600], ["kl-1e-6", 2400]]
