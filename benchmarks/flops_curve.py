@@ -260,9 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ul-from",
         type=Path,
-        default=CHECKOUT,
-        help="the checkout whose src/ the trainings run (default: this one); e.g. the worktree "
-        "of the commit that trained the rest, so a continued model keeps its training code",
+        default=None,
+        help="the checkout whose src/ the trainings run (default: the work dir's earlier choice, "
+        "else this one); e.g. the worktree of the commit that trained the rest, so a continued "
+        "model keeps its training code",
     )
     parser.add_argument("--results", type=Path, default=CHECKOUT / "docs" / "results")
     args = parser.parse_args(argv)
@@ -271,8 +272,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown arms {unknown}; choose from {', '.join(ARMS)}")
     arms = [ARMS[name] for name in args.arms.split(",")]
     recorded = read_plan(args.work_dir)
+    settings = recorded.get("settings", {})
     if not args.decoder:  # a work dir keeps the decoding it was started with
-        args.decoder = recorded.get("settings", {}).get("decoder", "")
+        args.decoder = settings.get("decoder", "")
     if args.decoder and not (
         args.decoder.count(",") == 1
         and args.decoder.split(",")[0].isdigit()
@@ -281,14 +283,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--decoder {args.decoder!r}: expected STEPS,clean or STEPS,noisy")
     extend = parse_extend(parser, args.extend, arms, args.base_steps)
     if not args.extend:  # like the decoder, a work dir keeps its extensions
-        extend = tuple((a, int(s)) for a, s in recorded.get("settings", {}).get("extend", []))
+        extend = tuple((a, int(s)) for a, s in settings.get("extend", []))
+    ul_from = str(args.ul_from.resolve()) if args.ul_from else settings.get("ul_from", "")
     plan = Plan(
         args.work_dir.resolve(),
         args.stage1_steps,
         args.base_steps,
         decoder=args.decoder,
         extend=extend,
-        ul_from=str(args.ul_from.resolve()),
+        ul_from=ul_from or str(CHECKOUT),
     )
 
     record_plan(plan, arms, args.phase)

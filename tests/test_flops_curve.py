@@ -206,3 +206,14 @@ def test_extensions_are_checked_and_kept_by_the_work_dir(
     fc.main(base)
     settings = json.loads((tmp_path / "plan.json").read_text())["settings"]
     assert settings["extend"] == [["kl-1e-2", 1600], ["kl-1e-6", 2400]]
+
+
+def test_the_work_dir_keeps_the_checkout_its_trainings_ran(
+    curve: dict[str, ModuleType], tmp_path: Path
+) -> None:
+    fc, results = curve["flops_curve"], tmp_path / "results"
+    base = ["report", "--work-dir", str(tmp_path), "--results", str(results)]
+    fc.main([*base, "--ul-from", str(tmp_path / "elsewhere")])
+    fc.main(base)  # a later phase without --ul-from does not overwrite it
+    settings = json.loads((tmp_path / "plan.json").read_text())["settings"]
+    assert settings["ul_from"] == str((tmp_path / "elsewhere").resolve())
