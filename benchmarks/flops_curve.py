@@ -203,7 +203,11 @@ def read_plan(work_dir: Path) -> dict[str, Any]:
 def record_plan(plan: Plan, arms: list[Arm], command: str) -> None:
     path = plan.work_dir / "plan.json"
     record = read_plan(plan.work_dir)
-    record.setdefault("commits", {})[command] = git_commit()
+    # every commit a phase ran at, oldest first (a resumed or extended run may use a newer one)
+    commits = record.setdefault("commits", {})
+    earlier = commits.get(command, [])
+    earlier = [earlier] if isinstance(earlier, str) else earlier
+    commits[command] = earlier + [c for c in [git_commit()] if c not in earlier]
     record["settings"] = {  # strings, as before; the extensions as [[arm, steps], ...]
         k: v if k == "extend" else str(v) for k, v in asdict(plan).items()
     }

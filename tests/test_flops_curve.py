@@ -217,3 +217,14 @@ def test_the_work_dir_keeps_the_checkout_its_trainings_ran(
     fc.main(base)  # a later phase without --ul-from does not overwrite it
     settings = json.loads((tmp_path / "plan.json").read_text())["settings"]
     assert settings["ul_from"] == str((tmp_path / "elsewhere").resolve())
+
+
+def test_the_plan_keeps_every_commit_a_phase_ran_at(
+    curve: dict[str, ModuleType], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fc = curve["flops_curve"]
+    (tmp_path / "plan.json").write_text(json.dumps({"commits": {"report": "old"}}))
+    for commit in ("new", "new"):
+        monkeypatch.setattr(fc, "git_commit", lambda commit=commit: commit)
+        fc.record_plan(fc.Plan(tmp_path), [fc.ARMS["pixels"]], "report")
+    assert json.loads((tmp_path / "plan.json").read_text())["commits"]["report"] == ["old", "new"]
