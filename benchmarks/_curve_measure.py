@@ -38,7 +38,7 @@ from unified_latents.metrics.reference_stats import (
     cached_reference_statistics,
 )
 from unified_latents.objectives.autoencoder import Autoencoder
-from unified_latents.runs.autoencoder import load_autoencoder
+from unified_latents.runs.kind import with_decoder
 from unified_latents.runs.latents import encoded_from_step, latent_cache_dir
 from unified_latents.runs.presets import autoencoder_fashion_mnist
 from unified_latents.runs.registry import kind_of
@@ -113,10 +113,11 @@ def chunked_features(
     return np.concatenate(parts)
 
 
-def stage1_model(stage1_dir: Path) -> tuple[Autoencoder, int]:
-    """The autoencoder checkpoint the base model's latents came from (else the newest)."""
-    step = encoded_from_step(stage1_dir)
-    model, _, loaded = load_autoencoder(stage1_dir, DEVICE, step)
+def stage1_model(stage1_dir: Path, step: int | None = None) -> tuple[Autoencoder, int]:
+    """The autoencoder checkpoint of `step`, else the one the base model's latents came from,
+    else the newest. Any run that opens as an autoencoder works (e.g. a decoder distillation)."""
+    step = step if step is not None else encoded_from_step(stage1_dir)
+    model, _, loaded = kind_of(stage1_dir).autoencoder(stage1_dir, DEVICE, step)
     return model, int(loaded.state["training"]["step"])
 
 
@@ -153,11 +154,12 @@ def reconstruction(
     seed: int,
     psnr_samples: int = 0,
     sampler: SamplerKind = "ancestral",
+    checkpoint: int | None = None,
 ) -> dict[str, Any]:
     """rFID@num, PSNR/SSIM of one decoder sample, the latent's bits (UL: the prior's bound;
     KL-VAE: its KL) and stage-1 FLOPs; with `psnr_samples` > 1 also the PSNR of the mean of
     that many decoder samples on the first 256 images (UL's MMSE-like estimate)."""
-    model, step = stage1_model(stage1_dir)
+    model, step = stage1_model(stage1_dir, checkpoint)
     images = reference.real.images[:num]
     start = time.perf_counter()
     outputs = decode_latents(
@@ -238,11 +240,19 @@ def generation(
     bootstrap: int = 0,
     decoder_sampler: SamplerKind | None = None,
     inception: bool = True,
+    decoder: tuple[Path, int | None] | None = None,
 ) -> tuple[dict[str, Any], torch.Tensor]:
     """gFID@num (+ KID, FD_cls, class accuracy) of the base model's checkpoint at `step`, and
     the uint8 samples; `inception=False` leaves out gFID/KID (the Inception network is most of
-    the cost of a measurement here)."""
-    base, autoencoder, config, conditions = kind_of(base_dir).generator(base_dir, DEVICE, step)
+    the cost of a measurement here). `decoder`: (run, checkpoint or None for the newest) whose
+    decoder replaces the autoencoder's (`ul sample --decoder`), e.g. a decoder distillation."""
+    models = kind_of(base_dir).generator(base_dir, DEVICE, step)
+    if decoder is not None:
+        source, checkpoint = decoder
+        models = with_decoder(
+            models, kind_of(source).autoencoder(source, DEVICE, checkpoint), source
+        )
+    base, autoencoder, config, conditions = models
     settings = replace(
         config.eval,
         guidance=guidance,
@@ -253,7 +263,9 @@ def generation(
         batch_size=250,
     )
     cond, labels = sampling_conditions(conditions, num, None, None)
+    start = time.perf_counter()
     samples = sample_images(base, autoencoder, cond, conditions, settings, num=num, seed=seed)
+    seconds_per_sample = (time.perf_counter() - start) / max(num, 1)
     distances = reference.distances(samples, seed, bootstrap) if inception else {}
     result: dict[str, Any] = {
         "step": step,
@@ -263,6 +275,8 @@ def generation(
         "base_steps": base_steps,
         "decoder_steps": decoder_steps,
         "decoder_input": decoder_input,
+        "decoder_sampler": settings.decoder_sampler,
+        "seconds_per_sample": seconds_per_sample,
         **{f"g{key}": value for key, value in distances.items()},
     }
     metrics, _ = classifier_metrics(samples, labels, reference.real, reference.labels)

@@ -1,15 +1,22 @@
 """Issue 19: what decoding costs and gives, versus decoder steps and sampler.
 
     python benchmarks/decoder_steps.py --autoencoder RUN [--base BASE_RUN] --num 1000 \\
-        --steps 1,2,4,8,16,32,64 --samplers ancestral,ddim --work-dir /work/decoder-steps
+        --steps 1,2,4,8,16,32,64 --samplers ancestral,ddim --work-dir /work/decoder-steps \\
+        [--distilled DISTILL_RUN[@CHECKPOINT] ...]
 
 For each (sampler, steps): reconstructions of the first N test images from z_0 (the decoder's
 training input): PSNR of one decoder sample and of the mean of 8 samples (first 256 images),
 SSIM, rFID@N against the whole test split (the reference set of `flops_curve.py`), and seconds
 per image; with `--base`, gFID@N of that base model's samples decoded the same way (base model:
-its own eval settings, ancestral). One JSON per point under WORK (re-running skips finished
-points); then docs/results/fast_decoder.json (rows: decoder, steps, psnr, rfid, gfid, n,
-seconds_per_image) and fast_decoder_details.json (everything measured).
+its own eval settings, ancestral). `--distilled` adds the student of a `ul distill-decoder` run
+(newest checkpoint, or @CHECKPOINT, e.g. the end of an earlier phase) at the steps it was
+distilled for, DDIM. One JSON per point under WORK (re-running skips finished points; two
+invocations on one WORK, e.g. one per sampler, may run at once); then, from every point in WORK,
+docs/results/fast_decoder.json (rows: decoder, steps, psnr, rfid, gfid, n, seconds_per_image) and
+fast_decoder_details.json (everything measured). `seconds_per_image` is end-to-end sampling
+(base model + decoder) per generated image where `--base` is given, else decoding per
+reconstruction; both are wall-clock times, comparable only between points measured under the
+same load.
 """
 
 from __future__ import annotations
@@ -17,26 +24,52 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _curve_measure import Reference, generation, reconstruction
+from _curve_measure import DEVICE, Reference, generation, reconstruction
 from _tables_jobs import say
 from _tables_plan import read_json
 from unified_latents.config import from_dict
 from unified_latents.metrics.inception import InceptionFeatures
 from unified_latents.runs.autoencoder import AutoencoderRunConfig
 from unified_latents.runs.directory import latest_training_state, read_run_record
+from unified_latents.runs.registry import kind_of
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 ROW_KEYS = ("decoder", "steps", "psnr", "rfid", "gfid", "n", "seconds_per_image")
 
 
-def measure_point(
-    args: argparse.Namespace, reference: Reference, sampler: str, steps: int
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Point:
+    """One measurement: a decoder (the autoencoder's, or a distilled student) and its sampling."""
+
+    name: str  # the file name under WORK, without .json
+    decoder: str  # the row's "decoder"
+    sampler: str
+    steps: int
+    run: Path | None = None  # a distillation run (None: the autoencoder's own decoder)
+    checkpoint: int | None = None
+
+
+def distilled_point(spec: str) -> Point:
+    """`RUN` or `RUN@CHECKPOINT` → the student of that checkpoint, at its own step count."""
+    path, _, step = spec.partition("@")
+    checkpoint = int(step) if step else None
+    run = Path(path)
+    model = kind_of(run).autoencoder(run, DEVICE, checkpoint).model
+    steps = int(getattr(model, "steps", 0))
+    if not steps:
+        raise SystemExit(f"{run} is not a decoder-distillation run (its decoder has no step count)")
+    label = f"distilled-{run.name}" + (f"-at{checkpoint}" if checkpoint is not None else "")
+    return Point(label, "distilled-ddim", "ddim", steps, run, checkpoint)
+
+
+def measure_point(args: argparse.Namespace, reference: Reference, point: Point) -> dict[str, Any]:
+    sampler, steps = point.sampler, point.steps
     record = reconstruction(
-        args.autoencoder,
+        point.run or args.autoencoder,
         reference,
         num=args.num,
         steps=steps,
@@ -44,8 +77,11 @@ def measure_point(
         seed=args.seed,
         psnr_samples=8,
         sampler=sampler,  # type: ignore[arg-type]
+        checkpoint=point.checkpoint,
     )
-    record["decoder"] = f"diffusion-{sampler}"
+    record["decoder"] = point.decoder
+    if point.run is not None:
+        record["distillation_run"] = str(point.run)
     if args.base is not None:
         newest = latest_training_state(args.base)
         if newest is None:
@@ -62,6 +98,7 @@ def measure_point(
             decoder_steps=steps,
             decoder_input="clean",
             decoder_sampler=sampler,  # type: ignore[arg-type]
+            decoder=None if point.run is None else (point.run, point.checkpoint),
         )
         record["generation"] = generated
     return record
@@ -76,8 +113,16 @@ def row(record: dict[str, Any]) -> dict[str, Any]:
         "rfid": record["rfid"],
         "gfid": generated.get("gfid"),
         "n": record["num"],
-        "seconds_per_image": record["seconds_per_image"],
+        "seconds_per_image": generated.get("seconds_per_sample", record["seconds_per_image"]),
     }
+
+
+def every_point(work_dir: Path) -> list[dict[str, Any]]:
+    """Every finished point under WORK (also another invocation's), ordered by decoder, then
+    steps: the autoencoder's decoder by sampler, then the distilled students."""
+    records = [read_json(path) for path in sorted(work_dir.glob("*.json"))]
+    found = [record for record in records if record is not None]
+    return sorted(found, key=lambda r: (r["decoder"], r["decoder_steps"], r["stage1_step"]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,23 +133,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", default="1,2,4,8,16,32,64")
     parser.add_argument("--samplers", default="ancestral,ddim")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--distilled",
+        action="append",
+        default=[],
+        metavar="RUN[@CHECKPOINT]",
+        help="also a decoder-distillation run's student (repeatable)",
+    )
     parser.add_argument("--work-dir", type=Path, required=True)
     parser.add_argument("--results", type=Path, default=CHECKOUT / "docs" / "results")
     parser.add_argument("--inception", type=Path, default=None, help="TorchScript file")
     args = parser.parse_args(argv)
     data = from_dict(AutoencoderRunConfig, read_run_record(args.autoencoder)["run"]).data
     reference = Reference(InceptionFeatures(args.inception, "cpu"), data)
-    records = []
-    for sampler in args.samplers.split(","):
-        for steps in (int(s) for s in args.steps.split(",")):
-            path = args.work_dir / f"{sampler}-{steps:03d}.json"
-            result = read_json(path)
-            if result is None:
-                say(f"▶ {sampler}, {steps} steps")
-                result = measure_point(args, reference, sampler, steps)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(result, indent=2) + "\n")
-            records.append(result)
+    points = [
+        Point(f"{sampler}-{steps:03d}", f"diffusion-{sampler}", sampler, steps)
+        for sampler in args.samplers.split(",")
+        if sampler
+        for steps in (int(s) for s in args.steps.split(",") if s)
+    ]
+    points += [distilled_point(spec) for spec in args.distilled]
+    for point in points:
+        path = args.work_dir / f"{point.name}.json"
+        if read_json(path) is None:
+            say(f"▶ {point.decoder}, {point.steps} steps")
+            result = measure_point(args, reference, point)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(result, indent=2) + "\n")
+            temporary.replace(path)
+    records = every_point(args.work_dir)
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "fast_decoder.json").write_text(
         json.dumps([row(r) for r in records], indent=2) + "\n"
