@@ -148,7 +148,7 @@ class Evaluation:
         return checkpoint_dir(self.plan.base_dir(arm), step).is_dir()
 
     def stage1_done(self, arm: Arm) -> bool:
-        return newest_step(self.plan.stage1_dir(arm)) >= self.plan.stage1_steps
+        return newest_step(self.plan.stage1_dir(arm)) >= self.plan.stage1_target(arm)
 
     def recon_ready(self, arm: Arm) -> bool:
         return self.stage1_done(arm) and self.decoding(arm) is not None

@@ -28,8 +28,9 @@ TRAIN_TREE="$(tree "$TRAIN_COMMIT")"
 EVAL_TREE="$(tree "$EVAL_COMMIT")"
 # The budgets are given explicitly: the two commits' defaults may differ (docs/results.md §8).
 BUDGETS=(--stage1-steps 10000 --base-steps 6000)
-# The order in which the arms train and are measured: one UL and one KL-VAE arm first.
-ARMS=(--arms ul-lf3.0,kl-1e-6,kl-1e-2,ul-lf1.5,pixels)
+# The order in which the arms train and are measured: one UL and one KL-VAE arm first; the
+# last, UL with a stage 1 stopped at 3,000 steps, is the ablation added on 2026-12-07.
+ARMS=(--arms ul-lf3.0,kl-1e-6,kl-1e-2,ul-lf1.5,pixels,ul-lf1.5-s3000)
 # The UL decoding chosen on the decoder grid by the first run of these arms (commit db4accf;
 # the grid is kept in docs/results/flops_curve_details.json): not measured again.
 DECODER=(--decoder 32,clean)

@@ -228,3 +228,34 @@ def test_the_plan_keeps_every_commit_a_phase_ran_at(
         monkeypatch.setattr(fc, "git_commit", lambda commit=commit: commit)
         fc.record_plan(fc.Plan(tmp_path), [fc.ARMS["pixels"]], "report")
     assert json.loads((tmp_path / "plan.json").read_text())["commits"]["report"] == ["old", "new"]
+
+
+def test_an_arm_with_a_shorter_stage1_trains_and_waits_for_its_own_steps(
+    curve: dict[str, ModuleType], tmp_path: Path
+) -> None:
+    fc, ce = curve["flops_curve"], curve["_curve_eval"]
+    plan = fc.Plan(tmp_path, stage1_steps=100, base_steps=800)
+    short, full = fc.ARMS["ul-lf1.5-s3000"], fc.ARMS["ul-lf1.5"]
+    assert plan.stage1_dir(short) != plan.stage1_dir(full)
+    assert "train.max_steps=3000" in plan.stage1_args(short)
+    assert "train.max_steps=100" in plan.stage1_args(full)
+    assert plan.stage1_args(short)[3:] != plan.stage1_args(full)[3:]
+    same = [a for a in plan.stage1_args(short) if "max_steps" not in a and "s3000" not in a]
+    assert same == [a for a in plan.stage1_args(full) if "max_steps" not in a and "/" not in a]
+    assert plan.base_args(short)[3:] == [
+        a.replace("ul-lf1.5", "ul-lf1.5-s3000") for a in plan.base_args(full)[3:]
+    ]  # the same base model
+    evaluation = ce.Evaluation(plan, [short], num=10)
+    assert not evaluation.stage1_done(short)  # no checkpoint at step 3,000 yet
+
+
+def test_the_plan_record_keeps_arms_of_earlier_phases(
+    curve: dict[str, ModuleType], tmp_path: Path
+) -> None:
+    fc = curve["flops_curve"]
+    fc.record_plan(fc.Plan(tmp_path), [fc.ARMS["pixels"]], "train")
+    fc.record_plan(fc.Plan(tmp_path), [fc.ARMS["ul-lf1.5-s3000"]], "train")
+    record = json.loads((tmp_path / "plan.json").read_text())
+    assert set(record["arms"]) == {"pixels", "ul-lf1.5-s3000"}
+    names = {"base/pixels", "stage1/ul-lf1.5-s3000", "base/ul-lf1.5-s3000"}
+    assert names <= set(record["commands"])
