@@ -9,9 +9,10 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-import torch
 
 from unified_latents.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -23,41 +24,36 @@ def benchmark() -> ModuleType:
 def test_rows_are_reproducible_and_resumable(
     benchmark: ModuleType, stand_in_inception: Path, tmp_path: Path
 ) -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        run = tmp_path / "ae"
-        assert main(["train-autoencoder", "--preset", "tiny", "--run-dir", str(run)]) == 0
-        outputs = []
-        for attempt in ("a", "b"):
-            results = tmp_path / f"results-{attempt}"
-            arguments = [
-                "--autoencoder", str(run), "--num", "12", "--steps", "2",
-                "--samplers", "ancestral,ddim", "--work-dir", str(tmp_path / f"work-{attempt}"),
-                "--results", str(results), "--inception", str(stand_in_inception),
-            ]  # fmt: skip
-            assert benchmark.main(arguments) == 0
-            outputs.append(json.loads((results / "fast_decoder.json").read_text()))
-        first, second = outputs
-        assert [set(row) for row in first] == [set(benchmark.ROW_KEYS)] * 2
-        assert [(r["decoder"], r["steps"]) for r in first] == [
-            ("diffusion-ancestral", 2),
-            ("diffusion-ddim", 2),
-        ]
-        for a, b in zip(first, second, strict=True):  # a fixed seed gives the same numbers
-            assert {k: v for k, v in a.items() if k != "seconds_per_image"} == {
-                k: v for k, v in b.items() if k != "seconds_per_image"
-            }
-        point = tmp_path / "work-a" / "ddim-002.json"
-        record = json.loads(point.read_text())
-        point.write_text(json.dumps({**record, "psnr": -1.0}))  # a finished point is reused
-        assert benchmark.main([*arguments[:-6], "--work-dir", str(tmp_path / "work-a"),
-                               "--results", str(tmp_path / "r"), "--inception",
-                               str(stand_in_inception)]) == 0  # fmt: skip
-        rows = json.loads((tmp_path / "r" / "fast_decoder.json").read_text())
-        assert rows[-1]["psnr"] == -1.0
-    finally:
-        torch.set_num_threads(threads)
+    run = tmp_path / "ae"
+    assert main(["train-autoencoder", "--preset", "tiny", "--run-dir", str(run)]) == 0
+    outputs = []
+    for attempt in ("a", "b"):
+        results = tmp_path / f"results-{attempt}"
+        arguments = [
+            "--autoencoder", str(run), "--num", "12", "--steps", "2",
+            "--samplers", "ancestral,ddim", "--work-dir", str(tmp_path / f"work-{attempt}"),
+            "--results", str(results), "--inception", str(stand_in_inception),
+        ]  # fmt: skip
+        assert benchmark.main(arguments) == 0
+        outputs.append(json.loads((results / "fast_decoder.json").read_text()))
+    first, second = outputs
+    assert [set(row) for row in first] == [set(benchmark.ROW_KEYS)] * 2
+    assert [(r["decoder"], r["steps"]) for r in first] == [
+        ("diffusion-ancestral", 2),
+        ("diffusion-ddim", 2),
+    ]
+    for a, b in zip(first, second, strict=True):  # a fixed seed gives the same numbers
+        assert {k: v for k, v in a.items() if k != "seconds_per_image"} == {
+            k: v for k, v in b.items() if k != "seconds_per_image"
+        }
+    point = tmp_path / "work-a" / "ddim-002.json"
+    record = json.loads(point.read_text())
+    point.write_text(json.dumps({**record, "psnr": -1.0}))  # a finished point is reused
+    assert benchmark.main([*arguments[:-6], "--work-dir", str(tmp_path / "work-a"),
+                           "--results", str(tmp_path / "r"), "--inception",
+                           str(stand_in_inception)]) == 0  # fmt: skip
+    rows = json.loads((tmp_path / "r" / "fast_decoder.json").read_text())
+    assert rows[-1]["psnr"] == -1.0
 
 
 @pytest.mark.slow
@@ -66,32 +62,27 @@ def test_a_distilled_student_is_a_row_beside_its_teacher(
 ) -> None:
     """`--distilled RUN[@CHECKPOINT]` measures the student at its own steps (DDIM), also for
     gFID through the base model; a second invocation on the same WORK reports every point."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        short = ["--set", "train.max_steps=4", "--set", "train.eval_every=4"]
-        ae, base, student = tmp_path / "ae", tmp_path / "base", tmp_path / "student"
-        assert main(["train", "autoencoder", "--preset", "tiny", "--run-dir", str(ae), *short]) == 0
-        base_args = ["train", "base", "--preset", "tiny", "--autoencoder", str(ae), *short]
-        assert main([*base_args, "--run-dir", str(base)]) == 0
-        distill = ["distill-decoder", "--run", str(ae), "--preset", "tiny", "--run-dir"]
-        assert main([*distill, str(student), "--set", "train.keep_checkpoints=0"]) == 0
-        common = [
-            "--autoencoder", str(ae), "--base", str(base), "--num", "8", "--steps", "2",
-            "--work-dir", str(tmp_path / "work"), "--inception", str(stand_in_inception),
-            "--results", str(tmp_path / "results"),
-        ]  # fmt: skip
-        assert benchmark.main([*common, "--samplers", "ddim"]) == 0
-        assert benchmark.main([*common, "--samplers", "", "--distilled", str(student),
-                               "--distilled", f"{student}@3"]) == 0  # fmt: skip
-        rows = json.loads((tmp_path / "results" / "fast_decoder.json").read_text())
-        assert [(r["decoder"], r["steps"]) for r in rows] == [
-            ("diffusion-ddim", 2),
-            ("distilled-ddim", 1),  # the tiny preset's phases 4 → 2 → 1, 2 steps each
-            ("distilled-ddim", 2),  # checkpoint 3: the second phase's student
-        ]
-        assert all(row["gfid"] is not None and row["seconds_per_image"] > 0 for row in rows)
-        with pytest.raises(SystemExit, match="not a decoder-distillation run"):
-            benchmark.main([*common, "--samplers", "", "--distilled", str(ae)])
-    finally:
-        torch.set_num_threads(threads)
+    short = ["--set", "train.max_steps=4", "--set", "train.eval_every=4"]
+    ae, base, student = tmp_path / "ae", tmp_path / "base", tmp_path / "student"
+    assert main(["train", "autoencoder", "--preset", "tiny", "--run-dir", str(ae), *short]) == 0
+    base_args = ["train", "base", "--preset", "tiny", "--autoencoder", str(ae), *short]
+    assert main([*base_args, "--run-dir", str(base)]) == 0
+    distill = ["distill-decoder", "--run", str(ae), "--preset", "tiny", "--run-dir"]
+    assert main([*distill, str(student), "--set", "train.keep_checkpoints=0"]) == 0
+    common = [
+        "--autoencoder", str(ae), "--base", str(base), "--num", "8", "--steps", "2",
+        "--work-dir", str(tmp_path / "work"), "--inception", str(stand_in_inception),
+        "--results", str(tmp_path / "results"),
+    ]  # fmt: skip
+    assert benchmark.main([*common, "--samplers", "ddim"]) == 0
+    assert benchmark.main([*common, "--samplers", "", "--distilled", str(student),
+                           "--distilled", f"{student}@3"]) == 0  # fmt: skip
+    rows = json.loads((tmp_path / "results" / "fast_decoder.json").read_text())
+    assert [(r["decoder"], r["steps"]) for r in rows] == [
+        ("diffusion-ddim", 2),
+        ("distilled-ddim", 1),  # the tiny preset's phases 4 → 2 → 1, 2 steps each
+        ("distilled-ddim", 2),  # checkpoint 3: the second phase's student
+    ]
+    assert all(row["gfid"] is not None and row["seconds_per_image"] > 0 for row in rows)
+    with pytest.raises(SystemExit, match="not a decoder-distillation run"):
+        benchmark.main([*common, "--samplers", "", "--distilled", str(ae)])

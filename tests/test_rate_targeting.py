@@ -9,7 +9,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-import torch
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -28,24 +29,19 @@ def test_the_settling_step_is_where_the_rate_stays_inside_the_band(benchmark: Mo
 def test_train_and_report_on_tiny_runs(
     benchmark: ModuleType, stand_in_inception: Path, tmp_path: Path
 ) -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        work = ["--work-dir", str(tmp_path / "work")]
-        train = ["train", "--preset", "tiny", "--targets", "0.5", "--fixed", "2", "--steps", "4"]
-        assert benchmark.main([*train, *work]) == 0
-        assert benchmark.main([*train, *work]) == 0  # finished runs are skipped
-        results = tmp_path / "results"
-        report = ["report", "--num", "8", "--results", str(results)]
-        assert benchmark.main([*report, "--inception", str(stand_in_inception), *work]) == 0
-        rows = json.loads((results / "rate_targeting.json").read_text())
-        assert [set(row) for row in rows] == [set(benchmark.ROW_KEYS)]
-        assert rows[0]["target_bits_per_pixel"] == 0.5 and rows[0]["final_bits_per_pixel"] > 0
-        details = json.loads((results / "rate_targeting_details.json").read_text())
-        by_name = {Path(run["run"]).name: run for run in details["runs"]}
-        assert set(by_name) == {"target-0.5", "fixed-2"}
-        assert by_name["fixed-2"]["loss_factor"] == 2.0
-        assert by_name["target-0.5"]["trajectory"]["loss_factor"]  # the controller was logged
-        assert (results / "rate_targeting.png").stat().st_size > 0
-    finally:
-        torch.set_num_threads(threads)
+    work = ["--work-dir", str(tmp_path / "work")]
+    train = ["train", "--preset", "tiny", "--targets", "0.5", "--fixed", "2", "--steps", "4"]
+    assert benchmark.main([*train, *work]) == 0
+    assert benchmark.main([*train, *work]) == 0  # finished runs are skipped
+    results = tmp_path / "results"
+    report = ["report", "--num", "8", "--results", str(results)]
+    assert benchmark.main([*report, "--inception", str(stand_in_inception), *work]) == 0
+    rows = json.loads((results / "rate_targeting.json").read_text())
+    assert [set(row) for row in rows] == [set(benchmark.ROW_KEYS)]
+    assert rows[0]["target_bits_per_pixel"] == 0.5 and rows[0]["final_bits_per_pixel"] > 0
+    details = json.loads((results / "rate_targeting_details.json").read_text())
+    by_name = {Path(run["run"]).name: run for run in details["runs"]}
+    assert set(by_name) == {"target-0.5", "fixed-2"}
+    assert by_name["fixed-2"]["loss_factor"] == 2.0
+    assert by_name["target-0.5"]["trajectory"]["loss_factor"]  # the controller was logged
+    assert (results / "rate_targeting.png").stat().st_size > 0
