@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from tests.helpers import digit_images
 from tests.objectives.test_unified_latents import TINY
+from unified_latents.config import ConfigError
 from unified_latents.diffusion.process import alpha_sigma
 from unified_latents.networks.denoiser import Denoiser
 from unified_latents.objectives.autoencoder import Autoencoder, AutoencoderKind, ObjectiveConfig
@@ -165,3 +166,10 @@ def test_pixel_space_is_the_identity() -> None:
     assert pixels.latent_shape == (1, 8, 8) and pixels.latent_logsnr_max == 12.0
     assert torch.equal(pixels.decode(pixels.encode(x), num_steps=4), x)
     assert not pixels.has_latent_prior and build("ul-normal-prior").has_latent_prior
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_image_size_the_encoder_cannot_divide_is_a_config_error(kind: str) -> None:
+    """One message for every stage-1 kind (the CLI prints a ConfigError as one line)."""
+    with pytest.raises(ConfigError, match="not divisible by the encoder's downsampling"):
+        build_stage1_model(TINY, ObjectiveConfig(kind=kind), image_channels=1, image_size=9)  # type: ignore[arg-type]

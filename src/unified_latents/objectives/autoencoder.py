@@ -25,6 +25,7 @@ from typing import ClassVar, Literal, get_args
 import torch
 from torch import Tensor, nn
 
+from unified_latents.config import ConfigError
 from unified_latents.sampling.samplers import SamplerKind
 
 AutoencoderKind = Literal[
@@ -169,3 +170,15 @@ class OneStepDecoding:
         progress: bool = False,
     ) -> Tensor:
         return self.decode_once(z)
+
+
+def latent_size_for(encoder: nn.Module, image_size: int) -> int:
+    """The latent's side length, image_size ÷ the encoder's downsampling factor; a ConfigError
+    (one line on the command line) if the factor does not divide the image size."""
+    factor = int(encoder.downsample_factor)  # type: ignore[arg-type]
+    if image_size % factor:
+        raise ConfigError(
+            f"image size {image_size} is not divisible by the encoder's downsampling "
+            f"factor {factor}; change data.image_size or model.encoder.channels/patch_size"
+        )
+    return image_size // factor

@@ -35,7 +35,12 @@ from torch import Tensor
 from unified_latents.diffusion.elbo import sum_over_dims
 from unified_latents.networks.conv_decoder import ConvDecoder
 from unified_latents.networks.registry import build_encoder
-from unified_latents.objectives.autoencoder import Autoencoder, ObjectiveConfig, OneStepDecoding
+from unified_latents.objectives.autoencoder import (
+    Autoencoder,
+    ObjectiveConfig,
+    OneStepDecoding,
+    latent_size_for,
+)
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.objectives.unified_latents import UnifiedLatentsConfig, randn
 
@@ -73,13 +78,8 @@ class KLAutoencoder(OneStepDecoding, Autoencoder):
         channels = config.encoder.latent_channels
         gaussian = replace(config.encoder, latent_channels=2 * channels)  # mean and log-variance
         self.encoder = build_encoder(config.encoder_network, gaussian, image_channels)
-        factor: int = self.encoder.downsample_factor  # type: ignore[assignment]
-        if image_size % factor:
-            raise ValueError(
-                f"image size {image_size} is not divisible by the encoder's downsampling "
-                f"factor {factor}; change data.image_size or model.encoder.channels/patch_size"
-            )
-        self.latent_size, self.latent_channels = image_size // factor, channels
+        self.latent_size = latent_size_for(self.encoder, image_size)
+        self.latent_channels = channels
         self.decoder = ConvDecoder(config.encoder, image_channels)
         # Running moments of μ over training batches → latent scale 1/std (LDM's scale factor).
         self.register_buffer("latent_mean", torch.zeros(()))

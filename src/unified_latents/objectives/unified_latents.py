@@ -27,7 +27,7 @@ from unified_latents.networks.conditioning import ConditionConfig
 from unified_latents.networks.denoiser import Denoiser
 from unified_latents.networks.registry import build_decoder, build_encoder, build_prior
 from unified_latents.networks.video import FrameEncoder
-from unified_latents.objectives.autoencoder import Autoencoder
+from unified_latents.objectives.autoencoder import Autoencoder, latent_size_for
 from unified_latents.objectives.rate_control import RateController
 from unified_latents.objectives.terms import LossTerms
 from unified_latents.objectives.unified_latents_config import UnifiedLatentsConfig
@@ -75,13 +75,7 @@ class UnifiedLatents(Autoencoder):
         self.num_frames = num_frames  # clips [C, T, H, W] when > 0 (networks/video.py)
         self.latent_frames = config.video.latent_frames(num_frames) if num_frames else 0
         self.encoder = self.make_encoder()
-        factor: int = self.encoder.downsample_factor  # type: ignore[assignment]
-        if image_size % factor:
-            raise ConfigError(
-                f"image size {image_size} is not divisible by the encoder's downsampling "
-                f"factor {factor}; change data.image_size or model.encoder.channels/patch_size"
-            )
-        self.latent_size = image_size // factor
+        self.latent_size = latent_size_for(self.encoder, image_size)
         self.latent_channels = config.encoder.latent_channels
         self.prior = self.make_prior()
         self.decoder = self.make_decoder()
