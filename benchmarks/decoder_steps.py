@@ -28,7 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _curve_measure import DEVICE, Reference, generation, reconstruction
+import torch
+
+from _curve_measure import (
+    DEVICE,
+    Reference,
+    decode_latents,
+    generation,
+    reconstruction,
+    stage1_model,
+)
 from _tables_jobs import say
 from _tables_plan import read_json
 from unified_latents.config import from_dict
@@ -36,6 +45,7 @@ from unified_latents.metrics.inception import InceptionFeatures
 from unified_latents.runs.autoencoder import AutoencoderRunConfig
 from unified_latents.runs.directory import latest_training_state, read_run_record
 from unified_latents.runs.registry import kind_of
+from unified_latents.visualize import save_image_grid
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 ROW_KEYS = ("decoder", "steps", "psnr", "rfid", "gfid", "n", "seconds_per_image")
@@ -117,6 +127,28 @@ def row(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def comparison_grid(
+    args: argparse.Namespace, points: list[Point], reference: Reference, path: Path
+) -> Path:
+    """One row per point (after a row of originals): reconstructions of the same `args.grid`
+    test images from the same z_0 noise and decoder seed, 4× enlarged."""
+    images = reference.real.images[: args.grid]
+    rows = [images]
+    for point in points:
+        model, _ = stage1_model(point.run or args.autoencoder, point.checkpoint)
+        rows.append(
+            decode_latents(
+                model,
+                images,
+                steps=point.steps,
+                decoder_input="noisy",
+                seed=args.seed,
+                sampler=point.sampler,  # type: ignore[arg-type]
+            )
+        )
+    return save_image_grid(torch.cat(rows), path, num_columns=args.grid, scale=4)
+
+
 def every_point(work_dir: Path) -> list[dict[str, Any]]:
     """Every finished point under WORK (also another invocation's), ordered by decoder, then
     steps: the autoencoder's decoder by sampler, then the distilled students."""
@@ -143,6 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, required=True)
     parser.add_argument("--results", type=Path, default=CHECKOUT / "docs" / "results")
     parser.add_argument("--inception", type=Path, default=None, help="TorchScript file")
+    parser.add_argument(
+        "--grid",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also fast_decoder_grid.png: K test images reconstructed by each point of this call",
+    )
     args = parser.parse_args(argv)
     data = from_dict(AutoencoderRunConfig, read_run_record(args.autoencoder)["run"]).data
     reference = Reference(InceptionFeatures(args.inception, "cpu"), data)
@@ -169,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     (args.results / "fast_decoder_details.json").write_text(json.dumps(records, indent=2) + "\n")
     say(f"wrote {args.results / 'fast_decoder.json'}")
+    if args.grid:
+        grid = comparison_grid(args, points, reference, args.results / "fast_decoder_grid.png")
+        say(f"wrote {grid}")
     return 0
 
 

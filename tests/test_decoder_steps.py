@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from PIL import Image
 
 from unified_latents.cli import main
 
@@ -76,7 +77,7 @@ def test_a_distilled_student_is_a_row_beside_its_teacher(
     ]  # fmt: skip
     assert benchmark.main([*common, "--samplers", "ddim"]) == 0
     assert benchmark.main([*common, "--samplers", "", "--distilled", str(student),
-                           "--distilled", f"{student}@3"]) == 0  # fmt: skip
+                           "--distilled", f"{student}@3", "--grid", "3"]) == 0  # fmt: skip
     rows = json.loads((tmp_path / "results" / "fast_decoder.json").read_text())
     assert [(r["decoder"], r["steps"]) for r in rows] == [
         ("diffusion-ddim", 2),
@@ -84,5 +85,7 @@ def test_a_distilled_student_is_a_row_beside_its_teacher(
         ("distilled-ddim", 2),  # checkpoint 3: the second phase's student
     ]
     assert all(row["gfid"] is not None and row["seconds_per_image"] > 0 for row in rows)
+    with Image.open(tmp_path / "results" / "fast_decoder_grid.png") as grid:
+        assert grid.size[0] == grid.size[1] > 0  # 3 images wide; originals + 2 students high
     with pytest.raises(SystemExit, match="not a decoder-distillation run"):
         benchmark.main([*common, "--samplers", "", "--distilled", str(ae)])
