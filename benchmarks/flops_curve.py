@@ -161,10 +161,14 @@ def ul_command(args: list[str], log: Path, checkout: Path = CHECKOUT) -> None:
         raise RuntimeError(f"exit {done.returncode}; log {log}:\n{tail}")
 
 
-def train_job(plan: Plan, run_dir: Path, steps: int, args: list[str], name: str) -> str:
+def train_job(
+    work_dir: Path, run_dir: Path, steps: int, args: list[str], name: str, checkout: Path = CHECKOUT
+) -> str:
+    """Train `run_dir` to `steps` with `ul ARGS` (from `checkout`, log WORK/logs/NAME.log),
+    unless a checkpoint already reached them; a stopped run resumes."""
     if newest_step(run_dir) >= steps:
         return f"finished earlier (step {newest_step(run_dir)})"
-    ul_command(args, plan.work_dir / "logs" / f"{name.replace('/', '-')}.log", Path(plan.ul_from))
+    ul_command(args, work_dir / "logs" / f"{name.replace('/', '-')}.log", checkout)
     return f"trained to step {newest_step(run_dir)}"
 
 
@@ -177,18 +181,18 @@ def training_jobs(plan: Plan, arms: list[Arm]) -> dict[str, Job]:
             if stage1 not in jobs:
                 action = partial(
                     train_job,
-                    plan,
+                    plan.work_dir,
                     plan.stage1_dir(arm),
                     plan.stage1_target(arm),
                     plan.stage1_args(arm),
                     stage1,
+                    Path(plan.ul_from),
                 )
                 jobs[stage1] = Job(stage1, (), action)
             deps = (stage1,)
         name = f"base/{arm.name}"
-        action = partial(
-            train_job, plan, plan.base_dir(arm), plan.base_target(arm), plan.base_args(arm), name
-        )
+        base = (plan.base_dir(arm), plan.base_target(arm), plan.base_args(arm), name)
+        action = partial(train_job, plan.work_dir, *base, Path(plan.ul_from))
         jobs[name] = Job(name, deps, action)
     return jobs
 

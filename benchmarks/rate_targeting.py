@@ -31,7 +31,7 @@ from typing import Any
 from _curve_measure import Reference, reconstruction
 from _tables_jobs import Job, run_jobs, say
 from _tables_plan import read_json
-from flops_curve import newest_step, ul_command
+from flops_curve import newest_step, train_job
 from unified_latents.config import from_dict
 from unified_latents.metrics.inception import InceptionFeatures
 from unified_latents.runs.autoencoder import AutoencoderRunConfig
@@ -62,15 +62,6 @@ def train_arguments(run_dir: Path, preset: str, steps: int, setting: list[str]) 
     ]
 
 
-def train_job(args: argparse.Namespace, name: str, setting: list[str]) -> str:
-    run_dir, steps = args.work_dir / "runs" / name, args.steps
-    if newest_step(run_dir) >= steps:
-        return f"finished earlier (step {newest_step(run_dir)})"
-    arguments = train_arguments(run_dir, args.preset, steps, setting)
-    ul_command(arguments, args.work_dir / "logs" / f"{name}.log")
-    return f"trained to step {newest_step(run_dir)}"
-
-
 def train(args: argparse.Namespace) -> int:
     settings = {
         run_name(target=t): ["--target-bits-per-pixel", str(t)] for t in floats(args.targets)
@@ -78,10 +69,12 @@ def train(args: argparse.Namespace) -> int:
     settings |= {
         run_name(loss_factor=c): ["--set", f"model.loss_factor={c}"] for c in floats(args.fixed)
     }
-    jobs = {
-        name: Job(name, (), partial(train_job, args, name, setting))
-        for name, setting in settings.items()
-    }
+    jobs = {}
+    for name, setting in settings.items():
+        run_dir = args.work_dir / "runs" / name
+        arguments = train_arguments(run_dir, args.preset, args.steps, setting)
+        action = partial(train_job, args.work_dir, run_dir, args.steps, arguments, name)
+        jobs[name] = Job(name, (), action)
     status = run_jobs(jobs, args.jobs)
     return 0 if all(value == "ok" for value in status.values()) else 1
 
