@@ -15,8 +15,11 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from unified_latents.runs.autoencoder import AutoencoderRunConfig
-from unified_latents.runs.base_model import BaseRunConfig
+from unified_latents.conditions import ConditionSource
+from unified_latents.generation import sample_images, sampling_conditions
+from unified_latents.metrics.inception import InceptionFeatures
+from unified_latents.runs.autoencoder import AutoencoderRunConfig, build_autoencoder
+from unified_latents.runs.base_model import BaseRunConfig, build_base_model
 from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
 from unified_latents.training.optim import build_optimizer, learning_rate, set_learning_rate
 from unified_latents.training.precision import autocast
@@ -40,6 +43,8 @@ class Job:
     threads: int
     widths: tuple[int, int]  # diffusers (AutoencoderKL, UNet2DModel) base widths
     keep_freed_memory: bool  # training/cpu_allocator.py's setting, as `ul` applies it
+    repeat: int = 0  # which round of `--repeats`
+    profile: bool = False  # also record the top operators of a few training steps
 
 
 class Workload(Protocol):
@@ -109,6 +114,30 @@ def time_training(
     }
 
 
+def profile_training(workload: Workload, job: Job, steps: int = 3) -> list[dict[str, object]]:
+    """torch.profiler over `steps` forward + backward passes (eager): the 12 operators with the
+    most self time, with their share of the total."""
+    device = torch.device(job.device)
+    with torch.profiler.profile() as profiler:
+        for step in range(steps):
+            with autocast(device, job.precision):
+                loss = workload.loss(workload.model, step)
+            loss.backward()
+        synchronize(device)
+    events = list(profiler.key_averages())
+    total = sum(event.self_cpu_time_total for event in events) or 1.0
+    top = sorted(events, key=lambda event: event.self_cpu_time_total, reverse=True)[:12]
+    return [
+        {
+            "op": event.key,
+            "self_ms_per_step": event.self_cpu_time_total / 1e3 / steps,
+            "share": event.self_cpu_time_total / total,
+            "calls_per_step": event.count / steps,
+        }
+        for event in top
+    ]
+
+
 def minor_page_faults() -> int:
     """Page faults of this process served without I/O so far: mostly fresh pages the kernel
     zero-fills for newly mapped memory."""
@@ -130,6 +159,56 @@ def time_sampling(workload: Workload, job: Job) -> dict[str, float]:
         "sampling_seconds_per_image_per_evaluation": seconds / (num * evaluations),
         "sampling_evaluations_per_image": float(evaluations),
     }
+
+
+def time_end_to_end(
+    autoencoder_config: AutoencoderRunConfig,
+    base_config: BaseRunConfig,
+    device: torch.device,
+    images: int,
+) -> list[dict[str, object]]:
+    """Seconds per image of `ul sample` (generation.sample_images with the base preset's sampling
+    settings, every class in turn) and of Inception features (FID in `ul evaluate`), each after
+    an untimed warm-up on 4 images; the networks keep their random initial weights."""
+    autoencoder = build_autoencoder(autoencoder_config).to(device).eval()
+    base = build_base_model(base_config.model, autoencoder).to(device).eval()
+    settings, condition = base_config.eval, base_config.model.condition
+    conditions = ConditionSource(condition, [str(i) for i in range(condition.num_classes)])
+    cond, _ = sampling_conditions(conditions, images, None, None)
+
+    def sample(num: int) -> Tensor:
+        chosen = None if cond is None else cond[:num]
+        return sample_images(
+            base, autoencoder, chosen, conditions, settings, num=num, seed=0, progress=False
+        )
+
+    def timed(run: Callable[[], object]) -> float:
+        synchronize(device)
+        start = time.perf_counter()
+        run()
+        synchronize(device)
+        return (time.perf_counter() - start) / images
+
+    sample(min(images, 4))
+    generated = sample(images)
+    sample_seconds = timed(lambda: sample(images))
+    inception = InceptionFeatures(device=device)
+    inception.features(generated[:4], progress=False)
+    inception_seconds = timed(lambda: inception.features(generated, progress=False))
+    batch = min(settings.batch_size, images)
+    return [
+        {
+            "what": f"ul sample: {settings.base_steps} {settings.sampler} base steps, guidance "
+            f"{settings.guidance:g}, {settings.decoder_steps} decoder steps, batch {batch}",
+            "seconds_per_image": sample_seconds,
+            "images": images,
+        },
+        {
+            "what": "Inception features for FID (ul evaluate), batch 50",
+            "seconds_per_image": inception_seconds,
+            "images": images,
+        },
+    ]
 
 
 def peak_memory_mib(device: torch.device) -> float:

@@ -26,6 +26,20 @@ with `--compile`, torch.compile'd:
   compilation takes minutes (about 3–4 for the default presets), twice per measurement (training
   and sampling), so a `--compile` run takes the better part of an hour or more.
 
+Precision follows the hardware (issue 18): bf16 is measured only where the device runs it
+natively (training/precision.py's detection: CUDA with bf16 tensor cores, CPUs with
+AVX512-BF16/AMX), unless `--include-emulated-bf16` asks for it; each comparison records
+`native_precision`. `--repeats R` (default 3) measures every workload R times, interleaved (ours
+and diffusers alternate which goes first), and each comparison is the median of the R per-repeat
+ratios with its min and max; with the measured matmul peak it also states whether issue 18's target
+holds (ours ≥ 1.5× diffusers, or ≥ 80 % of the peak where 1.5× diffusers would exceed it).
+
+Also, once per repeat, in its own process: end-to-end `ul sample` seconds per image with the base
+preset's sampling settings (class-conditional, guidance, base + decoder steps) and Inception
+feature extraction seconds per image (what `ul evaluate` spends on FID), both on randomly
+initialised preset networks (their cost does not depend on the weights). `--profile` adds
+torch.profiler's top operators of one of our training steps per workload.
+
 Each measurement runs in a fresh process, so its max RSS and compile caches are its own (the
 timers and the `Job` record are `_throughput_timing.py`'s). Writes JSON (`--out`) and prints a
 markdown table. Not a test: timings depend on the machine and on whatever else runs on it; the
@@ -42,6 +56,7 @@ import platform
 import shlex
 import sys
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -52,7 +67,7 @@ from tqdm import tqdm
 
 import _diffusers_reference as reference
 from _provenance import REPO_ROOT
-from _throughput_report import comparisons, cpu_name, markdown
+from _throughput_report import comparisons, cpu_name, end_to_end_summary, markdown
 from _throughput_timing import (
     SAMPLING,
     Job,
@@ -60,6 +75,8 @@ from _throughput_timing import (
     Workload,
     matmul_peak,
     peak_memory_mib,
+    profile_training,
+    time_end_to_end,
     time_sampling,
     time_training,
 )
@@ -76,6 +93,7 @@ from unified_latents.runs.base_model import BaseRunConfig, BaseTask, build_base_
 from unified_latents.runs.presets import autoencoder_fashion_mnist, base_fashion_mnist
 from unified_latents.runs.presets_tiny import autoencoder_tiny, base_tiny
 from unified_latents.training.cpu_allocator import keep_freed_memory
+from unified_latents.training.precision import native_bf16
 
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "throughput.json"
 PRECISIONS = ("fp32", "bf16")
@@ -131,8 +149,10 @@ def run_job(job: Job) -> dict[str, Any]:
         timing = time_training(workload, job, config)
         memory = peak_memory_mib(torch.device(job.device))
         sampling = time_sampling(workload, job)
+        profile = profile_training(workload, job) if job.profile else None
     images_per_second = batch_size / timing["step_seconds"]
     return {
+        "repeat": job.repeat,
         "stage": job.stage,
         "system": job.system,
         "model": model_name,
@@ -148,7 +168,16 @@ def run_job(job: Job) -> dict[str, Any]:
         **timing,
         "compile_seconds": timing["first_step_seconds"] if job.compiled else None,
         **sampling,
+        **({} if profile is None else {"profile_top_ops": profile}),
     }
+
+
+def end_to_end_job(quick: bool, device: str, threads: int, images: int) -> list[dict[str, Any]]:
+    """`ul sample`'s and FID's seconds per image on the preset networks (random weights)."""
+    torch.set_num_threads(threads)
+    keep_freed_memory()
+    autoencoder_config, base_config = presets(quick)
+    return time_end_to_end(autoencoder_config, base_config, torch.device(device), images)
 
 
 def diffusers_widths(quick: bool) -> dict[str, dict[str, float]]:
@@ -192,20 +221,54 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads"
     )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="times each workload is measured, interleaved"
+    )
+    parser.add_argument(
+        "--include-emulated-bf16",
+        action="store_true",
+        help="also measure bf16 where the device only emulates it (slow: 10× or more)",
+    )
+    parser.add_argument(
+        "--end-to-end-images", type=int, default=50, help="images per end-to-end timing (0: skip)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="record the top operators of our training steps"
+    )
     args = parser.parse_args()
     if args.steps < 1 or args.warmup < (1 if args.compile else 0):
         parser.error("--steps must be ≥ 1 and --warmup ≥ 0 (≥ 1 with --compile)")
+    if args.repeats < 1 or args.end_to_end_images < 0:
+        parser.error("--repeats must be ≥ 1 and --end-to-end-images ≥ 0")
     return args
+
+
+def measured_precisions(native: bool, include_emulated: bool) -> tuple[str, ...]:
+    """fp32 always; bf16 where the device runs it natively or when asked to."""
+    return PRECISIONS if native or include_emulated else ("fp32",)
+
+
+def in_own_process(function: Any, *arguments: Any) -> Any:
+    """`function(*arguments)` in a fresh spawned process (no forked torch state): its max RSS
+    and caches are its own."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(function, *arguments).result()
 
 
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    bf16_native, bf16_reason = native_bf16(device)
+    precisions = measured_precisions(bf16_native, args.include_emulated_bf16)
     tqdm.write("sizing the diffusers models to our FLOPs per image …")
+    start = time.perf_counter()
     sizes = diffusers_widths(args.quick)
+    sizing_seconds = time.perf_counter() - start
     widths = (int(sizes["autoencoder_kl"]["width"]), int(sizes["unet_2d"]["width"]))
-    peak = {p: matmul_peak(p, device, MATMUL_SIZE[args.quick]) for p in PRECISIONS}
+    # Only the measured precisions: an emulated bf16 peak alone took 10 minutes on one machine.
+    peak = {p: matmul_peak(p, device, MATMUL_SIZE[args.quick]) for p in precisions}
     template = Job(1, "ul", "fp32", False, args.steps, args.warmup, args.quick, args.device,
                    args.threads, widths, keep_freed_memory=True)  # fmt: skip
     diffusers_memory = args.diffusers_keeps_freed_memory
@@ -217,20 +280,28 @@ def main() -> None:
             precision=precision,
             compiled=compiled,
             keep_freed_memory=system == "ul" or diffusers_memory,
+            repeat=repeat,
+            profile=args.profile and system == "ul" and repeat == 0,
         )
+        for repeat in range(args.repeats)
         for stage in (1, 2)
         for compiled in ((False, True) if args.compile else (False,))
-        for precision in PRECISIONS
-        for system in ("ul", "diffusers")  # interleaved, so load changes hit both alike
+        for precision in precisions
+        # interleaved, so load changes hit both alike; who goes first alternates by repeat
+        for system in (("ul", "diffusers") if repeat % 2 == 0 else ("diffusers", "ul"))
     ]
-    results = []
-    # A fresh process per job (spawn: no forked torch state): its max RSS and caches are its own.
-    context = multiprocessing.get_context("spawn")
-    for job in tqdm(jobs, desc="measurements"):
-        with ProcessPoolExecutor(1, mp_context=context) as pool:
-            result = pool.submit(run_job, job).result()
+    results, end_to_end = [], []
+    for index, job in enumerate(tqdm(jobs, desc="measurements")):
+        result = in_own_process(run_job, job)
         result["utilisation"] = result["achieved_flops_per_second"] / peak[job.precision]
         results.append(result)
+        last_of_repeat = index + 1 == len(jobs) or jobs[index + 1].repeat != job.repeat
+        if last_of_repeat and args.end_to_end_images:
+            timings = in_own_process(
+                end_to_end_job, args.quick, args.device, args.threads, args.end_to_end_images
+            )
+            end_to_end += [{"repeat": job.repeat, **timing} for timing in timings]
+    native = {"fp32": True, "bf16": bf16_native}
     report = {
         "command": shlex.join([sys.executable, *sys.argv]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -238,6 +309,8 @@ def main() -> None:
             "cpu": cpu_name(),
             "device": args.device,
             "threads": args.threads,
+            "bf16_native": bf16_native,
+            "bf16_reason": bf16_reason,
             "torch": torch.__version__,
             "diffusers": reference.DIFFUSERS_VERSION,
             "python": platform.python_version(),
@@ -245,14 +318,19 @@ def main() -> None:
         "settings": {
             "steps": args.steps,
             "warmup": args.warmup,
+            "repeats": args.repeats,
+            "precisions": list(precisions),
             "quick": args.quick,
             "sampling_images_and_steps": SAMPLING[args.quick],
+            "end_to_end_images": args.end_to_end_images,
             "diffusers_keeps_freed_memory": args.diffusers_keeps_freed_memory,
         },
         "matmul_peak_flops_per_second": peak,
-        "diffusers_sizing": sizes,
+        "diffusers_sizing": {**sizes, "seconds": sizing_seconds},
         "results": results,
-        "comparisons": comparisons(results),
+        "comparisons": comparisons(results, native, peak),
+        "end_to_end": end_to_end_summary(end_to_end),
+        "end_to_end_per_repeat": end_to_end,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
