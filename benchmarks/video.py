@@ -8,8 +8,14 @@ Writes docs/results/video.json with the issue's keys (`fvd_ul`, `fvd_copy_last`,
 `i3d_port_max_rel_error`) and the rows behind them. In process, through the library's commands;
 resumable (finished trainings and evaluations are skipped). Hours on 2 CPU cores:
 
-  .venv/bin/python benchmarks/video.py --work-dir /work/video --num 64
+  .venv/bin/python benchmarks/video.py --work-dir /work/video --num 64 [--kl-vae]
   .venv/bin/python benchmarks/video.py --work-dir /tmp/v --tiny   # smoke run, seconds
+
+With `--kl-vae` the per-frame KL-VAE baseline (`kl-vae-moving-digits`: the Stable-Diffusion-style
+autoencoder on every frame, the same 8×8×4 latent per frame) gets the same autoencoder steps and
+the same base preset and steps, so equal base-model FLOPs (the same base network on the same
+latent shape; `base_training_flops` of each row shows it); its figures go under `baselines`.
+Its run directories are WORK/kl-vae-*.
 """
 
 from __future__ import annotations
@@ -35,6 +41,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--autoencoder-steps", type=int, default=10_000)
     parser.add_argument("--base-steps", type=int, default=10_000)
     parser.add_argument("--tiny", action="store_true", help="4-frame smoke run (no FVD)")
+    parser.add_argument(
+        "--kl-vae",
+        action="store_true",
+        help="also the per-frame KL-VAE baseline (kl-vae-moving-digits) with the same base "
+        "preset and steps (equal base FLOPs); its rows go under `baselines`",
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     return parser.parse_args()
 
@@ -52,25 +64,35 @@ def evaluated(run_dir: Path, num: int, fid: bool) -> dict[str, Any]:
     return evaluate(run_dir, num=num, fid=fid)
 
 
-def main() -> None:
-    args = parse_args()
-    preset, base_preset = (
-        ("moving-digits-tiny",) * 2
-        if args.tiny
-        else (
-            "moving-digits",
-            "moving-digits-predict",
-        )
-    )
-    autoencoder, base = args.work_dir / "autoencoder", args.work_dir / "base"
+def latent_space(
+    args: argparse.Namespace, name: str, preset: str, base_preset: str
+) -> tuple[dict[str, Any], dict[str, Any], Path, Path]:
+    """Train (or resume) one autoencoder and its frame-prediction base model under
+    WORK/<name>-prefixed run dirs, and evaluate both on N test clips."""
+    prefix = "" if name == "ul" else f"{name}-"
+    autoencoder, base = args.work_dir / f"{prefix}autoencoder", args.work_dir / f"{prefix}base"
     steps = [] if args.tiny else [f"train.max_steps={args.autoencoder_steps}"]
     if train("autoencoder", preset, steps, autoencoder) != 0:
-        raise SystemExit("autoencoder training failed")
+        raise SystemExit(f"{name}: autoencoder training failed")
     base_steps = [] if args.tiny else [f"train.max_steps={args.base_steps}"]
     if train("base", base_preset, [f"autoencoder_run={autoencoder}", *base_steps], base) != 0:
-        raise SystemExit("base-model training failed")
+        raise SystemExit(f"{name}: base-model training failed")
     stage1 = evaluated(autoencoder, args.num, fid=not args.tiny)
     stage2 = evaluated(base, args.num, fid=not args.tiny)
+    return stage1, stage2, autoencoder, base
+
+
+UL_KEYS = ("bits_per_pixel", "bits_per_frame", "psnr_db", "ssim", "rfvd")
+KL_KEYS = ("kl_bits_per_pixel", "psnr_db", "ssim", "rfvd")  # its KL is no rate bound
+
+
+def main() -> None:
+    args = parse_args()
+    tiny = "-tiny" if args.tiny else ""
+    base_preset = "moving-digits-tiny" if args.tiny else "moving-digits-predict"
+    stage1, stage2, autoencoder, base = latent_space(
+        args, "ul", f"moving-digits{tiny}", base_preset
+    )
     check = json.loads(I3D_CHECK.read_text())
     m1, m2 = stage1["metrics"], stage2["metrics"]
     result = {
@@ -80,15 +102,28 @@ def main() -> None:
         "i3d_port_max_rel_error": max(check["max_relative_error"].values()),
         "predicted_psnr_db_ul": m2.get("gpredicted_psnr_db"),
         "predicted_psnr_db_copy_last": m2.get("copy_last_predicted_psnr_db"),
-        "autoencoder": {
-            key: m1.get(key)
-            for key in ("bits_per_pixel", "bits_per_frame", "psnr_db", "ssim", "rfvd")
-        },
+        "autoencoder": {key: m1.get(key) for key in UL_KEYS},
         "base_elbo_bits_per_pixel": m2.get("base_elbo_bits_per_pixel"),
+        "base_training_flops": stage2["flops"].get("training_total_base"),
         "runs": {"autoencoder": str(autoencoder), "base": str(base)},
         "steps": {"autoencoder": stage1.get("step"), "base": stage2.get("step")},
-        "settings": {"autoencoder": preset, "base": base_preset, "tiny": args.tiny},
+        "settings": {"autoencoder": f"moving-digits{tiny}", "base": base_preset, "tiny": args.tiny},
     }
+    if args.kl_vae:  # the same base preset and steps on per-frame KL latents: equal base FLOPs
+        preset = f"kl-vae-moving-digits{tiny}"
+        kl1, kl2, kl_autoencoder, kl_base = latent_space(args, "kl-vae", preset, base_preset)
+        result["baselines"] = [
+            {
+                "latent_space": "kl-vae",
+                "fvd": kl2["metrics"].get("gfvd"),
+                "predicted_psnr_db": kl2["metrics"].get("gpredicted_psnr_db"),
+                "autoencoder": {key: kl1["metrics"].get(key) for key in KL_KEYS},
+                "base_training_flops": kl2["flops"].get("training_total_base"),
+                "runs": {"autoencoder": str(kl_autoencoder), "base": str(kl_base)},
+                "steps": {"autoencoder": kl1.get("step"), "base": kl2.get("step")},
+                "settings": {"autoencoder": preset, "base": base_preset},
+            }
+        ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -1,7 +1,8 @@
 """The §10 baselines and ablations: finite, correctly signed terms that combine as documented; the
 registry matches the config's kinds; the N(0, I) rate against Monte Carlo; no prior gradient
 reaches a stop-grad encoder; the MSE decoder's weight is what a diffusion decoder ignoring x_t
-pays; the KL-VAE latent scale round-trips; pixel space is the identity."""
+pays; the KL-VAE latent scale round-trips and on clips is the image model per frame; pixel space
+is the identity."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from tests.objectives.test_unified_latents import TINY
 from unified_latents.config import ConfigError
 from unified_latents.diffusion.process import alpha_sigma
 from unified_latents.networks.denoiser import Denoiser
+from unified_latents.networks.video import VideoConfig
 from unified_latents.objectives.autoencoder import Autoencoder, AutoencoderKind, ObjectiveConfig
 from unified_latents.objectives.baselines import mse_decoder_weight, normal_prior_kl
-from unified_latents.objectives.kl_vae import KLAutoencoder
+from unified_latents.objectives.kl_vae import FrameKLAutoencoder, KLAutoencoder
 from unified_latents.objectives.pixel_space import PixelSpace
 from unified_latents.objectives.registry import AUTOENCODER_KINDS, build_stage1_model
 from unified_latents.objectives.unified_latents import UnifiedLatents
@@ -173,3 +175,37 @@ def test_an_image_size_the_encoder_cannot_divide_is_a_config_error(kind: str) ->
     """One message for every stage-1 kind (the CLI prints a ConfigError as one line)."""
     with pytest.raises(ConfigError, match="not divisible by the encoder's downsampling"):
         build_stage1_model(TINY, ObjectiveConfig(kind=kind), image_channels=1, image_size=9)  # type: ignore[arg-type]
+
+
+def test_the_video_kl_vae_is_the_image_one_on_every_frame() -> None:
+    """Clips [B, C, T, H, W]: per-frame latents, and the loss of a clip is the sum of its
+    frames' losses under the image model with the same weights (same noise per frame)."""
+    image = build("kl-vae")
+    video = build_stage1_model(TINY, ObjectiveConfig(kind="kl-vae"), 1, 8, num_frames=3)
+    assert isinstance(video, FrameKLAutoencoder)
+    video.load_state_dict(image.state_dict())
+    assert video.image_shape == (1, 3, 8, 8)
+    assert video.latent_shape == (image.latent_channels, 3, *image.latent_shape[1:])
+    frames = digit_images(6).reshape(2, 3, 1, 8, 8)  # 2 clips of 3 frames
+    clips = frames.transpose(1, 2)  # [2, 1, 3, 8, 8]
+    image.eval()
+    video.eval()
+    z = video.encode(clips)
+    assert z.shape == (2, *video.latent_shape)
+    for t in range(3):
+        torch.testing.assert_close(z[:, :, t], image.encode(clips[:, :, t]))
+    decoded = video.decode(z, num_steps=1)
+    torch.testing.assert_close(decoded[:, :, 1], image.decode(z[:, :, 1], num_steps=1))
+    # The KL term has no noise in it, so it compares exactly
+    terms = video(clips, torch.Generator().manual_seed(0))
+    per_frame = sum(image(clips[:, :, t], torch.Generator()).kl_nats for t in range(3))
+    torch.testing.assert_close(terms.kl_nats, per_frame)
+    assert terms.loss.shape == (2,) and bool(torch.isfinite(terms.loss).all())
+
+
+def test_the_video_kl_vae_has_no_temporal_downsampling() -> None:
+    config = replace(TINY, video=VideoConfig(temporal_downsample=2))
+    with pytest.raises(ConfigError, match="temporal_downsample=1"):
+        build_stage1_model(config, ObjectiveConfig(kind="kl-vae"), 1, 8, num_frames=4)
+    with pytest.raises(ConfigError, match="UL or kl-vae"):
+        build_stage1_model(TINY, ObjectiveConfig(kind="ul-mse-decoder"), 1, 8, num_frames=4)

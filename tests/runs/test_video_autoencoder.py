@@ -83,3 +83,32 @@ def test_moving_digits_as_a_dataset() -> None:
 def test_video_folder_needs_a_root() -> None:
     with pytest.raises(DatasetNotFoundError, match=r"data\.root"):
         load_split(DataConfig(name="video-folder"), "train")
+
+
+@pytest.mark.slow
+def test_the_kl_vae_video_baseline_trains_and_predicts_frames(tmp_path: Path) -> None:
+    """`--preset kl-vae-moving-digits-tiny`: per-frame KL latents, a frame-prediction base model
+    on them, and samples that keep the given context frame (one latent frame = one frame)."""
+    for number in range(4):
+        write_video(tmp_path / "videos" / f"clip_{number}.mp4", num_frames=12)
+    settings = [
+        "data.name=video-folder",
+        f"data.root={tmp_path / 'videos'}",
+        "data.channels=3",
+        "data.holdout_size=1",
+        "data.clips_per_video=2",
+    ]
+    run, base = tmp_path / "kl", tmp_path / "base"
+    train = ["train", "autoencoder", "--preset", "kl-vae-moving-digits-tiny", "--run-dir", str(run)]
+    assert main([*train, *(f"--set={setting}" for setting in settings)]) == 0
+    autoencoder = ul.load(run)
+    assert autoencoder.latent_shape[1] == 4  # one latent per frame
+    stage2 = ["train", "base", "--autoencoder", str(run), "--preset", "moving-digits-tiny"]
+    assert main([*stage2, "--run-dir", str(base)]) == 0
+    out = tmp_path / "samples"
+    sample = ["sample", "--run", str(base), "--num", "2", "--context", "0", "--out", str(out)]
+    assert main([*sample, "--steps", "2"]) == 0
+    samples = torch.from_numpy(np.load(out / "samples.npz")["images"])
+    clips = autoencoder.test_images(2)
+    assert samples.shape == (2, 3, 4, 32, 32)
+    assert torch.equal(samples[:, :, :1], clips[:, :, :1])  # the given frame, as it was

@@ -22,6 +22,9 @@ Choices, and where they differ from LDM (the facts of its method, not its code):
 - The KL to N(0, I) is not a bound on the bits stage 2 needs (the base model is not N(0, I), and
   with kl_weight = 1e-6 the posterior variances are tiny); it is reported as `kl_nats` (bits:
   `kl_bits_*`), never as the rate.
+- Clips (`FrameKLAutoencoder`): the same networks on every frame, one latent per frame, as
+  image autoencoders are used for video latents in latent video diffusion; no temporal
+  downsampling.
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from unified_latents.config import ConfigError
 from unified_latents.diffusion.elbo import sum_over_dims
 from unified_latents.networks.conv_decoder import ConvDecoder
 from unified_latents.networks.registry import build_encoder
+from unified_latents.networks.video import fold_frames, unfold_frames
 from unified_latents.objectives.autoencoder import (
     Autoencoder,
     ObjectiveConfig,
@@ -101,6 +106,10 @@ class KLAutoencoder(OneStepDecoding, Autoencoder):
         mean, log_variance = self.encoder(x).float().chunk(2, dim=1)
         return mean, log_variance.clamp(*LOG_VARIANCE_RANGE)
 
+    def decoder_network(self, z: Tensor) -> Tensor:
+        """D(z) on an unscaled latent."""
+        return self.decoder(z)
+
     @torch.no_grad()
     def update_latent_statistics(self, mean: Tensor) -> None:
         """Fold a training batch's μ into the running moments: a cumulative average over the
@@ -118,7 +127,7 @@ class KLAutoencoder(OneStepDecoding, Autoencoder):
         if self.training:
             self.update_latent_statistics(mean.detach())
         z = mean + torch.exp(0.5 * log_variance) * randn(mean, generator)  # [B, c, h, w]
-        error = x.float() - self.decoder(z).float()  # [B, C, H, W]
+        error = x.float() - self.decoder_network(z).float()  # [B, C, H, W]
         per_pixel = error.abs() if self.objective.reconstruction_loss == "l1" else error**2
         reconstruction = sum_over_dims(per_pixel)
         kl = 0.5 * sum_over_dims(mean**2 + log_variance.exp() - log_variance - 1.0)
@@ -136,4 +145,36 @@ class KLAutoencoder(OneStepDecoding, Autoencoder):
     def decode_once(self, z: Tensor) -> Tensor:
         """x̂ = D(z · std) for a latent in `encode`'s scale; `reconstruct` is then D(μ), the
         deterministic reconstruction from the posterior mean (no encoder noise)."""
-        return self.decoder(z / self.latent_scale).float()
+        return self.decoder_network(z / self.latent_scale).float()
+
+
+class FrameKLAutoencoder(KLAutoencoder):
+    """The KL autoencoder on clips [B, C, T, H, W]: every frame encoded and decoded on its own,
+    latents [B, c, T, h, w]; the loss sums over all frames, like UL's on clips."""
+
+    def __init__(
+        self,
+        config: UnifiedLatentsConfig,
+        objective: ObjectiveConfig,
+        image_channels: int,
+        image_size: int,
+        num_frames: int,
+    ) -> None:
+        if config.video.temporal_downsample != 1:
+            raise ConfigError(
+                "the KL-VAE baseline encodes every frame on its own: set "
+                f"model.video.temporal_downsample=1 (got {config.video.temporal_downsample})"
+            )
+        super().__init__(config, objective, image_channels, image_size)
+        self.num_frames = self.latent_frames = num_frames
+
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(μ, log σ²), each [B, c, T, h, w]."""
+        if x.dim() != 5:
+            raise ValueError(f"a video autoencoder expects clips [B, C, T, H, W], got {x.shape}")
+        mean, log_variance = super().posterior(fold_frames(x))
+        frames = x.shape[2]
+        return unfold_frames(mean, frames), unfold_frames(log_variance, frames)
+
+    def decoder_network(self, z: Tensor) -> Tensor:
+        return unfold_frames(self.decoder(fold_frames(z)), z.shape[2])

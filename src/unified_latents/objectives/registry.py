@@ -15,7 +15,7 @@ from unified_latents.objectives.baselines import (
     NormalPriorLatents,
     StopGradPriorLatents,
 )
-from unified_latents.objectives.kl_vae import KLAutoencoder
+from unified_latents.objectives.kl_vae import FrameKLAutoencoder, KLAutoencoder
 from unified_latents.objectives.unified_latents import UnifiedLatents, UnifiedLatentsConfig
 
 AutoencoderFactory = Callable[[UnifiedLatentsConfig, ObjectiveConfig, int, int], Autoencoder]
@@ -45,11 +45,14 @@ def build_stage1_model(
     num_frames: int = 0,
 ) -> Autoencoder:
     """The stage-1 model `objective.kind` names (the kind is validated by `ObjectiveConfig`);
-    `num_frames` > 0: a video autoencoder of clips [C, T, H, W] (UL only so far)."""
+    `num_frames` > 0: a video autoencoder of clips [C, T, H, W] (UL, or the per-frame KL-VAE
+    baseline)."""
     if num_frames:
+        if objective.kind == "kl-vae":
+            return FrameKLAutoencoder(config, objective, image_channels, image_size, num_frames)
         if objective.kind != "ul":
             raise ConfigError(
-                f"video autoencoders are UL only so far (objective.kind={objective.kind!r})"
+                f"video autoencoders are UL or kl-vae so far (objective.kind={objective.kind!r})"
             )
         return UnifiedLatents(config, image_channels, image_size, num_frames)
     if config.target_bits_per_pixel > 0 and objective.kind != "ul":

@@ -5,6 +5,7 @@ their latents, frame-conditioned (the paper's Kinetics protocol: 5 context frame
     ul reconstruct --run runs/autoencoder-moving-digits  # filmstrip + GIF of clips and rebuilds
     ul train base --autoencoder runs/autoencoder-moving-digits --preset moving-digits-predict
     ul train autoencoder --preset video-folder --set data.root=DIR   # your own mp4/avi clips
+    ul train autoencoder --preset kl-vae-moving-digits   # the per-frame KL-VAE baseline
 
 The image presets' networks run per frame (8×8×4 latents per 32×32 frame); the prior's and the
 decoder's transformers attend over space and time (factorised by default).
@@ -22,6 +23,7 @@ from unified_latents.networks.vit import ViTConfig
 from unified_latents.objectives.latent_diffusion import BaseModelConfig
 from unified_latents.runs.autoencoder import AutoencoderEvalConfig, AutoencoderRunConfig
 from unified_latents.runs.base_model import BaseEvalConfig, BaseRunConfig
+from unified_latents.runs.presets_ablations import kl_vae
 from unified_latents.runs.presets_common import (
     DEMO_OPTIM,
     TINY_OPTIM,
@@ -160,4 +162,14 @@ def video_autoencoder_presets(
         "moving-digits": lambda: autoencoder_moving_digits(image()),
         "moving-digits-tiny": lambda: autoencoder_moving_digits_tiny(image()),
         "video-folder": lambda: autoencoder_video_folder(image()),
+        # the Stable-Diffusion-style baseline on the same clips: per-frame KL autoencoder
+        "kl-vae-moving-digits": lambda: kl_vae(autoencoder_moving_digits(image())),
+        "kl-vae-moving-digits-tiny": lambda: kl_vae(
+            per_frame(autoencoder_moving_digits_tiny(image()))
+        ),
     }
+
+
+def per_frame(config: AutoencoderRunConfig) -> AutoencoderRunConfig:
+    """`config` with one latent per frame (what the per-frame KL-VAE baseline needs)."""
+    return replace(config, model=replace(config.model, video=VideoConfig(temporal_downsample=1)))
