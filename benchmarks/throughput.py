@@ -267,7 +267,7 @@ def main() -> None:
     sizes = diffusers_widths(args.quick)
     sizing_seconds = time.perf_counter() - start
     widths = (int(sizes["autoencoder_kl"]["width"]), int(sizes["unet_2d"]["width"]))
-    # Only the measured precisions: an emulated bf16 peak costs ~10 min (11 × 17 GFLOP at 0.3 GFLOP/s).
+    # Only the measured precisions: an emulated bf16 peak costs ~10 min (11 × 17 GFLOP, 0.3 GFLOP/s)
     peak = {p: matmul_peak(p, device, MATMUL_SIZE[args.quick]) for p in precisions}
     template = Job(1, "ul", "fp32", False, args.steps, args.warmup, args.quick, args.device,
                    args.threads, widths, keep_freed_memory=True)  # fmt: skip
