@@ -23,7 +23,8 @@ samples' captions under the alignment metric, its chance and the real held-out i
 preset's sampling settings serve every arm (guidance 2, 64 base steps; 32 decoder steps for UL).
 `report` writes docs/results/text_to_image.json (a row per latent space with the issue's keys
 `latent_space`, `gfid`, `n`, `r1`, `r1_chance`, `r1_real`, `base_flops`) and
-text_to_image_details.json. Everything resumes; run it from a `git worktree` of a fixed commit.
+text_to_image_details.json. Everything resumes; run it from a `git worktree` of a fixed commit
+(the dataset is in the checkout's .cache/emoji: `ln -s /path/to/checkout/.cache WORKTREE/.cache`).
 """
 
 from __future__ import annotations
