@@ -28,6 +28,7 @@ from typing import Any
 from unified_latents.commands.evaluate import evaluate, read_evaluation
 from unified_latents.commands.train import train
 from unified_latents.runs.directory import latest_training_state
+from unified_latents.runs.presets_video import VIDEO_STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results" / "video.json"
@@ -38,8 +39,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, required=True, help="run directories go here")
     parser.add_argument("--num", type=int, default=64, help="N of FVD@N (test clips)")
-    parser.add_argument("--autoencoder-steps", type=int, default=10_000)
-    parser.add_argument("--base-steps", type=int, default=10_000)
+    parser.add_argument("--autoencoder-steps", type=int, default=VIDEO_STEPS)
+    parser.add_argument("--base-steps", type=int, default=VIDEO_STEPS)
     parser.add_argument("--tiny", action="store_true", help="4-frame smoke run (no FVD)")
     parser.add_argument(
         "--kl-vae",

@@ -38,11 +38,12 @@ from unified_latents.training.config import TrainConfig
 TINY_TRAINING = replace(tiny_training(max_steps=6, eval_every=3), batch_size=4, log_every=2)
 
 
-# Sized from measured throughput (2026-12-07, one thread of a CPU with AMX bf16, beside other
-# jobs): the moving-digits autoencoder trains 7 clips/s (batch 8) and the frame-prediction base
-# model 13.7 clips/s (batch 16) with about half a core each; extrapolated, 8,000 steps take
-# roughly 1–1.5 hours each on 2 idle cores (not yet timed on a finished run).
-VIDEO_STEPS = 8000
+# Sized from finished runs (2026-12-07, an AVX512 CPU without native bf16, fp32; 2,500-step
+# runs in docs/results.md §11): the moving-digits autoencoder took 0.86 s/step with 2 threads on
+# an otherwise idle machine and 1.3–1.5 s/step with one thread beside another job; the
+# frame-prediction base model 1.0–1.2 s/step with one thread beside another job. 4,000 steps are
+# therefore about an hour per run on 2 idle cores (the 8,000 of the first sizing were two).
+VIDEO_STEPS = 4000
 
 
 def video_training(batch_size: int) -> TrainConfig:
