@@ -18,18 +18,22 @@ from unified_latents.data.containers import DataError, DatasetNotFoundError
 from unified_latents.data.datasets import DataConfig, clip_frames, load_split
 
 
-@pytest.mark.slow
-def test_train_evaluate_reconstruct_and_load_a_video_run(tmp_path: Path) -> None:
+def video_folder(tmp_path: Path) -> list[str]:
+    """Four short mp4 clips in tmp_path/videos, and the settings that train on them."""
     for number in range(4):
         write_video(tmp_path / "videos" / f"clip_{number}.mp4", num_frames=12)
-    run = tmp_path / "run"
-    settings = [
+    return [
         "data.name=video-folder",
         f"data.root={tmp_path / 'videos'}",
         "data.channels=3",
         "data.holdout_size=1",
         "data.clips_per_video=2",
     ]
+
+
+@pytest.mark.slow
+def test_train_evaluate_reconstruct_and_load_a_video_run(tmp_path: Path) -> None:
+    run, settings = tmp_path / "run", video_folder(tmp_path)
     train = ["train", "autoencoder", "--preset", "moving-digits-tiny", "--run-dir", str(run)]
     assert main([*train, *(f"--set={setting}" for setting in settings)]) == 0
     assert (run / "reconstructions" / "step_00000006.gif").exists()
@@ -89,15 +93,7 @@ def test_video_folder_needs_a_root() -> None:
 def test_the_kl_vae_video_baseline_trains_and_predicts_frames(tmp_path: Path) -> None:
     """`--preset kl-vae-moving-digits-tiny`: per-frame KL latents, a frame-prediction base model
     on them, and samples that keep the given context frame (one latent frame = one frame)."""
-    for number in range(4):
-        write_video(tmp_path / "videos" / f"clip_{number}.mp4", num_frames=12)
-    settings = [
-        "data.name=video-folder",
-        f"data.root={tmp_path / 'videos'}",
-        "data.channels=3",
-        "data.holdout_size=1",
-        "data.clips_per_video=2",
-    ]
+    settings = video_folder(tmp_path)
     run, base = tmp_path / "kl", tmp_path / "base"
     train = ["train", "autoencoder", "--preset", "kl-vae-moving-digits-tiny", "--run-dir", str(run)]
     assert main([*train, *(f"--set={setting}" for setting in settings)]) == 0
