@@ -48,45 +48,37 @@ def comparisons(
     rows = []
     for (stage, system, precision, mode), ours in table.items():
         if system == "ul" and (other := table.get((stage, "diffusers", precision, mode))):
-            repeats = sorted(ours.keys() & other.keys())
-            ratios = [
-                ours[i]["achieved_flops_per_second"] / other[i]["achieved_flops_per_second"]
-                for i in repeats
-            ]
+            key = "achieved_flops_per_second"
+            repeats, ratios = paired_ratios(ours, other, key)
             summary = spread("ul_over_diffusers_achieved_flops", ratios)
-            row = {
-                "stage": stage,
-                "precision": precision,
-                "mode": mode,
-                "repeats": len(repeats),
-                **summary,
-            }
+            row = {"stage": stage, "precision": precision, "mode": mode, "repeats": len(repeats)}
+            row |= summary
             if native is not None:
                 row["native_precision"] = native.get(precision, False)
             if peak is not None and precision in peak:
                 row |= target_verdict(
-                    [ours[i]["achieved_flops_per_second"] for i in repeats],
-                    [other[i]["achieved_flops_per_second"] for i in repeats],
+                    [ours[i][key] for i in repeats],
+                    [other[i][key] for i in repeats],
                     peak[precision],
                     summary["ul_over_diffusers_achieved_flops"],
                 )
             rows.append(row)
         if precision == "bf16" and (fp32 := table.get((stage, system, "fp32", mode))):
-            repeats = sorted(ours.keys() & fp32.keys())
-            speedups = [
-                ours[i]["images_per_second"] / fp32[i]["images_per_second"] for i in repeats
-            ]
-            row = {
-                "stage": stage,
-                "system": system,
-                "mode": mode,
-                "repeats": len(repeats),
-                **spread("bf16_over_fp32_images_per_second", speedups),
-            }
+            repeats, speedups = paired_ratios(ours, fp32, "images_per_second")
+            row = {"stage": stage, "system": system, "mode": mode, "repeats": len(repeats)}
+            row |= spread("bf16_over_fp32_images_per_second", speedups)
             if native is not None:
                 row["native_precision"] = native.get("bf16", False)
             rows.append(row)
     return rows
+
+
+def paired_ratios(
+    top: dict[int, dict[str, Any]], bottom: dict[int, dict[str, Any]], key: str
+) -> tuple[list[int], list[float]]:
+    """The repeats both sides have, and top ÷ bottom of `key` within each."""
+    repeats = sorted(top.keys() & bottom.keys())
+    return repeats, [top[i][key] / bottom[i][key] for i in repeats]
 
 
 def target_verdict(

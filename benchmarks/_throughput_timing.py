@@ -26,6 +26,7 @@ from unified_latents.training.precision import autocast
 from unified_latents.training.wrapping import explain_compile_errors
 
 SAMPLING = {False: (16, 8), True: (4, 2)}  # (images, sampler steps) by --quick
+INCEPTION_BATCH = 50  # what `ul evaluate` extracts FID features with
 
 
 @dataclass(frozen=True)
@@ -182,19 +183,20 @@ def time_end_to_end(
             base, autoencoder, chosen, conditions, settings, num=num, seed=0, progress=False
         )
 
-    def timed(run: Callable[[], object]) -> float:
+    def timed(run: Callable[[], Tensor]) -> tuple[Tensor, float]:
         synchronize(device)
         start = time.perf_counter()
-        run()
+        result = run()
         synchronize(device)
-        return (time.perf_counter() - start) / images
+        return result, (time.perf_counter() - start) / images
 
     sample(min(images, 4))
-    generated = sample(images)
-    sample_seconds = timed(lambda: sample(images))
+    generated, sample_seconds = timed(lambda: sample(images))
     inception = InceptionFeatures(device=device)
     inception.features(generated[:4], progress=False)
-    inception_seconds = timed(lambda: inception.features(generated, progress=False))
+    _, inception_seconds = timed(
+        lambda: inception.features(generated, batch_size=INCEPTION_BATCH, progress=False)
+    )
     batch = min(settings.batch_size, images)
     return [
         {
@@ -204,7 +206,7 @@ def time_end_to_end(
             "images": images,
         },
         {
-            "what": "Inception features for FID (ul evaluate), batch 50",
+            "what": f"Inception features for FID (ul evaluate), batch {INCEPTION_BATCH}",
             "seconds_per_image": inception_seconds,
             "images": images,
         },

@@ -149,8 +149,13 @@ def newest_step(run_dir: Path) -> int:
 
 def ul_command(args: list[str], log: Path, checkout: Path = CHECKOUT) -> None:
     """Run `ul ARGS` from `checkout`'s src/, one thread, output appended to `log`."""
+    python_command([sys.executable, "-m", "unified_latents", *args], log, checkout)
+
+
+def python_command(command: list[str], log: Path, checkout: Path = CHECKOUT) -> None:
+    """Run a Python `command` that imports the package from `checkout`'s src/ (one thread),
+    output appended to `log`; a failure raises with the log's last lines."""
     env = {**os.environ, "PYTHONPATH": str(checkout / "src"), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "unified_latents", *args]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as stream:
         stream.write(f"\n$ {shlex.join(command)}\n")

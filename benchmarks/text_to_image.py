@@ -31,14 +31,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from _tables_jobs import Job, run_jobs, say
-from flops_curve import CHECKOUT, Arm, Plan, newest_step, training_jobs, ul_command
+from flops_curve import (
+    CHECKOUT,
+    Arm,
+    Plan,
+    newest_step,
+    python_command,
+    training_jobs,
+    ul_command,
+)
 from unified_latents.metrics.alignment import default_metric_dir
 
 RESULTS = CHECKOUT / "docs" / "results"
@@ -78,20 +85,14 @@ def chosen_arms(args: argparse.Namespace) -> list[Arm]:
     return [by_name[name] for name in names]
 
 
-def alignment_job(work_dir: Path) -> str:
+def alignment_job(work_dir: Path, checkout: Path) -> str:
     """Train the 32×32 alignment metric unless it exists (about 15 CPU-minutes)."""
     directory = default_metric_dir(IMAGE_SIZE)
     if (directory / "alignment.json").exists():
         return f"found {directory}"
-    log = work_dir / "logs" / "alignment.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    script = CHECKOUT / "benchmarks" / "train_alignment.py"
-    results = work_dir / "alignment_metric.json"
-    with log.open("a") as stream:
-        command = [sys.executable, str(script), "--results", str(results)]
-        done = subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT)
-    if done.returncode != 0:
-        raise RuntimeError(f"alignment metric training failed (exit {done.returncode}; {log})")
+    script = checkout / "benchmarks" / "train_alignment.py"
+    command = [sys.executable, str(script), "--results", str(work_dir / "alignment_metric.json")]
+    python_command(command, work_dir / "logs" / "alignment.log", checkout)
     return f"trained {directory}"
 
 
@@ -150,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     plan, arms = plan_of(args), chosen_arms(args)
     if args.command == "train":
         jobs = training_jobs(plan, arms)
-        jobs["alignment"] = Job("alignment", (), partial(alignment_job, plan.work_dir))
+        action = partial(alignment_job, plan.work_dir, Path(plan.ul_from))
+        jobs["alignment"] = Job("alignment", (), action)
         status = run_jobs(jobs, args.jobs)
     elif args.command == "evaluate":
         jobs = {

@@ -281,7 +281,8 @@ def main() -> None:
             compiled=compiled,
             keep_freed_memory=system == "ul" or diffusers_memory,
             repeat=repeat,
-            profile=args.profile and system == "ul" and repeat == 0,
+            # eager steps only: a compiled job's profile would repeat the eager one's
+            profile=args.profile and system == "ul" and repeat == 0 and not compiled,
         )
         for repeat in range(args.repeats)
         for stage in (1, 2)

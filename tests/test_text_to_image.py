@@ -74,3 +74,20 @@ def test_rows_at_different_n_are_refused(t2i: ModuleType, tmp_path: Path) -> Non
         path.write_text(json.dumps(eval_record(num, 30.0, 1e14)))
     with pytest.raises(SystemExit, match="different N"):
         t2i.report(plan, list(t2i.ARMS[:2]), tmp_path / "out.json")
+
+
+def test_the_alignment_metric_is_trained_once_with_the_checkouts_script(
+    t2i: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    metric_dir, calls = tmp_path / "metric", []
+    monkeypatch.setattr(t2i, "default_metric_dir", lambda size: metric_dir)
+    monkeypatch.setattr(t2i, "python_command", lambda *args: calls.append(args))
+    checkout = tmp_path / "checkout"
+    assert t2i.alignment_job(tmp_path / "work", checkout).startswith("trained")
+    ((command, log, used_checkout),) = calls
+    assert command[1] == str(checkout / "benchmarks" / "train_alignment.py")
+    assert used_checkout == checkout and log == tmp_path / "work" / "logs" / "alignment.log"
+    metric_dir.mkdir()
+    (metric_dir / "alignment.json").write_text("{}")
+    assert t2i.alignment_job(tmp_path / "work", checkout).startswith("found")
+    assert len(calls) == 1
