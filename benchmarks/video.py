@@ -48,6 +48,14 @@ def parse_args() -> argparse.Namespace:
         help="also the per-frame KL-VAE baseline (kl-vae-moving-digits) with the same base "
         "preset and steps (equal base FLOPs); its rows go under `baselines`",
     )
+    parser.add_argument(
+        "--ul-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for the UL autoencoder only (e.g. model.loss_factor=6); "
+        "repeatable; give the arm its own --work-dir and --out",
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     return parser.parse_args()
 
@@ -66,14 +74,14 @@ def evaluated(run_dir: Path, num: int, fid: bool) -> dict[str, Any]:
 
 
 def latent_space(
-    args: argparse.Namespace, name: str, preset: str, base_preset: str
+    args: argparse.Namespace, name: str, preset: str, base_preset: str, overrides: list[str]
 ) -> tuple[dict[str, Any], dict[str, Any], Path, Path]:
-    """Train (or resume) one autoencoder and its frame-prediction base model under
-    WORK/<name>-prefixed run dirs, and evaluate both on N test clips."""
+    """Train (or resume) one autoencoder (with `overrides`) and its frame-prediction base model
+    under WORK/<name>-prefixed run dirs, and evaluate both on N test clips."""
     prefix = "" if name == "ul" else f"{name}-"
     autoencoder, base = args.work_dir / f"{prefix}autoencoder", args.work_dir / f"{prefix}base"
     steps = [] if args.tiny else [f"train.max_steps={args.autoencoder_steps}"]
-    if train("autoencoder", preset, steps, autoencoder) != 0:
+    if train("autoencoder", preset, [*overrides, *steps], autoencoder) != 0:
         raise SystemExit(f"{name}: autoencoder training failed")
     base_steps = [] if args.tiny else [f"train.max_steps={args.base_steps}"]
     if train("base", base_preset, [f"autoencoder_run={autoencoder}", *base_steps], base) != 0:
@@ -92,7 +100,7 @@ def main() -> None:
     tiny = "-tiny" if args.tiny else ""
     base_preset = "moving-digits-tiny" if args.tiny else "moving-digits-predict"
     stage1, stage2, autoencoder, base = latent_space(
-        args, "ul", f"moving-digits{tiny}", base_preset
+        args, "ul", f"moving-digits{tiny}", base_preset, args.ul_set
     )
     check = json.loads(I3D_CHECK.read_text())
     m1, m2 = stage1["metrics"], stage2["metrics"]
@@ -108,11 +116,16 @@ def main() -> None:
         "base_training_flops": stage2["flops"].get("training_total_base"),
         "runs": {"autoencoder": str(autoencoder), "base": str(base)},
         "steps": {"autoencoder": stage1.get("step"), "base": stage2.get("step")},
-        "settings": {"autoencoder": f"moving-digits{tiny}", "base": base_preset, "tiny": args.tiny},
+        "settings": {
+            "autoencoder": f"moving-digits{tiny}",
+            "autoencoder_overrides": args.ul_set,
+            "base": base_preset,
+            "tiny": args.tiny,
+        },
     }
     if args.kl_vae:  # the same base preset and steps on per-frame KL latents: equal base FLOPs
         preset = f"kl-vae-moving-digits{tiny}"
-        kl1, kl2, kl_autoencoder, kl_base = latent_space(args, "kl-vae", preset, base_preset)
+        kl1, kl2, kl_autoencoder, kl_base = latent_space(args, "kl-vae", preset, base_preset, [])
         result["baselines"] = [
             {
                 "latent_space": "kl-vae",
