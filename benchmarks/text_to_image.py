@@ -30,8 +30,12 @@ text_to_image_details.json. Everything resumes; run it from a `git worktree` of 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
+import os
 import sys
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -85,14 +89,31 @@ def chosen_arms(args: argparse.Namespace) -> list[Arm]:
     return [by_name[name] for name in names]
 
 
+@contextlib.contextmanager
+def waiting_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive `flock` on `path`, waiting while another process (or thread) holds it;
+    the kernel drops it when its holder dies, so a killed trainer never blocks the next one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
 def alignment_job(work_dir: Path, checkout: Path) -> str:
-    """Train the 32×32 alignment metric unless it exists (about 15 CPU-minutes)."""
+    """Train the 32×32 alignment metric unless it exists (about 15 CPU-minutes). Several `train`
+    processes (arms split over processes) share one metric: the first trains it while the others
+    wait on a lock beside it, then find it."""
     directory = default_metric_dir(IMAGE_SIZE)
-    if (directory / "alignment.json").exists():
-        return f"found {directory}"
-    script = checkout / "benchmarks" / "train_alignment.py"
-    command = [sys.executable, str(script), "--results", str(work_dir / "alignment_metric.json")]
-    python_command(command, work_dir / "logs" / "alignment.log", checkout)
+    with waiting_lock(directory.with_name(directory.name + ".lock")):
+        if (directory / "alignment.json").exists():
+            return f"found {directory}"
+        script = checkout / "benchmarks" / "train_alignment.py"
+        results = str(work_dir / "alignment_metric.json")
+        python_command([sys.executable, str(script), "--results", results],
+                       work_dir / "logs" / "alignment.log", checkout)  # fmt: skip
     return f"trained {directory}"
 
 

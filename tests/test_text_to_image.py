@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import threading
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -91,3 +93,32 @@ def test_the_alignment_metric_is_trained_once_with_the_checkouts_script(
     (metric_dir / "alignment.json").write_text("{}")
     assert t2i.alignment_job(tmp_path / "work", checkout).startswith("found")
     assert len(calls) == 1
+
+
+def test_processes_that_split_the_arms_train_the_alignment_metric_once(
+    t2i: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `train` invocations at once (arms split over processes) used to both train the
+    metric; the second must wait for the first and then find it."""
+    metric = tmp_path / "cache" / "emoji-32-seed0"
+    calls: list[list[str]] = []
+
+    def fake_training(command: list[str], log: Path, checkout: Path) -> None:
+        calls.append(command)
+        time.sleep(0.3)  # long enough for the other job to look for the metric meanwhile
+        metric.mkdir(parents=True)
+        (metric / "alignment.json").write_text("{}")
+
+    monkeypatch.setattr(t2i, "default_metric_dir", lambda size: metric)
+    monkeypatch.setattr(t2i, "python_command", fake_training)
+    outcomes: list[str] = []
+    jobs = [
+        threading.Thread(target=lambda: outcomes.append(t2i.alignment_job(tmp_path, tmp_path)))
+        for _ in range(2)
+    ]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=10)
+    assert len(calls) == 1
+    assert sorted(outcome.split()[0] for outcome in outcomes) == ["found", "trained"]
