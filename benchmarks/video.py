@@ -8,20 +8,26 @@ Writes docs/results/video.json with the issue's keys (`fvd_ul`, `fvd_copy_last`,
 `i3d_port_max_rel_error`) and the rows behind them. In process, through the library's commands;
 resumable (finished trainings and evaluations are skipped). Hours on 2 CPU cores:
 
-  .venv/bin/python benchmarks/video.py --work-dir /work/video --num 64 [--kl-vae]
+  .venv/bin/python benchmarks/video.py --work-dir /work/video --num 64 [--kl-vae [--jobs 2]]
   .venv/bin/python benchmarks/video.py --work-dir /tmp/v --tiny   # smoke run, seconds
 
 With `--kl-vae` the per-frame KL-VAE baseline (`kl-vae-moving-digits`: the Stable-Diffusion-style
 autoencoder on every frame, the same 8×8×4 latent per frame) gets the same autoencoder steps and
 the same base preset and steps, so equal base-model FLOPs (the same base network on the same
 latent shape; `base_training_flops` of each row shows it); its figures go under `baselines`.
-Its run directories are WORK/kl-vae-*.
+Its run directories are WORK/kl-vae-*. `--jobs 2` trains and evaluates the two arms at once, each
+in its own process with half of the machine's threads (Ctrl-C stops both at a checkpoint).
+`--ul-set KEY=VALUE` changes the UL autoencoder only (e.g. `model.loss_factor=6`): give such an
+arm its own `--work-dir` and `--out` (a KL arm already trained elsewhere can be linked in).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +62,7 @@ def parse_args() -> argparse.Namespace:
         help="a config override for the UL autoencoder only (e.g. model.loss_factor=6); "
         "repeatable; give the arm its own --work-dir and --out",
     )
+    parser.add_argument("--jobs", type=int, default=1, help="arms trained at once (1 or 2)")
     parser.add_argument("--out", type=Path, default=OUT)
     return parser.parse_args()
 
@@ -91,6 +98,32 @@ def latent_space(
     return stage1, stage2, autoencoder, base
 
 
+Arm = tuple[str, str, list[str]]  # (name, autoencoder preset, its overrides)
+ArmResult = tuple[dict[str, Any], dict[str, Any], Path, Path]
+
+
+def _use_threads(count: int) -> None:
+    import torch
+
+    torch.set_num_threads(count)
+
+
+def run_arms(args: argparse.Namespace, arms: list[Arm], base_preset: str) -> list[ArmResult]:
+    """`latent_space` of every arm: one after the other, or with `--jobs` > 1 in that many
+    processes at once, the machine's threads split between them."""
+    if args.jobs <= 1 or len(arms) == 1:
+        return [latent_space(args, name, preset, base_preset, sets) for name, preset, sets in arms]
+    workers = min(args.jobs, len(arms))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")  # no forked torch thread pools
+    with ProcessPoolExecutor(workers, context, _use_threads, (threads,)) as pool:
+        futures = [
+            pool.submit(latent_space, args, name, preset, base_preset, sets)
+            for name, preset, sets in arms
+        ]
+        return [future.result() for future in futures]
+
+
 UL_KEYS = ("bits_per_pixel", "bits_per_frame", "psnr_db", "ssim", "rfvd")
 KL_KEYS = ("kl_bits_per_pixel", "psnr_db", "ssim", "rfvd")  # its KL is no rate bound
 
@@ -99,9 +132,11 @@ def main() -> None:
     args = parse_args()
     tiny = "-tiny" if args.tiny else ""
     base_preset = "moving-digits-tiny" if args.tiny else "moving-digits-predict"
-    stage1, stage2, autoencoder, base = latent_space(
-        args, "ul", f"moving-digits{tiny}", base_preset, args.ul_set
-    )
+    arms: list[Arm] = [("ul", f"moving-digits{tiny}", args.ul_set)]
+    if args.kl_vae:  # the same base preset and steps on per-frame KL latents: equal base FLOPs
+        arms.append(("kl-vae", f"kl-vae-moving-digits{tiny}", []))
+    measured = run_arms(args, arms, base_preset)
+    stage1, stage2, autoencoder, base = measured[0]
     check = json.loads(I3D_CHECK.read_text())
     m1, m2 = stage1["metrics"], stage2["metrics"]
     result = {
@@ -123,9 +158,8 @@ def main() -> None:
             "tiny": args.tiny,
         },
     }
-    if args.kl_vae:  # the same base preset and steps on per-frame KL latents: equal base FLOPs
-        preset = f"kl-vae-moving-digits{tiny}"
-        kl1, kl2, kl_autoencoder, kl_base = latent_space(args, "kl-vae", preset, base_preset, [])
+    if args.kl_vae:
+        kl1, kl2, kl_autoencoder, kl_base = measured[1]
         result["baselines"] = [
             {
                 "latent_space": "kl-vae",
@@ -135,7 +169,7 @@ def main() -> None:
                 "base_training_flops": kl2["flops"].get("training_total_base"),
                 "runs": {"autoencoder": str(kl_autoencoder), "base": str(kl_base)},
                 "steps": {"autoencoder": kl1.get("step"), "base": kl2.get("step")},
-                "settings": {"autoencoder": preset, "base": base_preset},
+                "settings": {"autoencoder": arms[1][1], "base": base_preset},
             }
         ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
