@@ -74,6 +74,29 @@ def test_outputs_are_the_clis(runs: dict[str, Path], tmp_path: Path) -> None:
     torch.testing.assert_close(ae.encode(floats), ae.encode(images))
 
 
+@pytest.mark.slow
+def test_bf16_sampling_is_the_apis_bf16_and_is_recorded(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """`ul sample --precision bf16` runs the networks under bf16 autocast: the API's
+    dtype=torch.bfloat16 images, not the fp32 ones, and sample.json / eval.json say so."""
+    out = tmp_path / "bf16"
+    arguments = ["sample", "--run", str(runs["base"]), "--num", "6", "--seed", "3"]
+    assert main([*arguments, "--precision", "bf16", "--out", str(out)]) == 0
+    cli = np.load(out / "samples.npz")["images"]
+    assert json.loads((out / "sample.json").read_text())["precision"] == "bf16"
+    gen = ul.load(runs["base"], dtype=torch.bfloat16)
+    assert isinstance(gen, ul.Generator)
+    assert np.array_equal(gen.sample(6, seed=3).numpy(), cli)
+    fp32 = ul.load(runs["base"])
+    assert isinstance(fp32, ul.Generator)
+    assert not np.array_equal(fp32.sample(6, seed=3).numpy(), cli)
+    evaluate = ["evaluate", "--run", str(runs["base"]), "--num", "4", "--no-fid"]
+    assert main([*evaluate, "--precision", "bf16"]) == 0
+    record = json.loads((runs["base"] / "eval" / "eval.json").read_text())
+    assert record["sampling_precision"] == "bf16"
+
+
 def test_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ul.RunError, match="does not exist"):
         ul.load(tmp_path / "missing")

@@ -153,6 +153,7 @@ def run_command(args: argparse.Namespace, argv: list[str] | None) -> int:
             device_name=args.device,
             out=args.out,
             first_clip=args.context,
+            precision=args.precision,
         )
     raise AssertionError(f"unhandled command {args.command}")
 
@@ -166,6 +167,7 @@ def run_evaluation_command(args: argparse.Namespace, command_line: str) -> int:
             device_name=args.device,
             fid=not args.no_fid,
             command=command_line,
+            precision=args.precision,
             **named(args, "num", "inception", "decoder_steps", "base_steps", "guidance", "seed"),
         )
         return 0

@@ -198,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--batch-size", type=positive_int, default=None)
     smp.add_argument("--seed", type=int, default=0)
     smp.add_argument("--device", default="auto")
+    add_precision_argument(smp)
     smp.add_argument("--out", type=Path, default=None, help="output directory")
     demo = commands.add_parser("demo", help="the whole job on Fashion-MNIST in bounded time")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
@@ -208,6 +209,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="auto")
     add_evaluation_commands(commands)
     return parser
+
+
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "auto"),
+        default="fp32",
+        help="the networks' precision while sampling: fp32, bf16 autocast, or auto (bf16 where "
+        "the device runs it natively, as train.precision=auto); the sampler state stays fp32",
+    )
 
 
 def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -240,6 +251,7 @@ def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:  # ty
     ev.add_argument("--guidance", type=float, default=None, help="base/end-to-end runs")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--device", default="auto")
+    add_precision_argument(ev)
 
     exp = commands.add_parser(
         "export",

@@ -34,6 +34,7 @@ from unified_latents.runs.directory import (
 from unified_latents.runs.registry import kind_of
 from unified_latents.training.checkpoint import Checkpoint
 from unified_latents.training.distributed import resolve_device
+from unified_latents.training.precision import resolve_precision
 from unified_latents.visualize_video import save_pictures
 
 EVAL_DIR = "eval"
@@ -80,12 +81,16 @@ def evaluate(
     command: str = "",
     cache_dir: Path | None = None,
     progress: bool = True,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
-    """Evaluate the run in `run_dir` (its kind is read from config.json); returns eval.json."""
+    """Evaluate the run in `run_dir` (its kind is read from config.json); returns eval.json.
+    `precision`: of the networks while they sample (fp32, bf16 or auto: bf16 where the device
+    runs it natively); everything else is measured in fp32."""
     kind = kind_of(run_dir)
     if num < 1:
         raise EvaluationError(f"--num must be positive, got {num}")
     device = resolve_device(device_name)
+    precision = resolve_precision(precision, device)  # a clear error for a wrong value, first
     options = EvaluateOptions(
         num=num,
         decoder_steps=decoder_steps,
@@ -95,6 +100,7 @@ def evaluate(
         extractor=load_extractor(inception, device) if fid else None,
         cache_dir=cache_dir,
         progress=progress,
+        precision=precision,
     )
     start = time.perf_counter()
     if kind.opens_as != "generator" and (base_steps is not None or guidance is not None):
@@ -138,6 +144,7 @@ def write_evaluation(
         "checkpoint": str(checkpoint.path),  # the one evaluated
         "step": checkpoint.step,
         "training_precision": training_precision(run_dir),
+        "sampling_precision": options.precision,
         "command": command,
         "num": options.num,
         "fid": extractor is not None,

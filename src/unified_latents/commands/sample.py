@@ -28,6 +28,7 @@ from unified_latents.runs.kind import with_decoder
 from unified_latents.runs.latents import autoencoder_dir
 from unified_latents.runs.registry import kind_of
 from unified_latents.training.distributed import init_distributed, resolve_device
+from unified_latents.training.precision import autocast, resolve_precision
 from unified_latents.visualize_video import save_pictures
 
 
@@ -43,17 +44,21 @@ def sample(
     device_name: str,
     out: Path | None,
     first_clip: int | None = None,
+    precision: str = "fp32",
 ) -> int:
     """`prompt`: one prompt, or several: `num` samples of each, one grid row per prompt with
     the prompt written under every image (commands/prompts.py). `decoder`: a run whose decoder
     replaces the autoencoder's (`ul sample --decoder`, e.g. a decoder-distillation run).
     `first_clip`: for a frame-prediction model, sample i continues held-out clip `first_clip + i`
-    (default 0); the saved clips show that clip's real context frames.
+    (default 0); the saved clips show that clip's real context frames. `precision`: the
+    networks' compute precision (fp32, bf16 under autocast, or auto: bf16 where native); the
+    sampler's state stays fp32.
 
     Under torchrun the ranks share the work (see `sample_chunks`: the samples do not depend
     on the number of ranks); rank 0 gathers exactly `num` images and writes the outputs."""
     context = init_distributed(resolve_device(device_name).type)
     device = resolve_device(device_name, context)
+    precision = resolve_precision(precision, device)
     models = kind_of(run_dir).generator(run_dir, device)
     if decoder is not None:
         models = with_decoder(models, kind_of(decoder).autoencoder(decoder, device), decoder)
@@ -72,17 +77,18 @@ def sample(
     elif first_clip is not None:
         raise ConditionError("--context is for frame-prediction models (base.context_frames > 0)")
     start = time.perf_counter()
-    chunks = sample_chunks(
-        base,
-        autoencoder,
-        cond,
-        conditions,
-        settings,
-        num=num,
-        seed=seed,
-        rank=context.rank,
-        world_size=context.world_size,
-    )
+    with autocast(device, precision):
+        chunks = sample_chunks(
+            base,
+            autoencoder,
+            cond,
+            conditions,
+            settings,
+            num=num,
+            seed=seed,
+            rank=context.rank,
+            world_size=context.world_size,
+        )
     gathered = context.gather_objects({k: to_uint8(v) for k, v in chunks.items()})
     if gathered is None:  # not rank 0: rank 0 writes the outputs
         return 0
@@ -118,6 +124,7 @@ def sample(
         "decoder_sampler": settings.decoder_sampler or settings.sampler,
         "guidance": settings.guidance,
         "guidance_interval": settings.guidance_interval,
+        "precision": precision,
     }
     (out / "sample.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(

@@ -26,6 +26,7 @@ class EvaluateOptions:
     extractor: InceptionFeatures | None  # None: no FID/KID
     cache_dir: Path | None  # reference statistics (None: $UL_CACHE_DIR or ~/.cache)
     progress: bool
+    precision: str = "fp32"  # of the networks while sampling: fp32, bf16 or auto (native bf16)
 
 
 class RunEvaluation(NamedTuple):

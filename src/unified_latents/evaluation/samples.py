@@ -35,6 +35,7 @@ from unified_latents.metrics.classifier import (
 from unified_latents.metrics.inception import InceptionFeatures
 from unified_latents.objectives.autoencoder import Autoencoder
 from unified_latents.objectives.latent_diffusion import LatentDiffusion
+from unified_latents.training.precision import autocast
 
 CLASSIFIER_IMAGE_SHAPE = (1, 32, 32)
 
@@ -127,9 +128,11 @@ def sampled_quality(
         if base.context_frames:
             cond = context_condition(base, autoencoder, clips, settings.batch_size)
     start = time.perf_counter()
-    samples = sample_images(
-        base, autoencoder, cond, conditions, settings, num=num, seed=seed, progress=progress
-    )
+    device = next(base.parameters()).device
+    with autocast(device, options.precision):
+        samples = sample_images(
+            base, autoencoder, cond, conditions, settings, num=num, seed=seed, progress=progress
+        )
     seconds = {"sampling": time.perf_counter() - start}
     seconds["sampling_per_sample"] = seconds["sampling"] / max(num, 1)
     if clips is not None:
