@@ -10,12 +10,14 @@
 each, logs in WORK/logs; finished runs are skipped, stopped ones resume.
 Run it from a `git worktree` of a fixed commit.
 
-`report`: every run under WORK/runs and each `--compare` run (an earlier fixed-c_lf run of the
-same preset and steps) measured alike on the first N test images (`_curve_measure.reconstruction`,
+`report`: every run under WORK/runs and each `--compare` run (an earlier run of the same preset
+and steps, e.g. a fixed c_lf or an uncalibrated target; in the details and the plot, not in the
+rows) measured alike on the first N test images (`_curve_measure.reconstruction`,
 32 ancestral steps from z_0): held-out bits/pixel (the prior's bound, one noise draw each), PSNR
 of one decoder sample and of the mean of 8 (first 256 images), SSIM, rFID@N; from the training
-log the settled c_lf, the controller's running rate r̄ and the step from which r̄ stays within
-±5 % of the target. Writes docs/results/rate_targeting.json (rows: target_bits_per_pixel,
+log the settled c_lf, the controller's regulated rate ρ·r̄ (r̄: running training rate, ρ: the
+held-out calibration, 1 for runs from before it) and the step from which it stays within ±5 % of
+the target. Writes docs/results/rate_targeting.json (rows: target_bits_per_pixel,
 final_bits_per_pixel, loss_factor, psnr), rate_targeting_details.json and rate_targeting.png.
 """
 
@@ -84,7 +86,8 @@ def floats(text: str) -> list[float]:
 
 
 def trajectory(run_dir: Path) -> dict[str, list[Any]]:
-    """From the training log: c_lf and r̄ per logged training step, held-out bits per eval."""
+    """From the training log: c_lf, r̄ and the held-out ratio ρ (1 for runs from before the
+    calibration) per logged training step, the regulated estimate ρ·r̄, held-out bits per eval."""
     rows = read_metrics(run_dir)
     train = [r for r in rows if r.get("split") == "train" and "loss_factor" in r]
     evals = [r for r in rows if r.get("split") == "eval" and "bits_per_pixel" in r]
@@ -92,6 +95,10 @@ def trajectory(run_dir: Path) -> dict[str, list[Any]]:
         "train_step": [r["step"] for r in train],
         "loss_factor": [r["loss_factor"] for r in train],
         "rate_average_bits_per_pixel": [r["rate_average_bits_per_pixel"] for r in train],
+        "held_out_ratio": [r.get("rate_held_out_ratio", 1.0) for r in train],
+        "regulated_bits_per_pixel": [
+            r["rate_average_bits_per_pixel"] * r.get("rate_held_out_ratio", 1.0) for r in train
+        ],
         "eval_step": [r["step"] for r in evals],
         "eval_bits_per_pixel": [r["bits_per_pixel"] for r in evals],
     }
@@ -137,7 +144,7 @@ def describe(run_dir: Path, reference: Reference, num: int, work_dir: Path) -> d
         "trajectory": history,
     }
     if target is not None:
-        steps, rates = history["train_step"], history["rate_average_bits_per_pixel"]
+        steps, rates = history["train_step"], history["regulated_bits_per_pixel"]
         result["settling_step"] = settling_step(steps, rates, target)
         result["relative_error"] = measured["bits_per_pixel"] / target - 1
     return result
@@ -157,7 +164,7 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
         if target is not None:
             left.plot(history["train_step"], history["loss_factor"], style, label=label)
             (line,) = right.plot(
-                history["train_step"], history["rate_average_bits_per_pixel"], style, alpha=0.5
+                history["train_step"], history["regulated_bits_per_pixel"], style, alpha=0.5
             )
             right.axhline(target, color=line.get_color(), lw=0.8, ls="--")
             color = line.get_color()
@@ -169,7 +176,7 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     left.set(xlabel="training step", ylabel="c_lf (controller)", yscale="log")
     left.set_title("loss factor set by the controller (dotted: fixed runs)")
     right.set(xlabel="training step", ylabel="bits/pixel", yscale="log")
-    right.set_title("rate: r̄ (lines), held-out eval (dots), target (dashed)")
+    right.set_title("rate: ρ·r̄ (lines), held-out eval (dots), target (dashed)")
     for axis in (left, right):
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
@@ -187,7 +194,12 @@ def report(args: argparse.Namespace) -> int:
     data = from_dict(AutoencoderRunConfig, read_run_record(run_dirs[0])["run"]).data
     reference = Reference(InceptionFeatures(args.inception, "cpu"), data)
     runs = [describe(run_dir, reference, args.num, args.work_dir) for run_dir in run_dirs]
-    targeted = [run for run in runs if run["target_bits_per_pixel"] is not None]
+    compared = {str(path) for path in args.compare}  # in the details, not the issue's rows
+    targeted = [
+        run
+        for run in runs
+        if run["target_bits_per_pixel"] is not None and run["run"] not in compared
+    ]
     rows = [
         {
             "target_bits_per_pixel": run["target_bits_per_pixel"],

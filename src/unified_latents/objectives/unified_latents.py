@@ -50,6 +50,7 @@ class RateTargetedTerms(Stage1Terms):
 
     loss_factor: Tensor
     rate_average_bits_per_pixel: Tensor
+    rate_held_out_ratio: Tensor
 
 
 def randn(like: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -207,6 +208,7 @@ class UnifiedLatents(Autoencoder):
             **terms,
             loss_factor=loss_factor.expand_as(rate),
             rate_average_bits_per_pixel=controller.rate_average.clone().expand_as(rate),
+            rate_held_out_ratio=controller.held_out_ratio.clone().expand_as(rate),
         )
 
     @torch.no_grad()

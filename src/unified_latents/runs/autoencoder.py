@@ -180,6 +180,9 @@ class AutoencoderTask(HeldOutImageTask):
         )
         results |= self.reconstructions(ema, settings, run_dir, step)
         results["eval_seconds"] = time.perf_counter() - start
+        controller = getattr(self.model, "rate_controller", None)  # the trained (online) model
+        if controller is not None:  # rate targeting steers the EMA model's held-out rate
+            controller.calibrate(results["bits_per_pixel"])
         return results
 
 
