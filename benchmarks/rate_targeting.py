@@ -128,11 +128,20 @@ def measure(run_dir: Path, reference: Reference, num: int, cache: Path) -> dict[
     return record
 
 
+def cache_name(run_dir: Path, work_dir: Path) -> str:
+    """The measurement cache's name: the run's name for runs of WORK/runs, and for `--compare`
+    runs elsewhere their whole path (two runs named alike, e.g. target-0.04 of two sets, must
+    not share a cached measurement)."""
+    if run_dir.resolve().parent == (work_dir / "runs").resolve():
+        return f"runs-{run_dir.name}"
+    return "compare" + str(run_dir.resolve()).replace("/", "-")
+
+
 def describe(run_dir: Path, reference: Reference, num: int, work_dir: Path) -> dict[str, Any]:
     config = from_dict(AutoencoderRunConfig, read_run_record(run_dir)["run"])
     target = config.model.target_bits_per_pixel or None  # 0: a fixed c_lf
     history = trajectory(run_dir)
-    cache = work_dir / "evals" / f"{run_dir.parent.name}-{run_dir.name}.json"
+    cache = work_dir / "evals" / f"{cache_name(run_dir, work_dir)}.json"
     measured = measure(run_dir, reference, num, cache)
     final_factor = history["loss_factor"][-1] if history["loss_factor"] else None
     result = {

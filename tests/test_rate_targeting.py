@@ -45,3 +45,11 @@ def test_train_and_report_on_tiny_runs(
     assert by_name["fixed-2"]["loss_factor"] == 2.0
     assert by_name["target-0.5"]["trajectory"]["loss_factor"]  # the controller was logged
     assert (results / "rate_targeting.png").stat().st_size > 0
+
+
+def test_compared_runs_of_the_same_name_do_not_share_a_cached_measurement(tmp_path: Path) -> None:
+    rate_targeting = importlib.import_module("rate_targeting")
+    work = tmp_path / "set"
+    own = rate_targeting.cache_name(work / "runs" / "target-0.04", work)
+    other = rate_targeting.cache_name(tmp_path / "older" / "runs" / "target-0.04", work)
+    assert own == "runs-target-0.04" and other != own and "older" in other
