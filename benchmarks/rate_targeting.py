@@ -169,12 +169,13 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     for run in runs:
         history, target = run["trajectory"], run["target_bits_per_pixel"]
         label = f"target {target:g}" if target is not None else f"fixed c_lf {run['loss_factor']:g}"
+        if target is not None and set(history["held_out_ratio"]) <= {1.0}:
+            label += ", ρ = 1 (uncalibrated)"
         style = "-" if target is not None else ":"
         if target is not None:
             left.plot(history["train_step"], history["loss_factor"], style, label=label)
-            (line,) = right.plot(
-                history["train_step"], history["regulated_bits_per_pixel"], style, alpha=0.5
-            )
+            regulated = [r if r > 0 else float("nan") for r in history["regulated_bits_per_pixel"]]
+            (line,) = right.plot(history["train_step"], regulated, style, alpha=0.5)  # r̄ < 0: unset
             right.axhline(target, color=line.get_color(), lw=0.8, ls="--")
             color = line.get_color()
         else:
