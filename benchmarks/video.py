@@ -16,9 +16,10 @@ autoencoder on every frame, the same 8×8×4 latent per frame) gets the same aut
 the same base preset and steps, so equal base-model FLOPs (the same base network on the same
 latent shape; `base_training_flops` of each row shows it); its figures go under `baselines`.
 Its run directories are WORK/kl-vae-*. `--jobs 2` trains and evaluates the two arms at once, each
-in its own process with half of the machine's threads (Ctrl-C stops both at a checkpoint).
-`--ul-set KEY=VALUE` changes the UL autoencoder only (e.g. `model.loss_factor=6`): give such an
-arm its own `--work-dir` and `--out` (a KL arm already trained elsewhere can be linked in).
+in its own process with half of the machine's threads. `--ul-set KEY=VALUE` changes the UL
+autoencoder only (e.g. `model.loss_factor=6`): give such an arm its own `--work-dir` and `--out`
+(its KL arm then trains there too: a base run records its autoencoder's path, so a KL arm linked
+in from another work dir is refused on resumption).
 """
 
 from __future__ import annotations
