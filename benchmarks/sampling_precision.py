@@ -11,16 +11,19 @@ alternating (the order flips every round), seconds per image with the run's own 
 settings (base steps, guidance, decoder steps, batch). Quality: `ul evaluate --num N` of the
 run at each precision (the same seed, so the same noise: gFID@N against N training images,
 KID, classifier accuracy where the dataset has one), and how far apart the two precisions'
-timing samples are (mean |Δ| in 8-bit levels). The run's eval/eval.json is left holding the
-last (bf16) evaluation. Writes one JSON with the CPU, whether it runs bf16 natively, the median
-(min–max) seconds per image of each precision and the median speed-up.
+timing samples are (mean |Δ| in 8-bit levels). The run's own eval/ folder is put back
+afterwards (these evaluations are kept only in the output JSON). Writes one JSON with the CPU,
+whether it runs bf16 natively, the median (min–max) seconds per image of each precision and
+the median speed-up.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,7 @@ import torch
 
 import unified_latents as ul
 from _throughput_report import cpu_name
-from unified_latents.commands.evaluate import evaluate
+from unified_latents.commands.evaluate import EVAL_DIR, evaluate
 from unified_latents.training.precision import native_bf16
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -67,7 +70,17 @@ def timings(base: Path, num: int, repeats: int) -> tuple[dict[str, list[float]],
 
 
 def quality(base: Path, num: int, precision: str) -> dict[str, Any]:
-    record = evaluate(base, num=num, precision=precision, seed=0, progress=False)
+    """`ul evaluate --num num --precision precision` of `base`, leaving its eval/ as it was."""
+    kept = base / EVAL_DIR
+    with tempfile.TemporaryDirectory(dir=base) as aside:
+        if kept.exists():
+            kept.rename(Path(aside) / EVAL_DIR)
+        try:
+            record = evaluate(base, num=num, precision=precision, seed=0, progress=False)
+        finally:
+            shutil.rmtree(kept, ignore_errors=True)
+            if (Path(aside) / EVAL_DIR).exists():
+                (Path(aside) / EVAL_DIR).rename(kept)
     metrics = record["metrics"]
     chosen = {key: value for key, value in metrics.items() if key.startswith(QUALITY_PREFIXES)}
     return {**chosen, "sampling_seconds_per_image": record["seconds"].get("sampling_per_sample")}

@@ -95,6 +95,8 @@ def test_bf16_sampling_is_the_apis_bf16_and_is_recorded(
     assert main([*evaluate, "--precision", "bf16"]) == 0
     record = json.loads((runs["base"] / "eval" / "eval.json").read_text())
     assert record["sampling_precision"] == "bf16"
+    autoencoder = ["evaluate", "--run", str(runs["ae"]), "--num", "4", "--no-fid"]
+    assert main([*autoencoder, "--precision", "bf16"]) != 0  # nothing of it samples in bf16
 
 
 def test_clear_errors(tmp_path: Path) -> None:

@@ -90,6 +90,11 @@ def evaluate(
     if num < 1:
         raise EvaluationError(f"--num must be positive, got {num}")
     device = resolve_device(device_name)
+    if kind.opens_as != "generator" and precision != "fp32":
+        raise EvaluationError(
+            "--precision applies to runs that generate (their sampling); autoencoder runs are "
+            "evaluated in fp32"
+        )
     precision = resolve_precision(precision, device)  # a clear error for a wrong value, first
     options = EvaluateOptions(
         num=num,
