@@ -165,9 +165,11 @@ class Generator:
         seed: int = 0,
         steps: int | None = None,
         decoder_steps: int | None = None,
+        decoder_samples: int | None = None,
     ) -> Tensor:
         """uint8 images [num, C, H, W]; without class or prompt, every class in turn. The same
-        images as `ul sample --num num --seed seed` with the same options."""
+        images as `ul sample --num num --seed seed` with the same options. `decoder_samples`: K
+        > 1 makes each image the mean of K decoder samples of its latent."""
         if num < 1:
             raise ValueError(f"num must be at least 1, got {num}")
         overrides: dict[str, Any] = {}
@@ -175,6 +177,7 @@ class Generator:
             ("guidance", guidance),
             ("base_steps", steps),
             ("decoder_steps", decoder_steps),
+            ("decoder_samples", decoder_samples),
         ):
             if value is not None:
                 overrides[name] = value

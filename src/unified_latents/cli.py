@@ -59,6 +59,7 @@ def sampling_overrides(args: argparse.Namespace) -> dict[str, object]:
         "guidance_interval": args.guidance_interval,
         "base_steps": args.steps,
         "decoder_steps": args.decoder_steps,
+        "decoder_samples": args.decoder_samples,
         "sampler": args.sampler,
         "batch_size": args.batch_size,
     }
@@ -169,6 +170,7 @@ def run_evaluation_command(args: argparse.Namespace, command_line: str) -> int:
             command=command_line,
             precision=args.precision,
             **named(args, "num", "inception", "decoder_steps", "base_steps", "guidance", "seed"),
+            decoder_samples=args.decoder_samples,
         )
         return 0
     from unified_latents.commands.sweep import SweepOptions, sweep

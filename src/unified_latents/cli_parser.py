@@ -194,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         "same autoencoder (its steps and sampler unless --decoder-steps is given)",
     )
     smp.add_argument("--decoder-steps", type=positive_int, default=None)
+    add_decoder_samples_argument(smp)
     smp.add_argument("--sampler", choices=("ancestral", "ddim"), default=None)
     smp.add_argument("--batch-size", type=positive_int, default=None)
     smp.add_argument("--seed", type=int, default=0)
@@ -209,6 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="auto")
     add_evaluation_commands(commands)
     return parser
+
+
+def add_decoder_samples_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--decoder-samples",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help="each image is the mean of K decoder samples of the same latent (posterior-mean "
+        "decoding; K times the decoder cost; default: the run's eval setting, 1)",
+    )
 
 
 def add_precision_argument(parser: argparse.ArgumentParser) -> None:
@@ -249,6 +261,7 @@ def add_evaluation_commands(commands: argparse._SubParsersAction) -> None:  # ty
     ev.add_argument("--decoder-steps", type=positive_int, default=None)
     ev.add_argument("--base-steps", type=positive_int, default=None, help="base/end-to-end runs")
     ev.add_argument("--guidance", type=float, default=None, help="base/end-to-end runs")
+    add_decoder_samples_argument(ev)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--device", default="auto")
     add_precision_argument(ev)

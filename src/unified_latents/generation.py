@@ -43,6 +43,8 @@ class SamplingSettings(Protocol):
     def decoder_input(self) -> DecoderInput: ...
     @property
     def decoder_sampler(self) -> SamplerKind | None: ...
+    @property
+    def decoder_samples(self) -> int: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,12 +60,15 @@ class SamplingConfig:
     guidance_interval: tuple[float, float] | None = None
     decoder_input: DecoderInput = "clean"  # or "noisy": α_0·ẑ + σ_0·ε (see generate_images)
     decoder_sampler: SamplerKind | None = None  # None: `sampler` for the decoder too
+    # K > 1: each image is the mean of K decoder samples of the same ẑ (a Monte-Carlo estimate of
+    # E[x | ẑ], the posterior-mean decoding), K times the decoder cost; 1: one sample, as the paper
+    decoder_samples: int = 1
     batch_size: int = 250
     seed: int = 1234
 
     def __post_init__(self) -> None:
-        names = ("samples_per_class", "base_steps", "decoder_steps", "batch_size")
-        check_at_least(self, 1, *names)
+        names = ("samples_per_class", "base_steps", "decoder_steps", "decoder_samples")
+        check_at_least(self, 1, *names, "batch_size")
 
 
 @torch.no_grad()
@@ -105,16 +110,28 @@ def generate_images(
         z_hat = base.denormalize(z_hat)
         if base.context_frames and batch_cond is not None:  # the given frames, exactly
             z_hat = base.paste_context(z_hat, batch_cond)
+        outputs.append(decode_latents(autoencoder, z_hat, settings, generator).cpu())
+    return torch.cat(outputs)
+
+
+def decode_latents(
+    autoencoder: Autoencoder, z_hat: Tensor, settings: SamplingSettings, generator: torch.Generator
+) -> Tensor:
+    """Images in [−1, 1] from the base model's ẑ: one decoder sample, or the mean of
+    `settings.decoder_samples` samples (each with its own encoder noise where the decoder input
+    is "noisy")."""
+    total = torch.zeros(())
+    for _ in range(settings.decoder_samples):
+        z = z_hat
         if settings.decoder_input == "noisy":
-            z_hat = autoencoder.add_encoder_noise(z_hat, generator)
-        images = autoencoder.decode(
-            z_hat,
+            z = autoencoder.add_encoder_noise(z_hat, generator)
+        total = total + autoencoder.decode(
+            z,
             num_steps=settings.decoder_steps,
             sampler=settings.decoder_sampler or settings.sampler,
             generator=generator,
         )
-        outputs.append(images.cpu())
-    return torch.cat(outputs)
+    return total / settings.decoder_samples
 
 
 @torch.no_grad()

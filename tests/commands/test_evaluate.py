@@ -188,11 +188,12 @@ def _fake_run(directory: Path, kind: str) -> Path:
     return directory
 
 
-def test_guidance_on_an_autoencoder_run_is_a_clear_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("option", [["--guidance", "2"], ["--decoder-samples", "4"]])
+def test_sampling_options_on_an_autoencoder_run_are_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: list[str]
 ) -> None:
     run = _fake_run(tmp_path / "ae", "autoencoder")
-    assert main(["evaluate", "--run", str(run), "--guidance", "2", "--no-fid"]) == 2
+    assert main(["evaluate", "--run", str(run), *option, "--no-fid"]) == 2
     error = capsys.readouterr().err
     assert "apply to runs that generate" in error and "Traceback" not in error
 

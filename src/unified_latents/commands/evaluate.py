@@ -75,6 +75,7 @@ def evaluate(
     decoder_steps: int | None = None,
     base_steps: int | None = None,
     guidance: float | None = None,
+    decoder_samples: int | None = None,
     seed: int = 0,
     device_name: str = "auto",
     fid: bool = True,
@@ -101,6 +102,7 @@ def evaluate(
         decoder_steps=decoder_steps,
         base_steps=base_steps,
         guidance=guidance,
+        decoder_samples=decoder_samples,
         seed=seed,
         extractor=load_extractor(inception, device) if fid else None,
         cache_dir=cache_dir,
@@ -108,10 +110,11 @@ def evaluate(
         precision=precision,
     )
     start = time.perf_counter()
-    if kind.opens_as != "generator" and (base_steps is not None or guidance is not None):
+    generator_only = (base_steps, guidance, decoder_samples)
+    if kind.opens_as != "generator" and any(value is not None for value in generator_only):
         raise EvaluationError(
-            "--base-steps and --guidance apply to runs that generate (base-model, pixel-model "
-            "and end-to-end runs) only"
+            "--base-steps, --guidance and --decoder-samples apply to runs that generate "
+            "(base-model, pixel-model and end-to-end runs) only"
         )
     # The newest readable checkpoint, named once: a damaged newer one is skipped (with a
     # warning) and everything below, eval.json included, is about the one actually loaded.

@@ -119,6 +119,7 @@ def sample(
         "seconds_per_image": seconds / num,
         "base_steps": settings.base_steps,
         "decoder_steps": settings.decoder_steps,
+        "decoder_samples": settings.decoder_samples,
         "decoder": None if decoder is None else str(decoder),
         "sampler": settings.sampler,
         "decoder_sampler": settings.decoder_sampler or settings.sampler,

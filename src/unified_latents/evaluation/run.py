@@ -27,6 +27,7 @@ class EvaluateOptions:
     cache_dir: Path | None  # reference statistics (None: $UL_CACHE_DIR or ~/.cache)
     progress: bool
     precision: str = "fp32"  # of the networks while sampling: fp32, bf16 or auto (native bf16)
+    decoder_samples: int | None = None  # None: the run's eval setting (mean of K decoder samples)
 
 
 class RunEvaluation(NamedTuple):
@@ -53,6 +54,7 @@ def sampling_overrides(options: EvaluateOptions) -> dict[str, Any]:
         "base_steps": options.base_steps,
         "decoder_steps": options.decoder_steps,
         "guidance": options.guidance,
+        "decoder_samples": options.decoder_samples,
     }
     return {name: value for name, value in overrides.items() if value is not None}
 
@@ -64,6 +66,7 @@ def sampling_description(
     return {
         "base_steps": settings.base_steps,
         "decoder_steps": settings.decoder_steps,
+        "decoder_samples": settings.decoder_samples,
         "sampler": settings.sampler,
         "guidance": settings.guidance,
         "guidance_interval": settings.guidance_interval,

@@ -20,6 +20,7 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor, nn
 
+from unified_latents.networks.cpu_linear import Linear
 from unified_latents.networks.text_tokens import check_tokens, token_mask
 
 ConditionKind = Literal["none", "class", "text", "text-tokens"]
@@ -91,7 +92,7 @@ class ConditionEmbedding(nn.Module):
             self.class_embedding = nn.Embedding(config.num_classes + 1, dim)
             nn.init.normal_(self.class_embedding.weight, std=0.02)
         elif config.is_text:
-            self.text_projection = nn.Linear(config.text_dim, dim)
+            self.text_projection = Linear(config.text_dim, dim)
             self.null_text = nn.Parameter(torch.randn(dim) * 0.02)
 
     def forward(self, cond: Tensor | None, batch_size: int) -> Tensor | None:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unified_latents.networks.checkpointing import Checkpointed
+from unified_latents.networks.cpu_linear import Linear
 from unified_latents.networks.fused import addcmul
 
 # λ Fourier features: the lowest frequency has a period of 160, so over λ ∈ [−20, 20] its sine
@@ -87,9 +88,7 @@ class LogSNREmbedding(nn.Module):
         )
         # Not persistent: a fixed function of the constructor arguments, not a learned state.
         self.register_buffer("frequencies", 2 * math.pi / periods, persistent=False)
-        self.mlp = nn.Sequential(
-            nn.Linear(2 * num_frequencies, dim), nn.SiLU(), nn.Linear(dim, dim)
-        )
+        self.mlp = nn.Sequential(Linear(2 * num_frequencies, dim), nn.SiLU(), Linear(dim, dim))
 
     def forward(self, logsnr: Tensor) -> Tensor:
         # The embedding must distinguish nearby λ, which bf16 (8 mantissa bits) cannot.
@@ -105,7 +104,7 @@ class AdaptiveGroupNorm(nn.Module):
     def __init__(self, channels: int, cond_dim: int) -> None:
         super().__init__()
         self.num_groups = group_count(channels)
-        self.to_scale_shift = zero_init(nn.Linear(cond_dim, 2 * channels))
+        self.to_scale_shift = zero_init(Linear(cond_dim, 2 * channels))
 
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
         scale, shift = self.to_scale_shift(F.silu(cond))[:, :, None, None].chunk(2, dim=1)

@@ -24,6 +24,7 @@ from tokenizers import Tokenizer
 from torch import Tensor, nn
 
 from unified_latents.installed_packages import package_directories
+from unified_latents.networks.cpu_linear import Linear
 from unified_latents.networks.sentence_folder import (
     INSTALL_HINT,
     PACKAGE_NAME,
@@ -74,13 +75,13 @@ class _EncoderLayer(nn.Module):
         super().__init__()
         width, eps = config.hidden_size, config.layer_norm_eps
         self.num_heads = config.num_heads
-        self.query = nn.Linear(width, width)
-        self.key = nn.Linear(width, width)
-        self.value = nn.Linear(width, width)
-        self.attention_out = nn.Linear(width, width)
+        self.query = Linear(width, width)
+        self.key = Linear(width, width)
+        self.value = Linear(width, width)
+        self.attention_out = Linear(width, width)
         self.attention_norm = nn.LayerNorm(width, eps=eps)
-        self.mlp_in = nn.Linear(width, config.intermediate_size)
-        self.mlp_out = nn.Linear(config.intermediate_size, width)
+        self.mlp_in = Linear(width, config.intermediate_size)
+        self.mlp_out = Linear(config.intermediate_size, width)
         self.mlp_norm = nn.LayerNorm(width, eps=eps)
 
     def forward(self, x: Tensor, key_mask: Tensor) -> Tensor:  # x [B, T, W], key_mask [B, 1, 1, T]

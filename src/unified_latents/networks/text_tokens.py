@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from unified_latents.networks.cpu_linear import Linear
 from unified_latents.networks.layers import zero_init
 
 if TYPE_CHECKING:
@@ -88,10 +89,10 @@ class TextCrossAttention(nn.Module):
             raise ValueError(f"cross-attention width {dim} is not divisible by heads={heads}")
         self.heads = heads
         self.norm = nn.LayerNorm(dim)
-        self.query = nn.Linear(dim, dim)
-        self.key_value = nn.Linear(text_dim, 2 * dim)
+        self.query = Linear(dim, dim)
+        self.key_value = Linear(text_dim, 2 * dim)
         self.null_token = nn.Parameter(torch.randn(text_dim) * 0.02)
-        self.out = zero_init(nn.Linear(dim, dim))
+        self.out = zero_init(Linear(dim, dim))
 
     def forward(self, x: Tensor, tokens: Tensor, mask: Tensor) -> Tensor:
         batch, length, dim = x.shape

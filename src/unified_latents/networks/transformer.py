@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unified_latents.networks.checkpointing import Checkpointed
+from unified_latents.networks.cpu_linear import Linear
 from unified_latents.networks.fused import addcmul, split_heads
 from unified_latents.networks.layers import autocast_off, layer_norm, modulate, zero_init
 
@@ -25,8 +26,8 @@ class Attention(nn.Module):
         if dim % heads:
             raise ValueError(f"attention width {dim} is not divisible by heads={heads}")
         self.heads, self.dropout = heads, dropout
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.out = nn.Linear(dim, dim)
+        self.qkv = Linear(dim, 3 * dim)
+        self.out = Linear(dim, dim)
 
     def forward(self, x: Tensor) -> Tensor:
         batch, tokens, dim = x.shape
@@ -114,10 +115,10 @@ class TransformerBlock(Checkpointed):
         hidden = int(dim * mlp_ratio)
         self.attention = Attention(dim, heads, dropout)
         self.mlp = nn.Sequential(
-            nn.Linear(dim, hidden), mlp_activation(activation), nn.Dropout(dropout),
-            nn.Linear(hidden, dim),
+            Linear(dim, hidden), mlp_activation(activation), nn.Dropout(dropout),
+            Linear(hidden, dim),
         )  # fmt: skip
-        self.modulation = zero_init(nn.Linear(cond_dim, 6 * dim))
+        self.modulation = zero_init(Linear(cond_dim, 6 * dim))
 
     def body(self, x: Tensor, cond: Tensor | None) -> Tensor:
         assert cond is not None, "a transformer block needs its conditioning vector"
@@ -135,7 +136,7 @@ class AdaptiveLayerNormOut(nn.Module):
 
     def __init__(self, dim: int, cond_dim: int) -> None:
         super().__init__()
-        self.to_shift_scale = zero_init(nn.Linear(cond_dim, 2 * dim))
+        self.to_shift_scale = zero_init(Linear(cond_dim, 2 * dim))
 
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
         shift, scale = self.to_shift_scale(F.silu(cond))[:, None].chunk(2, dim=2)  # [B, 1, D]

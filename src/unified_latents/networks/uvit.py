@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unified_latents.config import ConfigError
+from unified_latents.networks.cpu_linear import Linear
 from unified_latents.networks.layers import (
     Downsample,
     GroupNorm,
@@ -187,7 +188,7 @@ class UViTDecoder(nn.Module):
         # Downsample / Upsample around the transformer (None: it runs at the last stage's size).
         self.to_transformer = Downsample(bottleneck) if extra else None
         self.from_transformer = Upsample(bottleneck) if extra else None
-        self.tokens_in = nn.Linear(bottleneck, width)
+        self.tokens_in = Linear(bottleneck, width)
         self.position = nn.Parameter(torch.randn(1, num_tokens, width) * 0.02)
         self.latent_to_tokens = (
             nn.Conv2d(self.latent_shape[0], width, 3, padding=1) if self.adds_latent else None
@@ -204,7 +205,7 @@ class UViTDecoder(nn.Module):
             for _ in range(config.transformer_depth)
         )
         self.tokens_norm = AdaptiveLayerNormOut(width, cond_dim)
-        self.tokens_out = nn.Linear(width, bottleneck)
+        self.tokens_out = Linear(width, bottleneck)
         self.space_time = (
             SpaceTime(self.frames, num_tokens, width, attention) if self.frames else None
         )

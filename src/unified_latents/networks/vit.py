@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from unified_latents.config import ConfigError
 from unified_latents.networks.conditioning import ConditionConfig, ConditionEmbedding
+from unified_latents.networks.cpu_linear import Linear
 from unified_latents.networks.layers import (
     LogSNREmbedding,
     zero_init,
@@ -124,7 +125,7 @@ class LatentViT(nn.Module):
         patch_dim = channels * config.patch_size**2
         num_tokens = (size // config.patch_size) ** 2
         cond_dim = max(config.widths)
-        self.patch_in = nn.Linear(patch_dim, config.width)
+        self.patch_in = Linear(patch_dim, config.width)
         self.position = nn.Parameter(torch.randn(1, num_tokens, config.width) * 0.02)
         self.logsnr_embedding = LogSNREmbedding(cond_dim)
         self.condition_embedding = ConditionEmbedding(condition or ConditionConfig(), cond_dim)
@@ -151,10 +152,10 @@ class LatentViT(nn.Module):
         self.up_blocks = nn.ModuleList(
             blocks(widths[i], depths[i] - depths[i] // 2) for i in reversed(range(len(widths) - 1))
         )
-        self.merges = nn.ModuleList(nn.Linear(4 * a, b) for a, b in itertools.pairwise(widths))
-        self.splits = nn.ModuleList(nn.Linear(b, 4 * a) for a, b in itertools.pairwise(widths))
+        self.merges = nn.ModuleList(Linear(4 * a, b) for a, b in itertools.pairwise(widths))
+        self.splits = nn.ModuleList(Linear(b, 4 * a) for a, b in itertools.pairwise(widths))
         self.norm_out = AdaptiveLayerNormOut(config.width, cond_dim)
-        self.patch_out = zero_init(nn.Linear(config.width, patch_dim))
+        self.patch_out = zero_init(Linear(config.width, patch_dim))
         self.cross: nn.ModuleDict | None = None  # "text-tokens": one per block, same layout
         if condition is not None and condition.kind == "text-tokens":
             text_dim = condition.text_dim

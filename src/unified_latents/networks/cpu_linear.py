@@ -1,0 +1,112 @@
+"""`Linear`: nn.Linear whose fp32 products on a CPU can run in oneDNN instead of BLAS.
+
+PyTorch's CPU fp32 matmul calls MKL's sgemm, and MKL runs its AVX-512 kernels on Intel CPUs only:
+on an AMD CPU with AVX-512 (Zen 4/5) it takes an AVX2 path at about half the core's fp32 peak.
+oneDNN's JIT convolutions use AVX-512 on any CPU, and a linear map is a 1×1 convolution. Measured
+on an AMD EPYC (Zen 5), one thread, forward + backward of transformer-shaped linears: 89–99
+GFLOP/s through F.linear, 154–188 through the convolution (docs/results.md §4).
+
+The rows of the input [M, C] (contiguous) are viewed, without a copy, as a channels-last image
+[16, C, M/16, 1]: PyTorch sends a single-threaded fp32 1×1 convolution to oneDNN only when the
+batch is ≥ 16. The result is the same product with another summation order (≈1e-7 relative).
+
+Which backend: `UL_CPU_MATMUL` = `auto` (default: oneDNN on non-Intel CPUs with AVX-512, BLAS
+elsewhere), `onednn` or `blas`; `set_cpu_matmul` overrides it in a process. Only CPU fp32 outside
+autocast takes the oneDNN path (bf16 products already run in oneDNN); CUDA is untouched.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+CpuMatmul = Literal["onednn", "blas"]
+ROW_BLOCKS = 16  # the conv batch: PyTorch's oneDNN threshold for one-thread 1×1 convolutions
+ENV_VAR = "UL_CPU_MATMUL"
+_override: CpuMatmul | None = None
+
+
+def cpu_flags(cpuinfo: str) -> tuple[str, set[str]]:
+    """(vendor, flags) of the first processor in a /proc/cpuinfo text."""
+    vendor, flags = "", set[str]()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "vendor_id" and not vendor:
+            vendor = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    return vendor, flags
+
+
+def auto_backend(vendor: str, flags: set[str], onednn_available: bool) -> CpuMatmul:
+    """oneDNN where MKL would leave AVX-512 unused (a non-Intel CPU that has it), else BLAS."""
+    if onednn_available and vendor and vendor != "GenuineIntel" and "avx512f" in flags:
+        return "onednn"
+    return "blas"
+
+
+@functools.cache
+def _detected() -> CpuMatmul:
+    try:
+        vendor, flags = cpu_flags(Path("/proc/cpuinfo").read_text())
+    except OSError:  # not Linux: keep PyTorch's default
+        return "blas"
+    return auto_backend(vendor, flags, torch.backends.mkldnn.is_available())
+
+
+def cpu_matmul() -> CpuMatmul:
+    """The backend CPU fp32 `Linear` layers use now (see the module docstring)."""
+    if _override is not None:
+        return _override
+    asked = os.environ.get(ENV_VAR, "auto").strip().lower()
+    if asked in ("onednn", "blas"):
+        return asked  # type: ignore[return-value]
+    if asked != "auto":
+        raise ValueError(f"{ENV_VAR} must be auto, onednn or blas, got {asked!r}")
+    return _detected()
+
+
+def set_cpu_matmul(backend: CpuMatmul | None) -> None:
+    """Force a backend in this process (None: back to `UL_CPU_MATMUL` / detection)."""
+    global _override
+    if backend not in (None, "onednn", "blas"):
+        raise ValueError(f"cpu matmul backend must be onednn, blas or None, got {backend!r}")
+    _override = backend
+
+
+def onednn_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """F.linear(x, weight, bias) as a oneDNN 1×1 convolution; rows of x divisible by 16."""
+    channels = x.shape[-1]
+    rows = x.numel() // channels
+    image = x.reshape(ROW_BLOCKS, rows // ROW_BLOCKS, 1, channels).permute(0, 3, 1, 2)
+    out = F.conv2d(image, weight.reshape(*weight.shape, 1, 1), bias)  # channels-last out
+    return out.permute(0, 2, 3, 1).reshape(*x.shape[:-1], weight.shape[0])
+
+
+def _takes_onednn_path(x: Tensor, weight: Tensor) -> bool:
+    rows = x.numel() // max(x.shape[-1], 1) if x.dim() else 0
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and weight.dtype == torch.float32
+        and rows >= ROW_BLOCKS
+        and rows % ROW_BLOCKS == 0
+        and not torch.is_autocast_enabled("cpu")
+        and bool(torch.backends.mkldnn.enabled)
+        and cpu_matmul() == "onednn"
+    )
+
+
+class Linear(nn.Linear):
+    """nn.Linear (same parameters and state dict) that takes the oneDNN path where it is faster."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if _takes_onednn_path(x, self.weight):
+            return onednn_linear(x, self.weight, self.bias)
+        return F.linear(x, self.weight, self.bias)

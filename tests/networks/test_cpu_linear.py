@@ -1,0 +1,118 @@
+"""networks/cpu_linear.py: the oneDNN path computes F.linear, and is taken only where it should."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from unified_latents.networks import cpu_linear
+from unified_latents.networks.cpu_linear import (
+    Linear,
+    auto_backend,
+    cpu_flags,
+    cpu_matmul,
+    onednn_linear,
+    set_cpu_matmul,
+)
+
+
+@pytest.fixture(autouse=True)
+def _reset_backend() -> Iterator[None]:
+    yield
+    set_cpu_matmul(None)
+
+
+@pytest.mark.parametrize("shape", [(32, 24), (4, 16, 24), (2, 8, 4, 24)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_onednn_linear_is_f_linear_with_gradients(shape: tuple[int, ...], bias: bool) -> None:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=generator, requires_grad=True)
+    weight = torch.randn(40, 24, generator=generator, requires_grad=True)
+    b = torch.randn(40, generator=generator, requires_grad=True) if bias else None
+    grad = torch.randn(*shape[:-1], 40, generator=generator)
+    results = []
+    for fn in (F.linear, onednn_linear):
+        out = fn(x, weight, b)
+        params = [x, weight] + ([b] if b is not None else [])
+        results.append((out, torch.autograd.grad(out, params, grad)))
+    (want, want_grads), (got, got_grads) = results
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    for g, w in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-4)
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch) -> list[Tensor]:
+    calls: list[Tensor] = []
+    original = cpu_linear.onednn_linear
+
+    def spy(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        calls.append(x)
+        return original(x, weight, bias)
+
+    monkeypatch.setattr(cpu_linear, "onednn_linear", spy)
+    return calls
+
+
+def test_linear_takes_the_onednn_path_only_where_it_applies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = _spy(monkeypatch)
+    layer = Linear(8, 4)
+    set_cpu_matmul("onednn")
+    layer(torch.randn(32, 8))
+    assert len(calls) == 1
+    layer(torch.randn(30, 8))  # rows not divisible by 16: F.linear
+    layer(torch.randn(8, 8))  # 8 rows: too few
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # bf16 products are oneDNN already
+        assert layer(torch.randn(32, 8)).dtype == torch.bfloat16
+    assert len(calls) == 1
+    set_cpu_matmul("blas")
+    layer(torch.randn(32, 8))
+    assert len(calls) == 1
+
+
+def test_linear_keeps_nn_linear_parameters() -> None:
+    layer, reference = Linear(8, 4), nn.Linear(8, 4)
+    assert layer.state_dict().keys() == reference.state_dict().keys()
+    layer.load_state_dict(reference.state_dict())
+    set_cpu_matmul("onednn")
+    x = torch.randn(3, 16, 8)
+    torch.testing.assert_close(layer(x), reference(x), rtol=1e-5, atol=1e-6)
+
+
+def test_auto_backend_follows_the_cpu() -> None:
+    assert auto_backend("AuthenticAMD", {"avx2", "avx512f"}, True) == "onednn"
+    assert auto_backend("GenuineIntel", {"avx2", "avx512f"}, True) == "blas"
+    assert auto_backend("AuthenticAMD", {"avx2"}, True) == "blas"
+    assert auto_backend("AuthenticAMD", {"avx512f"}, False) == "blas"
+    assert auto_backend("", {"avx512f"}, True) == "blas"
+
+
+def test_cpu_flags_reads_the_first_processor() -> None:
+    text = (
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu avx2 avx512f\n\n"
+        "processor\t: 1\nvendor_id\t: Other\nflags\t\t: fpu\n"
+    )
+    assert cpu_flags(text) == ("AuthenticAMD", {"fpu", "avx2", "avx512f"})
+
+
+def test_environment_variable_chooses_and_a_wrong_value_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("UL_CPU_MATMUL", "blas")
+    assert cpu_matmul() == "blas"
+    monkeypatch.setenv("UL_CPU_MATMUL", "ONEDNN")
+    assert cpu_matmul() == "onednn"
+    set_cpu_matmul("blas")
+    assert cpu_matmul() == "blas"  # the process override wins
+    set_cpu_matmul(None)
+    monkeypatch.setenv("UL_CPU_MATMUL", "mkl")
+    with pytest.raises(ValueError, match="UL_CPU_MATMUL must be auto, onednn or blas"):
+        cpu_matmul()
+    with pytest.raises(ValueError, match="onednn, blas or None"):
+        set_cpu_matmul("fast")  # type: ignore[arg-type]
