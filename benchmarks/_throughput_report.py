@@ -107,6 +107,11 @@ def markdown(report: dict[str, Any]) -> str:
     machine = report["machine"]
     peaks = ", ".join(f"{p} {value / 1e9:.1f} GFLOP/s" for p, value in peak.items())
     lines = [f"Dense matmul peak ({machine['threads']} thread(s)): {peaks}"]
+    for precision, routes in report.get("matmul_peak_by_route", {}).items():
+        by_route = ", ".join(f"{name} {value / 1e9:.1f}" for name, value in routes.items())
+        lines.append(f"  {precision} by route (GFLOP/s): {by_route}")
+    if machine.get("cpu_matmul"):
+        lines.append(f"Our CPU fp32 linears: {machine['cpu_matmul']} (networks/cpu_linear.py)")
     if "bf16_native" in machine:
         lines.append(
             f"bf16 native on this device: {'yes' if machine['bf16_native'] else 'no'} "

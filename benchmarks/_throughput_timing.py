@@ -18,6 +18,7 @@ from tqdm import tqdm
 from unified_latents.conditions import ConditionSource
 from unified_latents.generation import sample_images, sampling_conditions
 from unified_latents.metrics.inception import InceptionFeatures
+from unified_latents.networks.cpu_linear import onednn_linear
 from unified_latents.runs.autoencoder import AutoencoderRunConfig, build_autoencoder
 from unified_latents.runs.base_model import BaseRunConfig, build_base_model
 from unified_latents.training.ema import ema_decay_at, make_ema, update_ema
@@ -219,17 +220,27 @@ def peak_memory_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def matmul_peak(precision: str, device: torch.device, size: int, repeats: int = 10) -> float:
-    """Dense matmul FLOP/s: the best of `repeats` timed [size × size] @ [size × size] products
-    (best, not mean, so that other work on the machine lowers it as little as possible)."""
+def matmul_peaks(
+    precision: str, device: torch.device, size: int, repeats: int = 10
+) -> dict[str, float]:
+    """Dense matmul FLOP/s of [size × size] @ [size × size], the best of `repeats` timed products
+    (best, not mean, so that other work on the machine lowers it as little as possible), per
+    route: `torch.matmul` (BLAS on a CPU in fp32) and, on a CPU, the same product as a oneDNN
+    1×1 convolution (networks/cpu_linear.py), which can be the faster one (AVX-512 on AMD)."""
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
-    torch.matmul(a, b)  # warm-up: kernel selection, page faults
-    best = float("inf")
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        torch.matmul(a, b)
-        synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
+    routes = {"torch.matmul": lambda: torch.matmul(a, b)}
+    if device.type == "cpu":
+        routes["onednn_conv_1x1"] = lambda: onednn_linear(a, b, None)
+    peaks = {}
+    for name, product in routes.items():
+        product()  # warm-up: kernel selection, page faults
+        best = float("inf")
+        for _ in range(repeats):
+            synchronize(device)
+            start = time.perf_counter()
+            product()
+            synchronize(device)
+            best = min(best, time.perf_counter() - start)
+        peaks[name] = 2 * size**3 / best
+    return peaks

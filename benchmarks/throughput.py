@@ -13,7 +13,8 @@ with `--compile`, torch.compile'd:
   (training/loop.py's step without its logging and checkpoints);
 - forward FLOPs per image (metrics/flops.py), achieved FLOP/s = 3 × forward × images/s, and
   utilisation = achieved / the dense matmul peak of that precision, measured in the same run as
-  the best of repeated large `torch.matmul`s with the same thread count;
+  the best of repeated large products with the same thread count, by the faster of two routes
+  (`torch.matmul`, and on a CPU a oneDNN 1×1 convolution: networks/cpu_linear.py; both kept);
 - sampling seconds per image per network evaluation: our decoder (stage 1) and guided base model
   (stage 2) through the project's samplers; diffusers' VAE decode and guided UNet + DDPMScheduler;
 - peak memory: the process's max RSS (CPU) or torch.cuda.max_memory_allocated (CUDA), after
@@ -73,7 +74,7 @@ from _throughput_timing import (
     Job,
     LossCall,
     Workload,
-    matmul_peak,
+    matmul_peaks,
     peak_memory_mib,
     profile_training,
     time_end_to_end,
@@ -84,6 +85,7 @@ from _ul_workloads import ULStage1, ULStage2, random_latent_cache
 from unified_latents.data.datasets import load_split
 from unified_latents.data.stream import BatchStream
 from unified_latents.metrics.flops import forward_flops, forward_flops_per_example
+from unified_latents.networks.cpu_linear import cpu_matmul
 from unified_latents.runs.autoencoder import (
     AutoencoderRunConfig,
     AutoencoderTask,
@@ -268,7 +270,8 @@ def main() -> None:
     sizing_seconds = time.perf_counter() - start
     widths = (int(sizes["autoencoder_kl"]["width"]), int(sizes["unet_2d"]["width"]))
     # Only the measured precisions: an emulated bf16 peak costs ~10 min (11 × 17 GFLOP, 0.3 GFLOP/s)
-    peak = {p: matmul_peak(p, device, MATMUL_SIZE[args.quick]) for p in precisions}
+    peak_routes = {p: matmul_peaks(p, device, MATMUL_SIZE[args.quick]) for p in precisions}
+    peak = {p: max(routes.values()) for p, routes in peak_routes.items()}  # the faster route
     template = Job(1, "ul", "fp32", False, args.steps, args.warmup, args.quick, args.device,
                    args.threads, widths, keep_freed_memory=True)  # fmt: skip
     diffusers_memory = args.diffusers_keeps_freed_memory
@@ -312,6 +315,7 @@ def main() -> None:
             "threads": args.threads,
             "bf16_native": bf16_native,
             "bf16_reason": bf16_reason,
+            "cpu_matmul": cpu_matmul() if device.type == "cpu" else None,
             "torch": torch.__version__,
             "diffusers": reference.DIFFUSERS_VERSION,
             "python": platform.python_version(),
@@ -327,6 +331,7 @@ def main() -> None:
             "diffusers_keeps_freed_memory": args.diffusers_keeps_freed_memory,
         },
         "matmul_peak_flops_per_second": peak,
+        "matmul_peak_by_route": peak_routes,
         "diffusers_sizing": {**sizes, "seconds": sizing_seconds},
         "results": results,
         "comparisons": comparisons(results, native, peak),
