@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,30 +31,34 @@ def simulate(
     held_out_factor: float = 1.0,
     eval_every: int = 0,
     calibration: bool = True,
+    ema_window: int = 1,
+    calibration_window: int = 1000,
 ) -> list[float]:
     """A plant whose rate relaxes (time constant `lag` steps) towards 0.1·c_lf^slope, measured
     with 10% noise per batch. Its held-out rate (of the EMA weights) is `held_out_factor` times
-    the training rate, measured every `eval_every` steps (0: never). Returns the controller's r̄
-    at every step."""
-    config = RateControlConfig(held_out_calibration=calibration)
+    the training rate averaged over `ema_window` steps (the EMA weights' lag; 1: none), measured
+    every `eval_every` steps (0: never). Returns the held-out rate at every step."""
+    config = RateControlConfig(
+        held_out_calibration=calibration, calibration_window=calibration_window
+    )
     controller = RateController(config, target, initial_loss_factor=1.5)
     rng = np.random.default_rng(0)
-    rate, averages = 0.3, []
+    rate, lagged, held_out = 0.3, 0.3, []
     for step in range(1, steps + 1):
         steady = 0.1 * float(controller.loss_factor) ** slope
         rate += (steady - rate) / lag
+        lagged += (rate - lagged) / ema_window
         controller.update(rate * (1.0 + 0.1 * rng.standard_normal()))
-        averages.append(float(controller.rate_average))
+        held_out.append(held_out_factor * lagged)
         if eval_every and step % eval_every == 0:
-            controller.calibrate(held_out_factor * rate * (1.0 + 0.01 * rng.standard_normal()))
-    return averages
+            controller.calibrate(held_out_factor * lagged * (1.0 + 0.01 * rng.standard_normal()))
+    return held_out
 
 
 @pytest.mark.parametrize("slope", [0.7, 1.6])
 @pytest.mark.parametrize("target", [0.05, 0.1, 0.2])
 def test_closed_loop_settles_within_five_percent(target: float, slope: float) -> None:
-    averages = simulate(target, slope, steps=8000)
-    settled = np.array(averages[-1000:])
+    settled = np.array(simulate(target, slope, steps=8000)[-1000:])
     assert np.all(np.abs(settled / target - 1.0) < 0.05), (settled.min(), settled.max())
 
 
@@ -63,16 +68,26 @@ def test_held_out_calibration_lands_the_held_out_rate(held_out_factor: float) ->
     an evaluation every 1,000 steps the held-out rate settles within ±5 % of the target, and
     without calibration it stays off by the gap."""
     target = 0.1
-    calibrated = np.array(
-        simulate(target, 1.0, 10_000, held_out_factor=held_out_factor, eval_every=1000)
-    )
-    held_out = held_out_factor * calibrated[-1000:]
+    run = partial(simulate, target, 1.0, 10_000, held_out_factor=held_out_factor, eval_every=1000,
+                  ema_window=1000)  # fmt: skip
+    held_out = np.array(run()[-1000:])
     assert np.all(np.abs(held_out / target - 1.0) < 0.05), (held_out.min(), held_out.max())
-    plain = np.array(
-        simulate(target, 1.0, 10_000, held_out_factor=held_out_factor, eval_every=1000,
-                 calibration=False)
-    )  # fmt: skip
-    assert abs(held_out_factor * plain[-1000:].mean() / target - 1.0) > 0.07
+    plain = np.array(run(calibration=False)[-1000:])
+    assert abs(plain.mean() / target - 1.0) > 0.07
+
+
+def test_calibration_against_the_slow_rate_sees_through_the_ema_lag() -> None:
+    """The EMA model's rate lags the online rate by the EMA's time constant (1,000 steps). A
+    target far below the starting rate makes the rate undershoot and climb back (measured at
+    0.04 bits/pixel); a ratio against the fast r̄ then reads the lagging EMA model as a low
+    rate and lands high (+20 % measured), one against the equally slow r̃ does not."""
+    target = 0.04
+    run = partial(simulate, target, 1.0, 6000, held_out_factor=0.92, eval_every=1000,
+                  ema_window=1000)  # fmt: skip
+    slow = np.array(run()[-500:])
+    fast = np.array(run(calibration_window=100)[-500:])  # r̃ = r̄: the first version
+    slow_error, fast_error = abs(slow.mean() / target - 1), abs(fast.mean() / target - 1)
+    assert slow_error < 0.05 and slow_error < fast_error, (slow_error, fast_error)
 
 
 def test_calibration_waits_for_the_loop_and_is_bounded() -> None:
@@ -94,8 +109,9 @@ def test_a_checkpoint_from_before_the_calibration_loads_with_ratio_one() -> None
     state = {k: v for k, v in old.state_dict().items() if k != "held_out_ratio"}
     new = RateController(RateControlConfig(), 0.1, initial_loss_factor=1.0)
     new.held_out_ratio.fill_(0.7)
-    new.load_state_dict(state)
+    new.load_state_dict({k: v for k, v in state.items() if k != "slow_rate_average"})
     assert float(new.held_out_ratio) == 1.0 and torch.equal(new.rate_average, old.rate_average)
+    assert torch.equal(new.slow_rate_average, old.rate_average)  # r̃ starts at the old r̄
 
 
 def test_unreachable_target_stops_at_the_bound() -> None:
@@ -178,6 +194,6 @@ def test_training_evaluations_calibrate_the_controller(tmp_path: Path) -> None:
     train = {r["step"]: r for r in rows if r["split"] == "train"}
     held_out = next(r["bits_per_pixel"] for r in rows if r["split"] == "eval" and r["step"] == 3)
     assert train[1]["rate_held_out_ratio"] == train[3]["rate_held_out_ratio"] == 1.0
-    # ρ from the step-3 evaluation: its held-out rate over r̄ after step 3 (within ρ's bounds)
-    expected = min(max(held_out / train[3]["rate_average_bits_per_pixel"], 0.5), 2.0)
+    # ρ from the step-3 evaluation: its held-out rate over r̃ after step 3 (within ρ's bounds)
+    expected = min(max(held_out / train[3]["rate_slow_average_bits_per_pixel"], 0.5), 2.0)
     assert train[4]["rate_held_out_ratio"] == pytest.approx(expected, rel=1e-4)

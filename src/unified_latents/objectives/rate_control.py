@@ -23,16 +23,20 @@ evaluation, sampling and every report use, and that is not what the training bat
 the EMA weights' prior gives a tighter bound. Measured on Fashion-MNIST at step 5,000 (c_lf 3.0,
 512 training images): 0.174 bits/pixel with the online weights, 0.159 with the EMA weights; a
 run steered on r̄ alone to 0.04 ended at 0.0375 on 1,000 test images (−6 %). So each evaluation
-during training (`train.eval_every`) calls `calibrate(b)`: the ratio ρ = b / r̄ of the EMA
-model's held-out bits/pixel to the running training rate (bounded to [0.5, 2]) is kept, and the
-fast loop regulates the held-out estimate ρ·r̄ instead of r̄:
+during training (`train.eval_every`) calls `calibrate(b)`: the ratio ρ = b / r̃ of the EMA
+model's held-out bits/pixel to a *slow* running training rate r̃ (bounded to [0.5, 2]) is kept,
+and the fast loop regulates the held-out estimate ρ·r̄ instead of r̄:
 
     e_k = ln(ρ·r̄_k) − ln R.
 
-ρ changes slowly (it is an EMA-vs-online gap), so this outer loop runs at the evaluation
-cadence; `rate_control.held_out_calibration=false` regulates r̄ alone, as before. Measured
-(docs/results.md §10, 5,000 steps): +6.8 % and +6.9 % for targets 0.1 and 0.16, but +20 % for
-0.04, where a ratio taken while the rate still climbs after an undershoot is too low.
+r̃ averages the training rate over `calibration_window` steps, which should be the EMA weights'
+time constant 1/(1 − train.ema_decay) (1,000 for the presets): the EMA model's rate lags the
+online rate by about that much, so b and r̃ lag alike and ρ measures only the EMA-vs-online and
+test-vs-train gaps, even while the rate still moves. (The first version divided by the fast r̄;
+measured, docs/results.md §10, 5,000 steps: +6.8 % and +6.9 % for targets 0.1 and 0.16, but
++20 % for 0.04, where the rate was still climbing after an undershoot, so the lagging EMA model
+read low against r̄ and ρ came out too small.) ρ changes slowly, so this outer loop runs at the
+evaluation cadence; `rate_control.held_out_calibration=false` regulates r̄ alone.
 
 The controller acts only once the optional rate warm-up is over, takes one step per training
 forward (per micro-batch under gradient accumulation; under DDP rank 0's state
@@ -59,20 +63,26 @@ class RateControlConfig:
     loss_factor_min: float = 0.1
     loss_factor_max: float = 30.0
     held_out_calibration: bool = True  # steer the EMA model's held-out rate (ρ·r̄), see above
+    calibration_window: int = 1000  # r̃'s window: 1/(1 − train.ema_decay), the EMA's lag
 
     def __post_init__(self) -> None:
-        if not (self.gain > 0 and self.max_step > 0 and self.averaging_steps >= 1):
-            raise ValueError("rate_control: gain and max_step must be > 0, averaging_steps ≥ 1")
+        windows = min(self.averaging_steps, self.calibration_window)
+        if not (self.gain > 0 and self.max_step > 0 and windows >= 1):
+            raise ValueError(
+                "rate_control: gain and max_step must be > 0, averaging_steps and "
+                "calibration_window ≥ 1"
+            )
         if not 0 < self.loss_factor_min < self.loss_factor_max:
             raise ValueError("rate_control: need 0 < loss_factor_min < loss_factor_max")
 
 
 class RateController(nn.Module):
-    """The loop's state as buffers: ln c_lf, r̄ (bits/pixel; −1 until the first update) and the
-    held-out ratio ρ (1 until the first calibration)."""
+    """The loop's state as buffers: ln c_lf, r̄ and r̃ (bits/pixel; −1 until the first update)
+    and the held-out ratio ρ (1 until the first calibration)."""
 
     log_loss_factor: Tensor
     rate_average: Tensor
+    slow_rate_average: Tensor
     held_out_ratio: Tensor
 
     def __init__(self, config: RateControlConfig, target: float, initial_loss_factor: float):
@@ -88,6 +98,7 @@ class RateController(nn.Module):
         self.config, self.target = config, target
         self.register_buffer("log_loss_factor", torch.tensor(math.log(initial_loss_factor)))
         self.register_buffer("rate_average", torch.tensor(-1.0))
+        self.register_buffer("slow_rate_average", torch.tensor(-1.0))
         self.register_buffer("held_out_ratio", torch.tensor(1.0))
 
     @property
@@ -97,14 +108,18 @@ class RateController(nn.Module):
 
     @torch.no_grad()
     def update(self, bits_per_pixel: Tensor | float) -> None:
-        """Fold one training batch's mean bits/pixel into r̄, then take one control step."""
+        """Fold one training batch's mean bits/pixel into r̄ and r̃, then take one control step."""
         rate = torch.as_tensor(bits_per_pixel, dtype=torch.float32).to(self.rate_average)
         if not bool(torch.isfinite(rate)) or float(rate) <= 0:
             return  # a non-finite or empty batch says nothing about the rate
-        if float(self.rate_average) < 0:
-            self.rate_average.copy_(rate)
-        else:
-            self.rate_average.lerp_(rate, 1.0 / self.config.averaging_steps)
+        windows = (self.config.averaging_steps, self.config.calibration_window)
+        for average, window in zip(
+            (self.rate_average, self.slow_rate_average), windows, strict=True
+        ):
+            if float(average) < 0:
+                average.copy_(rate)
+            else:
+                average.lerp_(rate, 1.0 / window)
         error = torch.log(self.rate_average * self.held_out_ratio) - math.log(self.target)
         step = (-self.config.gain * error).clamp(-self.config.max_step, self.config.max_step)
         low, high = math.log(self.config.loss_factor_min), math.log(self.config.loss_factor_max)
@@ -112,9 +127,9 @@ class RateController(nn.Module):
 
     @torch.no_grad()
     def calibrate(self, held_out_bits_per_pixel: float) -> None:
-        """Set ρ from a held-out measurement of the EMA model (no-op before the first update,
-        for a non-finite value, or with `held_out_calibration` off)."""
-        rate, average = float(held_out_bits_per_pixel), float(self.rate_average)
+        """Set ρ = held-out ÷ r̃ from a measurement of the EMA model (no-op before the first
+        update, for a non-finite value, or with `held_out_calibration` off)."""
+        rate, average = float(held_out_bits_per_pixel), float(self.slow_rate_average)
         if not self.config.held_out_calibration or average <= 0:
             return
         if not (math.isfinite(rate) and rate > 0):
@@ -122,6 +137,8 @@ class RateController(nn.Module):
         self.held_out_ratio.fill_(min(max(rate / average, RATIO_BOUNDS[0]), RATIO_BOUNDS[1]))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
-        """Checkpoints from before the held-out calibration have no ρ: it starts at 1."""
+        """Older checkpoints: without ρ it starts at 1; without r̃ it starts at their r̄."""
         state_dict.setdefault(prefix + "held_out_ratio", torch.tensor(1.0))
+        if prefix + "rate_average" in state_dict:
+            state_dict.setdefault(prefix + "slow_rate_average", state_dict[prefix + "rate_average"])
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

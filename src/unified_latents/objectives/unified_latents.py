@@ -46,10 +46,12 @@ class Stage1Terms(LossTerms):
 
 @dataclass(frozen=True)
 class RateTargetedTerms(Stage1Terms):
-    """With rate targeting: also the controller's c_lf and its rate average r̄ (logged)."""
+    """With rate targeting: also the controller's c_lf, its rate averages r̄ and r̃ and its
+    held-out ratio ρ (logged)."""
 
     loss_factor: Tensor
     rate_average_bits_per_pixel: Tensor
+    rate_slow_average_bits_per_pixel: Tensor
     rate_held_out_ratio: Tensor
 
 
@@ -208,6 +210,7 @@ class UnifiedLatents(Autoencoder):
             **terms,
             loss_factor=loss_factor.expand_as(rate),
             rate_average_bits_per_pixel=controller.rate_average.clone().expand_as(rate),
+            rate_slow_average_bits_per_pixel=controller.slow_rate_average.clone().expand_as(rate),
             rate_held_out_ratio=controller.held_out_ratio.clone().expand_as(rate),
         )
 
