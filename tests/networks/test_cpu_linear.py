@@ -116,3 +116,16 @@ def test_environment_variable_chooses_and_a_wrong_value_is_a_clear_error(
         cpu_matmul()
     with pytest.raises(ValueError, match="onednn, blas or None"):
         set_cpu_matmul("fast")  # type: ignore[arg-type]
+
+
+def test_a_compiled_layer_keeps_inductors_matmul(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under torch.compile the oneDNN row split is not traced (inductor's convolution lowering
+    failed on it with dynamic shapes); the compiled layer still computes the same map."""
+    calls = _spy(monkeypatch)
+    set_cpu_matmul("onednn")
+    layer = Linear(8, 4)
+    compiled = torch.compile(layer, dynamic=True)
+    for rows in (32, 48):
+        x = torch.randn(rows, 8)
+        torch.testing.assert_close(compiled(x), F.linear(x, layer.weight, layer.bias))
+    assert not calls

@@ -12,7 +12,8 @@ batch is â‰¥ 16. The result is the same product with another summation order (â‰
 
 Which backend: `UL_CPU_MATMUL` = `auto` (default: oneDNN on non-Intel CPUs with AVX-512, BLAS
 elsewhere), `onednn` or `blas`; `set_cpu_matmul` overrides it in a process. Only CPU fp32 outside
-autocast takes the oneDNN path (bf16 products already run in oneDNN); CUDA is untouched.
+autocast and outside torch.compile takes the oneDNN path (bf16 products already run in oneDNN;
+compiled graphs keep inductor's own matmuls); CUDA is untouched.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def onednn_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
 
 
 def _takes_onednn_path(x: Tensor, weight: Tensor) -> bool:
+    if torch.compiler.is_compiling():  # inductor plans its own matmuls (and its convolution
+        return False  # lowering fails on the row split under dynamic shapes)
     rows = x.numel() // max(x.shape[-1], 1) if x.dim() else 0
     return (
         x.device.type == "cpu"
