@@ -19,7 +19,9 @@ Its run directories are WORK/kl-vae-*. `--jobs 2` trains and evaluates the two a
 in its own process with half of the machine's threads. `--ul-set KEY=VALUE` changes the UL
 autoencoder only (e.g. `model.loss_factor=6`): give such an arm its own `--work-dir` and `--out`
 (its KL arm then trains there too: a base run records its autoencoder's path, so a KL arm linked
-in from another work dir is refused on resumption).
+in from another work dir is refused on resumption). `--decoder-samples K` decodes each of the UL
+model's generated latents as the mean of K decoder samples (`ul evaluate --decoder-samples`:
+posterior-mean decoding, K times the decoder cost); reconstructions keep one sample.
 """
 
 from __future__ import annotations
@@ -63,22 +65,31 @@ def parse_args() -> argparse.Namespace:
         help="a config override for the UL autoencoder only (e.g. model.loss_factor=6); "
         "repeatable; give the arm its own --work-dir and --out",
     )
+    parser.add_argument(
+        "--decoder-samples",
+        type=int,
+        default=1,
+        metavar="K",
+        help="UL frame prediction: decode each latent as the mean of K decoder samples",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="arms trained at once (1 or 2)")
     parser.add_argument("--out", type=Path, default=OUT)
     return parser.parse_args()
 
 
-def evaluated(run_dir: Path, num: int, fid: bool) -> dict[str, Any]:
-    """eval.json of the run's newest checkpoint, measured now unless it already is (same N)."""
+def evaluated(
+    run_dir: Path, num: int, fid: bool, decoder_samples: int | None = None
+) -> dict[str, Any]:
+    """eval.json of the run's newest checkpoint, measured now unless it already is (same N and
+    decoder samples)."""
     previous, newest = read_evaluation(run_dir), latest_training_state(run_dir)
     step = None if newest is None else newest[1].get("step")
-    if previous is not None and (previous["num"], previous["step"], previous["fid"]) == (
-        num,
-        step,
-        fid,
-    ):
-        return previous
-    return evaluate(run_dir, num=num, fid=fid)
+    if previous is not None:
+        samples = previous.get("settings", {}).get("decoder_samples", 1)
+        same = (previous["num"], previous["step"], previous["fid"]) == (num, step, fid)
+        if same and (decoder_samples is None or samples == decoder_samples):
+            return previous
+    return evaluate(run_dir, num=num, fid=fid, decoder_samples=decoder_samples)
 
 
 def latent_space(
@@ -95,7 +106,8 @@ def latent_space(
     if train("base", base_preset, [f"autoencoder_run={autoencoder}", *base_steps], base) != 0:
         raise SystemExit(f"{name}: base-model training failed")
     stage1 = evaluated(autoencoder, args.num, fid=not args.tiny)
-    stage2 = evaluated(base, args.num, fid=not args.tiny)
+    samples = args.decoder_samples if name == "ul" else None  # the KL decoder is deterministic
+    stage2 = evaluated(base, args.num, fid=not args.tiny, decoder_samples=samples)
     return stage1, stage2, autoencoder, base
 
 
@@ -155,6 +167,7 @@ def main() -> None:
         "settings": {
             "autoencoder": f"moving-digits{tiny}",
             "autoencoder_overrides": args.ul_set,
+            "decoder_samples": args.decoder_samples,
             "base": base_preset,
             "tiny": args.tiny,
         },
