@@ -73,6 +73,17 @@ def test_outputs_config_logs_and_plots(tmp_path: Path) -> None:
     assert state["config"] == {"kind": "toy"} and state["version"]
 
 
+def test_starting_a_finished_run_again_reuses_its_final_evaluation(tmp_path: Path) -> None:
+    first = ToyTask()
+    done = train_toy(first, tmp_path)
+    again = ToyTask()
+    result = train_toy(again, tmp_path)
+    assert first.evaluations == [6, 12] and again.evaluations == []
+    assert result.step == 12 and result.last_eval == done.last_eval
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["split"] == "eval"] == [6, 12]
+
+
 def test_nonfinite_steps_are_skipped_then_abort(tmp_path: Path) -> None:
     task = ToyTask(nan_at_steps=frozenset({3, 4}))
     run(task, tmp_path / "skip")

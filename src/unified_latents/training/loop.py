@@ -131,6 +131,11 @@ class Training:
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
         self.last_eval: dict[str, float] = {}
         self.last_eval_step: int | None = None
+        # A run resumed at a step it already evaluated (e.g. a finished run started again)
+        # reuses that evaluation instead of repeating it.
+        recorded = context.broadcast_object(self.recorded_eval() if context.is_main else None)
+        if recorded is not None:
+            self.last_eval, self.last_eval_step = recorded, self.state.step
         self.window = TrainWindow()
         self.last_save_time, self.last_saved_step = time.perf_counter(), self.state.step
         budget = self.config.time_budget_minutes
@@ -153,6 +158,15 @@ class Training:
             context=self.context,
         )
         self.last_save_time, self.last_saved_step = time.perf_counter(), self.state.step
+
+    def recorded_eval(self) -> dict[str, float] | None:
+        """The metrics log's evaluation at the resumed step, if it has one."""
+        if self.state.step == 0:
+            return None
+        for record in reversed(read_metrics(self.run_dir)):
+            if record.get("split") == "eval" and record.get("step") == self.state.step:
+                return {k: v for k, v in record.items() if k not in ("step", "split")}
+        return None
 
     def evaluate(self) -> None:
         """On rank 0 only; the other ranks wait in the broadcast of the results."""
