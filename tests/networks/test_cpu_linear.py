@@ -16,6 +16,7 @@ from unified_latents.networks.cpu_linear import (
     cpu_flags,
     cpu_matmul,
     onednn_linear,
+    onednn_linear_op,
     set_cpu_matmul,
 )
 
@@ -118,14 +119,28 @@ def test_environment_variable_chooses_and_a_wrong_value_is_a_clear_error(
         set_cpu_matmul("fast")  # type: ignore[arg-type]
 
 
-def test_a_compiled_layer_keeps_inductors_matmul(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Under torch.compile the oneDNN row split is not traced (inductor's convolution lowering
-    failed on it with dynamic shapes); the compiled layer still computes the same map."""
-    calls = _spy(monkeypatch)
+def test_the_operator_passes_opcheck() -> None:
+    """The opaque operator torch.compile sees: its fake (shape) and autograd registrations agree
+    with what it computes."""
+    x = torch.randn(4, 8, 24, requires_grad=True)
+    weight = torch.randn(40, 24, requires_grad=True)
+    for bias in (torch.randn(40, requires_grad=True), None):
+        torch.library.opcheck(onednn_linear_op, (x, weight, bias))
+
+
+def test_a_compiled_layer_runs_the_operator_with_its_gradients() -> None:
     set_cpu_matmul("onednn")
-    layer = Linear(8, 4)
+    layer, reference = Linear(8, 4), nn.Linear(8, 4)
+    reference.load_state_dict(layer.state_dict())
     compiled = torch.compile(layer, dynamic=True)
-    for rows in (32, 48):
-        x = torch.randn(rows, 8)
-        torch.testing.assert_close(compiled(x), F.linear(x, layer.weight, layer.bias))
-    assert not calls
+    for rows in (32, 48):  # two shapes: the second compiles with dynamic sizes
+        x = torch.randn(rows, 8, requires_grad=True)
+        x_ref = x.detach().clone().requires_grad_(True)
+        got, want = compiled(x), reference(x_ref)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+        grad = torch.randn_like(got)
+        got.backward(grad)
+        want.backward(grad)
+        torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(layer.weight.grad, reference.weight.grad, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(layer.bias.grad, reference.bias.grad, rtol=1e-5, atol=1e-5)

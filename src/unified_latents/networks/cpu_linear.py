@@ -12,8 +12,9 @@ batch is ≥ 16. The result is the same product with another summation order (�
 
 Which backend: `UL_CPU_MATMUL` = `auto` (default: oneDNN on non-Intel CPUs with AVX-512, BLAS
 elsewhere), `onednn` or `blas`; `set_cpu_matmul` overrides it in a process. Only CPU fp32 outside
-autocast and outside torch.compile takes the oneDNN path (bf16 products already run in oneDNN;
-compiled graphs keep inductor's own matmuls); CUDA is untouched.
+autocast takes the oneDNN path (bf16 products already run in oneDNN); under torch.compile it is
+an opaque operator (`onednn_linear_op`, with the convolution's backward) that inductor calls as
+it is; CUDA is untouched.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -81,18 +82,75 @@ def set_cpu_matmul(backend: CpuMatmul | None) -> None:
     _override = backend
 
 
-def onednn_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """F.linear(x, weight, bias) as a oneDNN 1×1 convolution; rows of x divisible by 16."""
+def _rows_image(x: Tensor) -> Tensor:
+    """x [..., C] (rows divisible by 16) as a channels-last image [16, C, rows/16, 1], a view."""
     channels = x.shape[-1]
     rows = x.numel() // channels
-    image = x.reshape(ROW_BLOCKS, rows // ROW_BLOCKS, 1, channels).permute(0, 3, 1, 2)
-    out = F.conv2d(image, weight.reshape(*weight.shape, 1, 1), bias)  # channels-last out
-    return out.permute(0, 2, 3, 1).reshape(*x.shape[:-1], weight.shape[0])
+    return x.reshape(ROW_BLOCKS, rows // ROW_BLOCKS, 1, channels).permute(0, 3, 1, 2)
+
+
+def _image_rows(image: Tensor, leading: tuple[int, ...]) -> Tensor:
+    """The inverse of `_rows_image` for an output image [16, O, rows/16, 1]."""
+    return image.permute(0, 2, 3, 1).reshape(*leading, image.shape[1])
+
+
+def onednn_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """F.linear(x, weight, bias) as a oneDNN 1×1 convolution; rows of x divisible by 16."""
+    out = F.conv2d(_rows_image(x), weight.reshape(*weight.shape, 1, 1), bias)  # channels-last
+    return _image_rows(out, tuple(x.shape[:-1]))
+
+
+# The same product as an opaque operator, so that torch.compile calls it as it is (inductor's
+# convolution lowering failed on the row split under dynamic shapes); its backward is the
+# convolution's, also opaque.
+@torch.library.custom_op("unified_latents::onednn_linear", mutates_args=())
+def onednn_linear_op(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    return onednn_linear(x.contiguous(), weight, bias)
+
+
+@onednn_linear_op.register_fake
+def _(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    return x.new_empty((*x.shape[:-1], weight.shape[0]))
+
+
+@torch.library.custom_op("unified_latents::onednn_linear_backward", mutates_args=())
+def onednn_linear_backward(
+    grad: Tensor, x: Tensor, weight: Tensor, with_bias: bool
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients (input, weight, bias; bias empty without one) of `onednn_linear_op`."""
+    grad_image, image = _rows_image(grad.contiguous()), _rows_image(x.contiguous())
+    kernel = weight.reshape(*weight.shape, 1, 1)
+    grad_image_x, grad_kernel, grad_bias = torch.ops.aten.convolution_backward(
+        grad_image, image, kernel, [weight.shape[0]] if with_bias else None,
+        [1, 1], [0, 0], [1, 1], False, [0, 0], 1, [True, True, with_bias],
+    )  # fmt: skip
+    grad_x = _image_rows(grad_image_x, tuple(x.shape[:-1]))
+    bias_grad = grad_bias if with_bias else weight.new_empty(0)
+    return grad_x, grad_kernel.reshape(weight.shape), bias_grad
+
+
+@onednn_linear_backward.register_fake
+def _(grad: Tensor, x: Tensor, weight: Tensor, with_bias: bool) -> tuple[Tensor, Tensor, Tensor]:
+    bias_shape = (weight.shape[0] if with_bias else 0,)
+    return torch.empty_like(x), torch.empty_like(weight), weight.new_empty(bias_shape)
+
+
+def _setup_context(ctx: Any, inputs: tuple[Tensor, Tensor, Tensor | None], output: Tensor) -> None:
+    x, weight, bias = inputs
+    ctx.save_for_backward(x, weight)
+    ctx.with_bias = bias is not None
+
+
+def _backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+    x, weight = ctx.saved_tensors
+    grad_x, grad_weight, grad_bias = onednn_linear_backward(grad, x, weight, ctx.with_bias)
+    return grad_x, grad_weight, grad_bias if ctx.with_bias else None
+
+
+onednn_linear_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def _takes_onednn_path(x: Tensor, weight: Tensor) -> bool:
-    if torch.compiler.is_compiling():  # inductor plans its own matmuls (and its convolution
-        return False  # lowering fails on the row split under dynamic shapes)
     rows = x.numel() // max(x.shape[-1], 1) if x.dim() else 0
     return (
         x.device.type == "cpu"
@@ -111,5 +169,7 @@ class Linear(nn.Linear):
 
     def forward(self, x: Tensor) -> Tensor:
         if _takes_onednn_path(x, self.weight):
+            if torch.compiler.is_compiling():
+                return onednn_linear_op(x, self.weight, self.bias)
             return onednn_linear(x, self.weight, self.bias)
         return F.linear(x, self.weight, self.bias)
