@@ -29,14 +29,20 @@ and the fast loop regulates the held-out estimate ρ·r̄ instead of r̄:
 
     e_k = ln(ρ·r̄_k) − ln R.
 
-r̃ averages the training rate over `calibration_window` steps, which should be the EMA weights'
-time constant 1/(1 − train.ema_decay) (1,000 for the presets): the EMA model's rate lags the
-online rate by about that much, so b and r̃ lag alike and ρ measures only the EMA-vs-online and
-test-vs-train gaps, even while the rate still moves. (The first version divided by the fast r̄;
-measured, docs/results.md §10, 5,000 steps: +6.8 % and +6.9 % for targets 0.1 and 0.16, but
-+20 % for 0.04, where the rate was still climbing after an undershoot, so the lagging EMA model
-read low against r̄ and ρ came out too small.) ρ changes slowly, so this outer loop runs at the
-evaluation cadence; `rate_control.held_out_calibration=false` regulates r̄ alone.
+r̃ averages the training rate with the EMA weights' own schedule (training/ema.py: decay
+min(d, (1 + n)/(10 + n)) at training step n, d = 1 − 1/`calibration_window`, so set
+`calibration_window` to 1/(1 − train.ema_decay), 1,000 for the presets): the EMA model's rate
+lags the online rate as the EMA weights do, so b and r̃ lag alike and ρ measures only the
+EMA-vs-online and test-vs-train gaps, even while the rate still moves. History, measured
+(docs/results.md §10, 5,000 steps): dividing by the fast r̄ gave +6.8 % and +6.9 % for targets
+0.1 and 0.16 but +20 % for 0.04, where the rate was still climbing after an undershoot; a fixed
+1,000-step window for r̃ was worse at 0.04, because before step ~9,000 the EMA's warm-up makes
+its window (10 + n)/9 steps, about 220 at step 2,000: r̃ lagged far behind a falling rate, ρ hit
+its lower bound and the loop overshot. The step n is counted as `start_step` (the model's rate
+warm-up, after which the controller acts) plus the controller's updates, one per training
+forward (so with gradient accumulation A the schedule runs A times faster than the EMA's). ρ
+changes slowly, so this outer loop runs at the evaluation cadence;
+`rate_control.held_out_calibration=false` regulates r̄ alone.
 
 The controller acts only once the optional rate warm-up is over, takes one step per training
 forward (per micro-batch under gradient accumulation; under DDP rank 0's state
@@ -52,6 +58,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from unified_latents.training.ema import ema_decay_at
+
 RATIO_BOUNDS = (0.5, 2.0)  # ρ: the held-out ÷ training rate ratio the calibration accepts
 
 
@@ -63,7 +71,7 @@ class RateControlConfig:
     loss_factor_min: float = 0.1
     loss_factor_max: float = 30.0
     held_out_calibration: bool = True  # steer the EMA model's held-out rate (ρ·r̄), see above
-    calibration_window: int = 1000  # r̃'s window: 1/(1 − train.ema_decay), the EMA's lag
+    calibration_window: int = 1000  # r̃'s longest window: 1/(1 − train.ema_decay), see above
 
     def __post_init__(self) -> None:
         windows = min(self.averaging_steps, self.calibration_window)
@@ -77,15 +85,23 @@ class RateControlConfig:
 
 
 class RateController(nn.Module):
-    """The loop's state as buffers: ln c_lf, r̄ and r̃ (bits/pixel; −1 until the first update)
-    and the held-out ratio ρ (1 until the first calibration)."""
+    """The loop's state as buffers: ln c_lf, r̄ and r̃ (bits/pixel; −1 until the first update),
+    the held-out ratio ρ (1 until the first calibration) and the number of updates so far.
+    `start_step`: the training step of the first update (the end of the rate warm-up)."""
 
     log_loss_factor: Tensor
     rate_average: Tensor
     slow_rate_average: Tensor
     held_out_ratio: Tensor
+    updates: Tensor
 
-    def __init__(self, config: RateControlConfig, target: float, initial_loss_factor: float):
+    def __init__(
+        self,
+        config: RateControlConfig,
+        target: float,
+        initial_loss_factor: float,
+        start_step: int = 0,
+    ):
         super().__init__()
         if not target > 0:
             raise ValueError(f"target_bits_per_pixel must be positive, got {target}")
@@ -95,11 +111,12 @@ class RateController(nn.Module):
                 f"loss_factor {initial_loss_factor} is outside the controller's bounds "
                 f"[{low}, {high}] (model.rate_control.loss_factor_min/max)"
             )
-        self.config, self.target = config, target
+        self.config, self.target, self.start_step = config, target, start_step
         self.register_buffer("log_loss_factor", torch.tensor(math.log(initial_loss_factor)))
         self.register_buffer("rate_average", torch.tensor(-1.0))
         self.register_buffer("slow_rate_average", torch.tensor(-1.0))
         self.register_buffer("held_out_ratio", torch.tensor(1.0))
+        self.register_buffer("updates", torch.tensor(0, dtype=torch.long))
 
     @property
     def loss_factor(self) -> Tensor:
@@ -112,14 +129,16 @@ class RateController(nn.Module):
         rate = torch.as_tensor(bits_per_pixel, dtype=torch.float32).to(self.rate_average)
         if not bool(torch.isfinite(rate)) or float(rate) <= 0:
             return  # a non-finite or empty batch says nothing about the rate
-        windows = (self.config.averaging_steps, self.config.calibration_window)
-        for average, window in zip(
-            (self.rate_average, self.slow_rate_average), windows, strict=True
-        ):
+        train_step = self.start_step + int(self.updates)
+        slow_decay = ema_decay_at(train_step, 1.0 - 1.0 / self.config.calibration_window)
+        weights = (1.0 / self.config.averaging_steps, 1.0 - slow_decay)
+        averages = (self.rate_average, self.slow_rate_average)
+        for average, weight in zip(averages, weights, strict=True):
             if float(average) < 0:
                 average.copy_(rate)
             else:
-                average.lerp_(rate, 1.0 / window)
+                average.lerp_(rate, weight)
+        self.updates.add_(1)
         error = torch.log(self.rate_average * self.held_out_ratio) - math.log(self.target)
         step = (-self.config.gain * error).clamp(-self.config.max_step, self.config.max_step)
         low, high = math.log(self.config.loss_factor_min), math.log(self.config.loss_factor_max)
@@ -137,8 +156,10 @@ class RateController(nn.Module):
         self.held_out_ratio.fill_(min(max(rate / average, RATIO_BOUNDS[0]), RATIO_BOUNDS[1]))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
-        """Older checkpoints: without ρ it starts at 1; without r̃ it starts at their r̄."""
+        """Older checkpoints: without ρ it starts at 1; without r̃ it starts at their r̄; without
+        an update count at 0."""
         state_dict.setdefault(prefix + "held_out_ratio", torch.tensor(1.0))
+        state_dict.setdefault(prefix + "updates", torch.tensor(0, dtype=torch.long))
         if prefix + "rate_average" in state_dict:
             state_dict.setdefault(prefix + "slow_rate_average", state_dict[prefix + "rate_average"])
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

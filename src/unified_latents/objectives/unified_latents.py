@@ -87,7 +87,10 @@ class UnifiedLatents(Autoencoder):
         self.rate_controller: RateController | None = None
         if config.target_bits_per_pixel > 0:  # its buffers join the checkpoint
             self.rate_controller = RateController(
-                config.rate_control, config.target_bits_per_pixel, config.loss_factor
+                config.rate_control,
+                config.target_bits_per_pixel,
+                config.loss_factor,
+                start_step=config.rate_warmup_steps,
             )
 
     def make_encoder(self) -> nn.Module:
