@@ -120,18 +120,22 @@ def decode_latents(
     """Images in [−1, 1] from the base model's ẑ: one decoder sample, or the mean of
     `settings.decoder_samples` samples (each with its own encoder noise where the decoder input
     is "noisy")."""
-    total = torch.zeros(())
-    for _ in range(settings.decoder_samples):
+
+    def one_sample() -> Tensor:
         z = z_hat
         if settings.decoder_input == "noisy":
             z = autoencoder.add_encoder_noise(z_hat, generator)
-        total = total + autoencoder.decode(
+        return autoencoder.decode(
             z,
             num_steps=settings.decoder_steps,
             sampler=settings.decoder_sampler or settings.sampler,
             generator=generator,
         )
-    return total / settings.decoder_samples
+
+    images = one_sample()
+    for _ in range(settings.decoder_samples - 1):
+        images = images + one_sample()
+    return images / settings.decoder_samples
 
 
 @torch.no_grad()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,18 +14,19 @@ from unified_latents.networks import cpu_linear
 from unified_latents.networks.cpu_linear import (
     Linear,
     auto_backend,
-    cpu_flags,
     cpu_matmul,
     onednn_linear,
     onednn_linear_op,
     set_cpu_matmul,
 )
+from unified_latents.training.precision import cpu_vendor
 
 
 @pytest.fixture(autouse=True)
 def _reset_backend() -> Iterator[None]:
     yield
     set_cpu_matmul(None)
+    cpu_linear._configured.cache_clear()  # the environment is read once per process
 
 
 @pytest.mark.parametrize("shape", [(32, 24), (4, 16, 24), (2, 8, 4, 24)])
@@ -87,31 +89,39 @@ def test_linear_keeps_nn_linear_parameters() -> None:
 
 
 def test_auto_backend_follows_the_cpu() -> None:
-    assert auto_backend("AuthenticAMD", {"avx2", "avx512f"}, True) == "onednn"
-    assert auto_backend("GenuineIntel", {"avx2", "avx512f"}, True) == "blas"
-    assert auto_backend("AuthenticAMD", {"avx2"}, True) == "blas"
-    assert auto_backend("AuthenticAMD", {"avx512f"}, False) == "blas"
-    assert auto_backend("", {"avx512f"}, True) == "blas"
+    avx512 = frozenset({"avx2", "avx512f"})
+    assert auto_backend("AuthenticAMD", avx512, True) == "onednn"
+    assert auto_backend("GenuineIntel", avx512, True) == "blas"
+    assert auto_backend("AuthenticAMD", frozenset({"avx2"}), True) == "blas"
+    assert auto_backend("AuthenticAMD", avx512, False) == "blas"
+    assert auto_backend(None, avx512, True) == "blas"  # /proc/cpuinfo unreadable
+    assert auto_backend("AuthenticAMD", None, True) == "blas"
 
 
-def test_cpu_flags_reads_the_first_processor() -> None:
-    text = (
+def test_cpu_vendor_reads_the_first_processor(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
         "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu avx2 avx512f\n\n"
         "processor\t: 1\nvendor_id\t: Other\nflags\t\t: fpu\n"
     )
-    assert cpu_flags(text) == ("AuthenticAMD", {"fpu", "avx2", "avx512f"})
+    assert cpu_vendor(cpuinfo) == "AuthenticAMD"
+    assert cpu_vendor(tmp_path / "missing") is None
 
 
 def test_environment_variable_chooses_and_a_wrong_value_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    cpu_linear._configured.cache_clear()
     monkeypatch.setenv("UL_CPU_MATMUL", "blas")
     assert cpu_matmul() == "blas"
     monkeypatch.setenv("UL_CPU_MATMUL", "ONEDNN")
+    assert cpu_matmul() == "blas"  # read once per process
+    cpu_linear._configured.cache_clear()
     assert cpu_matmul() == "onednn"
     set_cpu_matmul("blas")
     assert cpu_matmul() == "blas"  # the process override wins
     set_cpu_matmul(None)
+    cpu_linear._configured.cache_clear()
     monkeypatch.setenv("UL_CPU_MATMUL", "mkl")
     with pytest.raises(ValueError, match="UL_CPU_MATMUL must be auto, onednn or blas"):
         cpu_matmul()
@@ -128,7 +138,10 @@ def test_the_operator_passes_opcheck() -> None:
         torch.library.opcheck(onednn_linear_op, (x, weight, bias))
 
 
-def test_a_compiled_layer_runs_the_operator_with_its_gradients() -> None:
+def test_a_compiled_layer_runs_the_operator_with_its_gradients(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = _spy(monkeypatch)  # the operator's body calls onednn_linear when inductor runs it
     set_cpu_matmul("onednn")
     layer, reference = Linear(8, 4), nn.Linear(8, 4)
     reference.load_state_dict(layer.state_dict())
@@ -144,3 +157,4 @@ def test_a_compiled_layer_runs_the_operator_with_its_gradients() -> None:
         torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(layer.weight.grad, reference.weight.grad, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(layer.bias.grad, reference.bias.grad, rtol=1e-5, atol=1e-5)
+    assert len(calls) == 2  # one forward per shape went through the operator

@@ -11,22 +11,24 @@ The rows of the input [M, C] (contiguous) are viewed, without a copy, as a chann
 batch is ≥ 16. The result is the same product with another summation order (≈1e-7 relative).
 
 Which backend: `UL_CPU_MATMUL` = `auto` (default: oneDNN on non-Intel CPUs with AVX-512, BLAS
-elsewhere), `onednn` or `blas`; `set_cpu_matmul` overrides it in a process. Only CPU fp32 outside
-autocast takes the oneDNN path (bf16 products already run in oneDNN); under torch.compile it is
-an opaque operator (`onednn_linear_op`, with the convolution's backward) that inductor calls as
-it is; CUDA is untouched.
+elsewhere), `onednn` or `blas`, read once per process (CPU vendor and flags come from
+training/precision.py, which reads /proc/cpuinfo for bf16 too); `set_cpu_matmul` overrides it.
+Only CPU fp32 outside autocast takes the oneDNN path (bf16 products already run in oneDNN);
+under torch.compile it is an opaque operator (`onednn_linear_op`, with the convolution's
+backward) that inductor calls as it is; CUDA is untouched.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from unified_latents.training.precision import system_cpu_flags, system_cpu_vendor
 
 CpuMatmul = Literal["onednn", "blas"]
 ROW_BLOCKS = 16  # the conv batch: PyTorch's oneDNN threshold for one-thread 1×1 convolutions
@@ -34,44 +36,32 @@ ENV_VAR = "UL_CPU_MATMUL"
 _override: CpuMatmul | None = None
 
 
-def cpu_flags(cpuinfo: str) -> tuple[str, set[str]]:
-    """(vendor, flags) of the first processor in a /proc/cpuinfo text."""
-    vendor, flags = "", set[str]()
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "vendor_id" and not vendor:
-            vendor = value.strip()
-        elif key.strip() == "flags" and not flags:
-            flags = set(value.split())
-    return vendor, flags
-
-
-def auto_backend(vendor: str, flags: set[str], onednn_available: bool) -> CpuMatmul:
+def auto_backend(
+    vendor: str | None, flags: frozenset[str] | None, onednn_available: bool
+) -> CpuMatmul:
     """oneDNN where MKL would leave AVX-512 unused (a non-Intel CPU that has it), else BLAS."""
-    if onednn_available and vendor and vendor != "GenuineIntel" and "avx512f" in flags:
+    has_avx512 = flags is not None and "avx512f" in flags
+    if onednn_available and vendor and vendor != "GenuineIntel" and has_avx512:
         return "onednn"
     return "blas"
 
 
 @functools.cache
-def _detected() -> CpuMatmul:
-    try:
-        vendor, flags = cpu_flags(Path("/proc/cpuinfo").read_text())
-    except OSError:  # not Linux: keep PyTorch's default
-        return "blas"
-    return auto_backend(vendor, flags, torch.backends.mkldnn.is_available())
-
-
-def cpu_matmul() -> CpuMatmul:
-    """The backend CPU fp32 `Linear` layers use now (see the module docstring)."""
-    if _override is not None:
-        return _override
+def _configured() -> CpuMatmul:
+    """`UL_CPU_MATMUL`, or the detected backend for `auto`; read once per process (a wrong
+    value raises on every call, as errors are not cached)."""
     asked = os.environ.get(ENV_VAR, "auto").strip().lower()
     if asked in ("onednn", "blas"):
         return asked  # type: ignore[return-value]
     if asked != "auto":
         raise ValueError(f"{ENV_VAR} must be auto, onednn or blas, got {asked!r}")
-    return _detected()
+    available = torch.backends.mkldnn.is_available()
+    return auto_backend(system_cpu_vendor(), system_cpu_flags(), available)
+
+
+def cpu_matmul() -> CpuMatmul:
+    """The backend CPU fp32 `Linear` layers use now (see the module docstring)."""
+    return _override if _override is not None else _configured()
 
 
 def set_cpu_matmul(backend: CpuMatmul | None) -> None:

@@ -55,6 +55,25 @@ def system_cpu_flags() -> frozenset[str] | None:
     return cpu_flags()
 
 
+def cpu_vendor(cpuinfo: Path = CPUINFO) -> str | None:
+    """The CPU vendor ("vendor_id" on x86, e.g. GenuineIntel, AuthenticAMD), or None."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "vendor_id":
+            return value.strip()
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def system_cpu_vendor() -> str | None:
+    """This machine's CPU vendor, read once per process."""
+    return cpu_vendor()
+
+
 def native_bf16(device: torch.device, *, flags: frozenset[str] | None = None) -> tuple[bool, str]:
     """Whether `device` runs bf16 natively, and why (one phrase for messages).
 
