@@ -36,17 +36,24 @@ class PrecisionWarning(UserWarning):
     """bf16 was asked for on hardware that only emulates it."""
 
 
-def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str] | None:
-    """The CPU feature flags ("flags" on x86, "Features" on aarch64), or None if unreadable."""
+def cpuinfo_field(keys: tuple[str, ...], cpuinfo: Path = CPUINFO) -> str | None:
+    """The value of the first line of `cpuinfo` whose key is one of `keys` (lower case), or None
+    if there is none or the file is unreadable."""
     try:
         text = cpuinfo.read_text()
     except OSError:
         return None
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip().lower() in ("flags", "features"):
-            return frozenset(value.split())
+        if key.strip().lower() in keys:
+            return value
     return None
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str] | None:
+    """The CPU feature flags ("flags" on x86, "Features" on aarch64), or None if unreadable."""
+    value = cpuinfo_field(("flags", "features"), cpuinfo)
+    return None if value is None else frozenset(value.split())
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,15 +64,8 @@ def system_cpu_flags() -> frozenset[str] | None:
 
 def cpu_vendor(cpuinfo: Path = CPUINFO) -> str | None:
     """The CPU vendor ("vendor_id" on x86, e.g. GenuineIntel, AuthenticAMD), or None."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip().lower() == "vendor_id":
-            return value.strip()
-    return None
+    value = cpuinfo_field(("vendor_id",), cpuinfo)
+    return None if value is None else value.strip()
 
 
 @functools.lru_cache(maxsize=1)
